@@ -1,0 +1,89 @@
+// Backend "gemm": a blocked matrix-matrix product of a batch of queries against tiles of rows, thresholded
+// while the tile is still in cache (the n x m product is never materialised).
+//
+// Eigen's GEMM sums in its own order, so its value v can differ from reference_dot by at most
+// margin = 2 * dot_error_coefficient(d) * |w| |x| + 2 * dot_error_floor(d) (both differ from the exact dot by
+// at most half of that). v > b + margin is reported, v <= b - margin is dropped, and the few rows in
+// between are decided by reference_dot itself. The result is exactly the reference set.
+#pragma once
+
+#include <Eigen/Core>
+#include <algorithm>
+#include <vector>
+
+#include "hsrnet/dot_kernel.hpp"
+#include "hsrnet/row_store.hpp"
+
+namespace hsrnet {
+
+struct GemmTiling {
+  int rows_per_tile = 512;     // rows of W per product tile
+  int queries_per_block = 256; // queries per product tile
+};
+
+/// For every query q of `queries` (n x stride, zero padded, row-major; `qnorms` upper bounds of their
+/// norms) appends to out[q], ascending, every slot s in [begin, end) with reference_dot(row s, q) > b.
+/// Returns how many candidates needed the reference kernel (rounding-band cases).
+inline std::size_t gemm_threshold_slots(const RowStore& store, const float* queries, const float* qnorms, int n,
+                                        float b, row_id begin, row_id end, std::vector<std::vector<row_id>>& out,
+                                        const GemmTiling& tiling = {}) {
+  using RowMajor = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  using ConstMap = Eigen::Map<const RowMajor, Eigen::Aligned32>;
+  const int stride = store.stride();
+  const int d = store.dim();
+  const double coef = 2.0 * dot_error_coefficient(d);
+  const double floor_abs = 2.0 * dot_error_floor(d);
+  const float* norms = store.slot_norms();
+  std::size_t verified = 0;
+  RowMajor tile;
+  std::vector<float> qmargin(static_cast<std::size_t>(n));
+  for (int q = 0; q < n; ++q) qmargin[q] = static_cast<float>(coef * qnorms[q] * (1.0 + 1e-6));
+  const float fb = b;
+
+  for (row_id r0 = begin; r0 < end; r0 += tiling.rows_per_tile) {
+    const int nr = static_cast<int>(std::min<row_id>(tiling.rows_per_tile, end - r0));
+    const float* wtile = store.slot_data(r0);
+    const ConstMap W(wtile, nr, stride);
+    float max_norm = 0.0f;
+    for (int r = 0; r < nr; ++r) max_norm = std::max(max_norm, norms[r0 + r]);
+    for (int q0 = 0; q0 < n; q0 += tiling.queries_per_block) {
+      const int nq = std::min(tiling.queries_per_block, n - q0);
+      const ConstMap Q(queries + static_cast<std::size_t>(q0) * stride, nq, stride);
+      tile.resize(nq, nr);
+      tile.noalias() = Q * W.transpose();
+      for (int q = 0; q < nq; ++q) {
+        const float* v = tile.data() + static_cast<std::size_t>(q) * nr;
+        const float qm = qmargin[q0 + q];
+        // Everything at or below this bound is out for every row of the tile: a single SIMD compare
+        // rejects ~99% of entries.
+        const float low = static_cast<float>(fb - (static_cast<double>(qm) * max_norm + floor_abs) * (1.0 + 1e-6));
+        const __m256 lowv = _mm256_set1_ps(low);
+        std::vector<row_id>& dst = out[q0 + q];
+        const float* xq = queries + static_cast<std::size_t>(q0 + q) * stride;
+        int r = 0;
+        auto decide = [&](int rr) {
+          const double margin = static_cast<double>(qm) * norms[r0 + rr] + floor_abs;
+          const double val = v[rr];
+          if (val > fb + margin) {
+            dst.push_back(r0 + rr);
+          } else if (val > fb - margin) {
+            ++verified;
+            if (reference_dot(store.slot_data(r0 + rr), xq, stride) > fb) dst.push_back(r0 + rr);
+          }
+        };
+        for (; r + 8 <= nr; r += 8) {
+          unsigned mask = static_cast<unsigned>(_mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(v + r), lowv, _CMP_GT_OQ)));
+          while (mask) {
+            decide(r + __builtin_ctz(mask));
+            mask &= mask - 1;
+          }
+        }
+        for (; r < nr; ++r)
+          if (v[r] > low) decide(r);
+      }
+    }
+  }
+  return verified;
+}
+
+}  // namespace hsrnet

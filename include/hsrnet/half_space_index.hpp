@@ -1,0 +1,293 @@
+// hsrnet::HalfSpaceIndex: exact half-space reporting over m weight rows, {r : reference_dot(w_r, x) > b}.
+//
+// One store of rows (row_store.hpp) and three ways to search it, chosen per call:
+//   scan  - the reference kernel over every row (scan_backend.hpp);
+//   gemm  - blocked matrix-matrix product + threshold with a proven rounding band (gemm_backend.hpp);
+//   tree  - k-d tree with box bounds, for low dimensions (kd_tree.hpp);
+//   auto  - the cheapest by cost_model.hpp.
+// All of them report exactly the same ids. Updates replace rows in place and loosen the tree.
+//
+// Thread safety: like a standard container, one writer or several readers, not both. Each call is itself
+// parallel (OpenMP, n_threads threads). query/query_batch update the auto cost model and so count as writes.
+#pragma once
+
+#include <omp.h>
+
+#include <algorithm>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "hsrnet/cost_model.hpp"
+#include "hsrnet/gemm_backend.hpp"
+#include "hsrnet/kd_tree.hpp"
+#include "hsrnet/query_result.hpp"
+#include "hsrnet/row_store.hpp"
+#include "hsrnet/scan_backend.hpp"
+
+namespace hsrnet {
+
+enum class Backend { Auto, Scan, Gemm, Tree };
+
+inline const char* backend_name(Backend b) {
+  switch (b) {
+    case Backend::Auto: return "auto";
+    case Backend::Scan: return "scan";
+    case Backend::Gemm: return "gemm";
+    case Backend::Tree: return "tree";
+  }
+  return "?";
+}
+
+inline Backend parse_backend(const std::string& name) {
+  if (name == "auto") return Backend::Auto;
+  if (name == "scan") return Backend::Scan;
+  if (name == "gemm") return Backend::Gemm;
+  if (name == "tree") return Backend::Tree;
+  throw std::invalid_argument("hsrnet: unknown backend '" + name + "' (expected auto, scan, gemm or tree)");
+}
+
+struct IndexOptions {
+  Backend backend = Backend::Auto;  // default for calls that do not name one
+  int leaf_size = 64;               // rows per tree leaf (8..4096)
+  int tree_max_dim = 16;            // auto builds a tree only up to this d (trees stop paying above ~8)
+  double rebuild_after = 1.0;       // rebuild the tree once this many row updates, as a fraction of m, piled up
+  int n_threads = 0;                // 0: OpenMP's default
+};
+
+struct IndexStats {
+  std::size_t queries = 0;
+  std::size_t scan_calls = 0, gemm_calls = 0, tree_calls = 0;
+  std::size_t rows_updated = 0;
+  std::size_t tree_builds = 0;
+  std::size_t rounding_checks = 0;  // GEMM entries inside the rounding band, settled by reference_dot
+  Backend last_backend = Backend::Auto;
+};
+
+class HalfSpaceIndex {
+ public:
+  /// Copies m rows of d floats (row-major, `row_stride` floats apart; 0 means d).
+  HalfSpaceIndex(const float* rows, std::size_t m, int d, IndexOptions options = {}, std::size_t row_stride = 0)
+      : options_(options), store_(rows, m, d, row_stride ? row_stride : static_cast<std::size_t>(d)) {
+    if (m == 0) throw std::invalid_argument("hsrnet: an index needs at least one row");
+    if (options_.leaf_size < 8 || options_.leaf_size > 4096)
+      throw std::invalid_argument("hsrnet: leaf_size must be in [8, 4096]");
+    if (!(options_.rebuild_after > 0.0)) throw std::invalid_argument("hsrnet: rebuild_after must be > 0");
+    if (options_.n_threads < 0) throw std::invalid_argument("hsrnet: n_threads must be >= 0");
+    if (options_.backend == Backend::Tree || (options_.backend == Backend::Auto && d <= options_.tree_max_dim))
+      build_tree();
+  }
+
+  std::size_t rows() const { return store_.rows(); }
+  int dim() const { return store_.dim(); }
+  const IndexOptions& options() const { return options_; }
+  const IndexStats& stats() const { return stats_; }
+  const RowStore& store() const { return store_; }
+  const KdTree& tree() const { return tree_; }
+  bool has_tree() const { return tree_.built(); }
+  CostModel& cost_model() { return cost_; }
+  void set_n_threads(int n) {
+    if (n < 0) throw std::invalid_argument("hsrnet: n_threads must be >= 0");
+    options_.n_threads = n;
+  }
+  int threads() const { return options_.n_threads > 0 ? options_.n_threads : omp_get_max_threads(); }
+
+  /// Copies row `id` (d floats) to `out`.
+  void get_row(row_id id, float* out) const {
+    check_id(id);
+    std::copy(store_.row_data(id), store_.row_data(id) + dim(), out);
+  }
+
+  /// Ids r with reference_dot(w_r, x) > b, ascending. `x` holds d floats.
+  std::vector<row_id> query(const float* x, float b, Backend backend = Backend::Auto) {
+    CsrResult r = query_batch(x, 1, b, backend);
+    return std::move(r.indices);
+  }
+
+  /// n queries (row-major n x d, `x_stride` floats apart; 0 means d) in CSR form.
+  CsrResult query_batch(const float* X, std::size_t n, float b, Backend backend = Backend::Auto,
+                        std::size_t x_stride = 0) {
+    if (!x_stride) x_stride = static_cast<std::size_t>(dim());
+    CsrResult result;
+    result.offsets.assign(n + 1, 0);
+    if (n == 0) return result;
+    const int stride = store_.stride();
+    // Queries padded to the row stride, aligned for the GEMM; norms for its rounding band.
+    AlignedBuffer<float> Q(n * static_cast<std::size_t>(stride));
+    std::vector<float> qnorms(n);
+    for (std::size_t q = 0; q < n; ++q) {
+      std::copy(X + q * x_stride, X + q * x_stride + dim(), Q.data() + q * stride);
+      qnorms[q] = norm_upper_bound(Q.data() + q * stride, dim());
+    }
+    const Backend chosen = choose(backend, n);
+    std::vector<std::vector<row_id>> lists(n);
+    switch (chosen) {
+      case Backend::Scan: run_scan(Q.data(), n, b, lists); ++stats_.scan_calls; break;
+      case Backend::Gemm: run_gemm(Q.data(), qnorms.data(), n, b, lists); ++stats_.gemm_calls; break;
+      case Backend::Tree: run_tree(Q.data(), n, b, lists); ++stats_.tree_calls; break;
+      case Backend::Auto: break;
+    }
+    stats_.last_backend = chosen;
+    stats_.queries += n;
+    std::size_t total = 0;
+    for (std::size_t q = 0; q < n; ++q) {
+      total += lists[q].size();
+      result.offsets[q + 1] = static_cast<std::int64_t>(total);
+    }
+    cost_.observe_output(static_cast<double>(total) / (static_cast<double>(n) * rows()));
+    result.indices.resize(total);
+    const bool sorted_slots = chosen != Backend::Tree;
+    const bool identity = store_.identity_order();
+    const row_id* id_of = store_.id_of_slots();
+    const std::size_t m = rows();
+#pragma omp parallel for schedule(dynamic, 16) num_threads(threads()) if (n > 1 && total > 65536)
+    for (std::ptrdiff_t q = 0; q < static_cast<std::ptrdiff_t>(n); ++q) {
+      std::vector<row_id>& l = lists[q];
+      if (!identity)
+        for (row_id& s : l) s = id_of[s];
+      if (!(identity && sorted_slots)) sort_row_ids(l, m);
+      std::copy(l.begin(), l.end(), result.indices.begin() + result.offsets[q]);
+    }
+    return result;
+  }
+
+  /// Replaces rows ids[0..k) by the k rows of `values` (row-major k x d). Later queries stay exact.
+  /// Ids must be in [0, m); a repeated id takes its last value.
+  void update(const row_id* ids, std::size_t k, const float* values) {
+    for (std::size_t i = 0; i < k; ++i) check_id(ids[i]);
+    for (std::size_t i = 0; i < k; ++i) {
+      store_.write_row(ids[i], values + i * static_cast<std::size_t>(dim()));
+      if (tree_.built()) tree_.loosen(store_, store_.slot_of(ids[i]));
+    }
+    rows_changed(k);
+  }
+
+  /// For trainers that move rows in place through mutable_row(): tell the index which ids moved.
+  float* mutable_row(row_id id) { return store_.mutable_row_data(id); }
+  void rows_moved(const row_id* ids, std::size_t k) {
+    for (std::size_t i = 0; i < k; ++i) {
+      store_.refresh_norm(ids[i]);
+      if (tree_.built()) tree_.loosen(store_, store_.slot_of(ids[i]));
+    }
+    rows_changed(k);
+  }
+
+  /// Rebuilds the tree now (tightens boxes loosened by updates); builds one if there is none.
+  void rebuild() { build_tree(); }
+
+  std::size_t memory_bytes() const { return store_.memory_bytes() + tree_.memory_bytes(); }
+
+  /// The backend `auto` would pick for a batch of n queries.
+  Backend choose(Backend requested, std::size_t n) {
+    if (requested == Backend::Auto) requested = options_.backend;
+    if (requested == Backend::Tree && !tree_.built()) build_tree();
+    if (requested != Backend::Auto) return requested;
+    const double m = static_cast<double>(rows()), s = store_.stride(), nn = static_cast<double>(n);
+    const int t = threads();
+    Backend best = Backend::Scan;
+    double best_ns = cost_.scan_ns(nn, m, s, t);
+    const double g = cost_.gemm_ns(nn, m, s, t);
+    if (g < best_ns) best = Backend::Gemm, best_ns = g;
+    if (tree_.built()) {
+      const double tr = cost_.tree_ns(nn, m, s, dim(), t);
+      if (tr < 0) return Backend::Tree;  // no observation yet: one tree call measures it
+      if (tr < best_ns) best = Backend::Tree;
+    }
+    return best;
+  }
+
+ private:
+  void check_id(row_id id) const {
+    if (id < 0 || static_cast<std::size_t>(id) >= rows())
+      throw std::out_of_range("hsrnet: row id " + std::to_string(id) + " out of range [0, " +
+                              std::to_string(rows()) + ")");
+  }
+
+  void rows_changed(std::size_t k) {
+    stats_.rows_updated += k;
+    if (tree_.built() &&
+        static_cast<double>(tree_.updates_since_build()) >= options_.rebuild_after * static_cast<double>(rows()))
+      build_tree();
+  }
+
+  void build_tree() {
+    tree_.build(store_, options_.leaf_size);
+    ++stats_.tree_builds;
+  }
+
+  // Row range [begin, end) of chunk t out of T, on 8-row boundaries.
+  std::pair<row_id, row_id> chunk(int t, int T) const {
+    const std::size_t m = rows(), blocks = (m + 7) / 8;
+    const std::size_t b0 = blocks * t / T, b1 = blocks * (t + 1) / T;
+    return {static_cast<row_id>(std::min(m, b0 * 8)), static_cast<row_id>(std::min(m, b1 * 8))};
+  }
+
+  // Splits the rows across threads; thread t's hits for query q go to parts[t][q], merged in order.
+  template <class Fn>
+  void over_row_chunks(std::size_t n, std::vector<std::vector<row_id>>& lists, Fn&& fn) {
+    const int T = std::max(1, std::min(threads(), static_cast<int>((rows() + 4095) / 4096)));
+    if (T == 1) {
+#pragma omp parallel num_threads(1)
+      fn(row_id{0}, static_cast<row_id>(rows()), lists);
+      return;
+    }
+    std::vector<std::vector<std::vector<row_id>>> parts(T, std::vector<std::vector<row_id>>(n));
+#pragma omp parallel num_threads(T)
+    {
+      const int t = omp_get_thread_num();
+      const auto [begin, end] = chunk(t, omp_get_num_threads());
+      fn(begin, end, parts[t]);
+    }
+    for (std::size_t q = 0; q < n; ++q) {
+      std::size_t total = 0;
+      for (int t = 0; t < T; ++t) total += parts[t][q].size();
+      lists[q].reserve(total);
+      for (int t = 0; t < T; ++t) lists[q].insert(lists[q].end(), parts[t][q].begin(), parts[t][q].end());
+    }
+  }
+
+  void run_scan(const float* Q, std::size_t n, float b, std::vector<std::vector<row_id>>& lists) {
+    const int s = store_.stride();
+    const std::size_t T = static_cast<std::size_t>(threads());
+    if (n >= 2 * T) {  // enough queries: one query per thread at a time
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads())
+      for (std::ptrdiff_t q = 0; q < static_cast<std::ptrdiff_t>(n); ++q)
+        scan_slots(store_, Q + q * s, b, 0, static_cast<row_id>(rows()), lists[q]);
+      return;
+    }
+    over_row_chunks(n, lists, [&](row_id begin, row_id end, std::vector<std::vector<row_id>>& out) {
+      for (std::size_t q = 0; q < n; ++q) scan_slots(store_, Q + q * s, b, begin, end, out[q]);
+    });
+  }
+
+  void run_gemm(const float* Q, const float* qnorms, std::size_t n, float b, std::vector<std::vector<row_id>>& lists) {
+    std::size_t verified = 0;
+    over_row_chunks(n, lists, [&](row_id begin, row_id end, std::vector<std::vector<row_id>>& out) {
+      const std::size_t v = gemm_threshold_slots(store_, Q, qnorms, static_cast<int>(n), b, begin, end, out);
+#pragma omp atomic
+      verified += v;
+    });
+    stats_.rounding_checks += verified;
+  }
+
+  void run_tree(const float* Q, std::size_t n, float b, std::vector<std::vector<row_id>>& lists) {
+    const int s = store_.stride();
+    double nodes = 0, leaf_rows = 0, whole = 0;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads()) reduction(+ : nodes, leaf_rows, whole) if (n > 1)
+    for (std::ptrdiff_t q = 0; q < static_cast<std::ptrdiff_t>(n); ++q) {
+      TreeQueryStats st;
+      tree_.query(store_, Q + q * s, b, lists[q], &st);
+      nodes += st.nodes_visited, leaf_rows += st.leaf_rows_scanned, whole += st.rows_reported_whole;
+    }
+    const double nn = static_cast<double>(n);
+    cost_.observe_tree(nodes / nn, leaf_rows / nn, whole / nn);
+  }
+
+  IndexOptions options_;
+  RowStore store_;
+  KdTree tree_;
+  CostModel cost_;
+  IndexStats stats_;
+};
+
+}  // namespace hsrnet

@@ -1,0 +1,7 @@
+// Umbrella header: everything hsrnet offers.
+#pragma once
+
+#include "hsrnet/config.hpp"
+#include "hsrnet/cpu_features.hpp"
+#include "hsrnet/dot_kernel.hpp"
+#include "hsrnet/half_space_index.hpp"

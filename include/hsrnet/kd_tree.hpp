@@ -1,0 +1,181 @@
+// Backend "tree": a k-d tree over the rows with axis-aligned bounding boxes, for low dimensions.
+//
+// For a query x the largest and smallest <w, x> over a box are sum_j x_j * (hi_j or lo_j). A subtree whose
+// largest value (plus the rounding margin of reference_dot) is <= b is pruned; one whose smallest value
+// (minus the margin) is > b is reported whole; leaves in between are scanned with the reference kernel.
+// Box bounds are evaluated in double, where each x_j * w_j is exact, so the only slack needed is the
+// reference kernel's own rounding bound (dot_error_coefficient) and the double sum's rounding.
+//
+// Building the tree permutes the row store so that every node owns a contiguous range of slots: leaf scans
+// read memory sequentially. Updates loosen boxes (grow them to contain the moved row) instead of
+// restructuring; the index rebuilds when enough rows moved.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <numeric>
+#include <vector>
+
+#include "hsrnet/row_store.hpp"
+#include "hsrnet/scan_backend.hpp"
+
+namespace hsrnet {
+
+struct TreeQueryStats {
+  std::size_t nodes_visited = 0;
+  std::size_t leaf_rows_scanned = 0;
+  std::size_t rows_reported_whole = 0;
+};
+
+class KdTree {
+ public:
+  KdTree() = default;
+
+  /// Builds over every row of `store` and permutes the store into leaf order.
+  void build(RowStore& store, int leaf_size) {
+    d_ = store.dim();
+    leaf_size_ = std::max(8, leaf_size);
+    const std::size_t m = store.rows();
+    nodes_.clear();
+    lo_.clear();
+    hi_.clear();
+    std::vector<row_id> order(m);
+    std::iota(order.begin(), order.end(), row_id{0});
+    if (m > 0) build_node(store, order, 0, static_cast<row_id>(m), -1);
+    store.permute_slots(order);
+    leaf_begin_.clear();
+    leaf_node_.clear();
+    for (std::size_t n = 0; n < nodes_.size(); ++n)
+      if (nodes_[n].left < 0) {
+        leaf_begin_.push_back(nodes_[n].begin);
+        leaf_node_.push_back(static_cast<std::int32_t>(n));
+      }
+    // Leaves were created in slot order (depth first, left to right), so leaf_begin_ is ascending.
+    updates_since_build_ = 0;
+    built_ = true;
+  }
+
+  bool built() const { return built_; }
+  std::size_t num_nodes() const { return nodes_.size(); }
+  std::size_t updates_since_build() const { return updates_since_build_; }
+
+  /// Appends every slot whose reference_dot with x (padded to the store's stride) exceeds b. Slots of a
+  /// subtree come in ascending runs, but runs come in traversal order: the caller sorts.
+  void query(const RowStore& store, const float* x, float b, std::vector<row_id>& out, TreeQueryStats* stats) const {
+    if (nodes_.empty()) return;
+    const int d = d_;
+    const double coef = dot_error_coefficient(d) + d * 2.3e-16;  // reference rounding + double sum rounding
+    const double floor_abs = dot_error_floor(d);
+    const double bd = b;
+    std::int32_t stack[128];
+    int top = 0;
+    stack[top++] = 0;
+    TreeQueryStats local;
+    while (top > 0) {
+      const std::int32_t ni = stack[--top];
+      const Node& node = nodes_[ni];
+      ++local.nodes_visited;
+      const float* lo = lo_.data() + static_cast<std::size_t>(ni) * d;
+      const float* hi = hi_.data() + static_cast<std::size_t>(ni) * d;
+      double upper = 0.0, lower = 0.0, absmax = 0.0;
+      for (int j = 0; j < d; ++j) {
+        const double xj = x[j], l = static_cast<double>(lo[j]) * xj, h = static_cast<double>(hi[j]) * xj;
+        upper += std::max(l, h);
+        lower += std::min(l, h);
+        absmax += std::max(std::abs(l), std::abs(h));
+      }
+      const double slack = coef * absmax + floor_abs;
+      if (upper + slack <= bd) continue;  // no row of the box can exceed b
+      if (lower - slack > bd) {           // every row of the box exceeds b
+        for (row_id s = node.begin; s < node.end; ++s) out.push_back(s);
+        local.rows_reported_whole += static_cast<std::size_t>(node.end - node.begin);
+        continue;
+      }
+      if (node.left < 0) {
+        scan_slots(store, x, b, node.begin, node.end, out);
+        local.leaf_rows_scanned += static_cast<std::size_t>(node.end - node.begin);
+        continue;
+      }
+      // Visit the child with the larger upper bound first (pushed last): better locality of reported runs.
+      stack[top++] = node.right;
+      stack[top++] = node.left;
+    }
+    if (stats) *stats = local;
+  }
+
+  /// The row in `slot` has new values: grow the boxes of its leaf and of every ancestor to contain it.
+  void loosen(const RowStore& store, row_id slot) {
+    ++updates_since_build_;
+    if (!built_) return;
+    const std::size_t li =
+        static_cast<std::size_t>(std::upper_bound(leaf_begin_.begin(), leaf_begin_.end(), slot) - leaf_begin_.begin()) - 1;
+    const float* w = store.slot_data(slot);
+    for (std::int32_t ni = leaf_node_[li]; ni >= 0; ni = nodes_[ni].parent) {
+      float* lo = lo_.data() + static_cast<std::size_t>(ni) * d_;
+      float* hi = hi_.data() + static_cast<std::size_t>(ni) * d_;
+      bool grew = false;
+      for (int j = 0; j < d_; ++j) {
+        if (w[j] < lo[j]) lo[j] = w[j], grew = true;
+        if (w[j] > hi[j]) hi[j] = w[j], grew = true;
+      }
+      if (!grew) break;  // inside this box, hence inside every ancestor's
+    }
+  }
+
+  std::size_t memory_bytes() const {
+    return nodes_.size() * sizeof(Node) + (lo_.size() + hi_.size()) * sizeof(float) +
+           leaf_begin_.size() * (sizeof(row_id) + sizeof(std::int32_t));
+  }
+
+ private:
+  struct Node {
+    row_id begin, end;           // slot range
+    std::int32_t left, right;    // children; left < 0 marks a leaf
+    std::int32_t parent;         // -1 at the root
+  };
+
+  std::int32_t build_node(const RowStore& store, std::vector<row_id>& order, row_id begin, row_id end,
+                          std::int32_t parent) {
+    const std::int32_t ni = static_cast<std::int32_t>(nodes_.size());
+    nodes_.push_back(Node{begin, end, -1, -1, parent});
+    lo_.resize(lo_.size() + d_);
+    hi_.resize(hi_.size() + d_);
+    float* lo = lo_.data() + static_cast<std::size_t>(ni) * d_;
+    float* hi = hi_.data() + static_cast<std::size_t>(ni) * d_;
+    std::copy(store.slot_data(order[begin]), store.slot_data(order[begin]) + d_, lo);
+    std::copy(lo, lo + d_, hi);
+    for (row_id k = begin + 1; k < end; ++k) {
+      const float* w = store.slot_data(order[k]);
+      for (int j = 0; j < d_; ++j) {
+        lo[j] = std::min(lo[j], w[j]);
+        hi[j] = std::max(hi[j], w[j]);
+      }
+    }
+    const row_id size = end - begin;
+    if (size <= leaf_size_) return ni;
+    int split = 0;
+    for (int j = 1; j < d_; ++j)
+      if (hi[j] - lo[j] > hi[split] - lo[split]) split = j;
+    // Split near the median at a multiple of 8 slots so leaves start on 8-row blocks of the scan kernel.
+    row_id mid = begin + (size / 2 + 7) / 8 * 8;
+    if (mid >= end) mid = begin + size / 2;
+    std::nth_element(order.begin() + begin, order.begin() + mid, order.begin() + end,
+                     [&](row_id a, row_id c) { return store.slot_data(a)[split] < store.slot_data(c)[split]; });
+    const std::int32_t left = build_node(store, order, begin, mid, ni);
+    const std::int32_t right = build_node(store, order, mid, end, ni);
+    nodes_[ni].left = left;
+    nodes_[ni].right = right;
+    return ni;
+  }
+
+  int d_ = 0;
+  int leaf_size_ = 64;
+  bool built_ = false;
+  std::size_t updates_since_build_ = 0;
+  std::vector<Node> nodes_;
+  std::vector<float> lo_, hi_;  // per node, d floats each
+  std::vector<row_id> leaf_begin_;
+  std::vector<std::int32_t> leaf_node_;
+};
+
+}  // namespace hsrnet
