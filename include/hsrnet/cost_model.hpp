@@ -1,9 +1,11 @@
 // The "auto" backend's choice: predicted nanoseconds per call for each backend.
 //
-// Constants were fitted on the benchmark machine (docs/index_benchmark.md); what matters is their ratios,
-// which follow from the kernels: a scan streams m * stride floats per query, a GEMM costs 2 m stride flops
-// per query but streams the rows once per 256 queries, and a tree's cost is whatever the last tree queries
-// observed (nodes visited, rows scanned in leaves, rows reported), so the model adapts to the data.
+// The constants were fitted on a 2-core AMD EPYC (AVX2 kernels, one thread; see docs/index_benchmark.md)
+// from the kernels' shapes: a scan costs a fixed amount per row plus per float (or DRAM bandwidth once the
+// rows leave the cache); the GEMM costs per product entry (threshold) plus per multiply-add, a fixed cost
+// per tile, and streams the rows once per block of queries; a tree costs what the last tree queries
+// observed (nodes visited, rows scanned in leaves, rows reported whole), so the model adapts to the data
+// and to how far training has moved the rows. Ratios matter more than absolute values.
 #pragma once
 
 #include <algorithm>
@@ -12,56 +14,58 @@
 namespace hsrnet {
 
 struct CostModel {
-  // Per float of a row scanned with the reference kernel (cache resident / streamed from DRAM).
-  double scan_ns_per_float_cached = 0.035;
-  double scan_ns_per_float_dram = 0.09;
-  // Per multiply-add of the GEMM product (about 100 GFLOP/s per core), per product entry thresholded.
-  double gemm_ns_per_madd = 0.019;
-  double gemm_ns_per_entry = 0.02;
-  double gemm_fixed_ns = 20000.0;
-  // Tree: per node visited (times d), per reported row, plus sorting of reported ids.
-  double tree_ns_per_node_dim = 1.2;
-  double emit_ns_per_row = 0.8;
-  double sort_ns_per_row = 2.5;
+  double scan_row_ns = 0.3, scan_float_ns = 0.045;  // cache-resident rows
+  double dram_float_ns = 0.11;                       // streamed rows (about 36 GB/s)
   double cache_bytes = 24.0 * 1024 * 1024;
+  double gemm_entry_ns = 0.3, gemm_madd_ns = 0.0175, gemm_tile_ns = 1900.0;
+  int gemm_tile_rows = 512, gemm_query_block = 256;
+  double tree_node_ns = 10.0, tree_node_dim_ns = 1.5;
+  double leaf_row_ns = 0.4, leaf_float_ns = 0.2;
+  double emit_ns = 1.2;       // per reported id
+  double sort_ns = 2.1;       // per reported id, tree answers need mapping + sorting
+  double thread_efficiency = 0.9;
 
-  // Observed per-query work of recent tree queries (exponential moving averages); negative: none yet.
+  // Exponential moving averages of the work of recent tree queries; negative until one ran.
   double tree_nodes = -1.0, tree_leaf_rows = 0.0, tree_whole_rows = 0.0;
-  // Observed output size per query (fraction of m), from any backend.
+  // Observed output size per query as a fraction of m, from any backend.
   double output_fraction = 0.01;
 
-  void observe_output(double fraction) { output_fraction = 0.8 * output_fraction + 0.2 * fraction; }
+  void observe_output(double fraction) { output_fraction = 0.7 * output_fraction + 0.3 * fraction; }
   void observe_tree(double nodes, double leaf_rows, double whole_rows) {
     if (tree_nodes < 0) {
       tree_nodes = nodes, tree_leaf_rows = leaf_rows, tree_whole_rows = whole_rows;
-    } else {
-      tree_nodes = 0.8 * tree_nodes + 0.2 * nodes;
-      tree_leaf_rows = 0.8 * tree_leaf_rows + 0.2 * leaf_rows;
-      tree_whole_rows = 0.8 * tree_whole_rows + 0.2 * whole_rows;
+      return;
     }
+    tree_nodes = 0.7 * tree_nodes + 0.3 * nodes;
+    tree_leaf_rows = 0.7 * tree_leaf_rows + 0.3 * leaf_rows;
+    tree_whole_rows = 0.7 * tree_whole_rows + 0.3 * whole_rows;
   }
 
+  double parallel(double ns, int threads) const {
+    return threads <= 1 ? ns : ns / (threads * thread_efficiency);
+  }
+  bool streamed(double m, double stride) const { return m * stride * 4.0 > cache_bytes; }
+
   double scan_ns(double n, double m, double stride, int threads) const {
-    const double bytes = m * stride * 4.0;
-    const double per_float = bytes <= cache_bytes ? scan_ns_per_float_cached : scan_ns_per_float_dram;
-    return n * (m * stride * per_float + output_fraction * m * emit_ns_per_row) / threads;
+    const double compute = m * (scan_row_ns + scan_float_ns * stride);
+    const double stream = streamed(m, stride) ? m * stride * dram_float_ns : 0.0;
+    return parallel(n * (std::max(compute, stream) + output_fraction * m * emit_ns), threads);
   }
   double gemm_ns(double n, double m, double stride, int threads) const {
-    const double passes = std::max(1.0, n / 256.0);
-    const double stream = passes * m * stride * 4.0 > cache_bytes ? passes * m * stride * scan_ns_per_float_dram * 0.25 : 0.0;
-    // A product with fewer than 8 queries cannot reuse a loaded row; it degenerates to a slower scan.
-    const double narrow = n < 8 ? 8.0 / n : 1.0;
-    return (gemm_fixed_ns + n * m * stride * gemm_ns_per_madd * narrow + n * m * gemm_ns_per_entry + stream +
-            n * output_fraction * m * emit_ns_per_row) / threads;
+    const double blocks = std::max(1.0, n / gemm_query_block);
+    const double tiles = std::max(1.0, m / gemm_tile_rows) * blocks;
+    const double compute = n * m * (gemm_entry_ns + gemm_madd_ns * stride);
+    const double stream = streamed(m, stride) ? blocks * m * stride * dram_float_ns * 0.8 : 0.0;
+    return parallel(tiles * gemm_tile_ns + std::max(compute, stream) + n * output_fraction * m * emit_ns, threads);
   }
   /// Negative when no tree query was observed yet.
   double tree_ns(double n, double m, double stride, int d, int threads) const {
     if (tree_nodes < 0) return -1.0;
     const double k = output_fraction * m;
-    const double per_query = tree_nodes * d * tree_ns_per_node_dim +
-                             tree_leaf_rows * stride * scan_ns_per_float_cached * 4.0 +
-                             (tree_whole_rows + k) * emit_ns_per_row + k * sort_ns_per_row;
-    return n * per_query / threads;
+    const double per_query = tree_nodes * (tree_node_ns + tree_node_dim_ns * d) +
+                             tree_leaf_rows * (leaf_row_ns + leaf_float_ns * stride) +
+                             (tree_whole_rows + k) * emit_ns * 0.5 + k * sort_ns;
+    return parallel(n * per_query, threads);
   }
 };
 

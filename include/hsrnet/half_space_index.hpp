@@ -14,6 +14,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cmath>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -70,6 +71,9 @@ class HalfSpaceIndex {
   HalfSpaceIndex(const float* rows, std::size_t m, int d, IndexOptions options = {}, std::size_t row_stride = 0)
       : options_(options), store_(rows, m, d, row_stride ? row_stride : static_cast<std::size_t>(d)) {
     if (m == 0) throw std::invalid_argument("hsrnet: an index needs at least one row");
+    for (std::size_t r = 0; r < m; ++r)
+      if (!all_finite(store_.row_data(static_cast<row_id>(r)), static_cast<std::size_t>(d)))
+        throw std::invalid_argument("hsrnet: row " + std::to_string(r) + " contains NaN or infinity");
     if (options_.leaf_size < 8 || options_.leaf_size > 4096)
       throw std::invalid_argument("hsrnet: leaf_size must be in [8, 4096]");
     if (!(options_.rebuild_after > 0.0)) throw std::invalid_argument("hsrnet: rebuild_after must be > 0");
@@ -108,6 +112,7 @@ class HalfSpaceIndex {
   CsrResult query_batch(const float* X, std::size_t n, float b, Backend backend = Backend::Auto,
                         std::size_t x_stride = 0) {
     if (!x_stride) x_stride = static_cast<std::size_t>(dim());
+    if (!std::isfinite(b)) throw std::invalid_argument("hsrnet: threshold b must be finite");
     CsrResult result;
     result.offsets.assign(n + 1, 0);
     if (n == 0) return result;
@@ -116,9 +121,13 @@ class HalfSpaceIndex {
     AlignedBuffer<float> Q(n * static_cast<std::size_t>(stride));
     std::vector<float> qnorms(n);
     for (std::size_t q = 0; q < n; ++q) {
-      std::copy(X + q * x_stride, X + q * x_stride + dim(), Q.data() + q * stride);
+      const float* src = X + q * x_stride;
+      if (!all_finite(src, dim()))
+        throw std::invalid_argument("hsrnet: query " + std::to_string(q) + " contains NaN or infinity");
+      std::copy(src, src + dim(), Q.data() + q * stride);
       qnorms[q] = norm_upper_bound(Q.data() + q * stride, dim());
     }
+    if ((backend == Backend::Auto ? options_.backend : backend) == Backend::Auto) probe_tree(Q.data(), b);
     const Backend chosen = choose(backend, n);
     std::vector<std::vector<row_id>> lists(n);
     switch (chosen) {
@@ -155,6 +164,8 @@ class HalfSpaceIndex {
   /// Ids must be in [0, m); a repeated id takes its last value.
   void update(const row_id* ids, std::size_t k, const float* values) {
     for (std::size_t i = 0; i < k; ++i) check_id(ids[i]);
+    if (!all_finite(values, k * static_cast<std::size_t>(dim())))
+      throw std::invalid_argument("hsrnet: update values contain NaN or infinity");
     for (std::size_t i = 0; i < k; ++i) {
       store_.write_row(ids[i], values + i * static_cast<std::size_t>(dim()));
       if (tree_.built()) tree_.loosen(store_, store_.slot_of(ids[i]));
@@ -190,13 +201,29 @@ class HalfSpaceIndex {
     if (g < best_ns) best = Backend::Gemm, best_ns = g;
     if (tree_.built()) {
       const double tr = cost_.tree_ns(nn, m, s, dim(), t);
-      if (tr < 0) return Backend::Tree;  // no observation yet: one tree call measures it
+      if (tr < 0) return Backend::Tree;  // never observed (choose() called before any query)
       if (tr < best_ns) best = Backend::Tree;
     }
     return best;
   }
 
  private:
+  static bool all_finite(const float* v, std::size_t n) {
+    for (std::size_t i = 0; i < n; ++i)
+      if (!std::isfinite(v[i])) return false;
+    return true;
+  }
+
+  // Before auto can weigh the tree it needs one observation of its work on this data: one query.
+  void probe_tree(const float* x, float b) {
+    if (!tree_.built() || cost_.tree_nodes >= 0) return;
+    std::vector<row_id> scratch;
+    TreeQueryStats st;
+    tree_.query(store_, x, b, scratch, &st);
+    cost_.observe_tree(static_cast<double>(st.nodes_visited), static_cast<double>(st.leaf_rows_scanned),
+                       static_cast<double>(st.rows_reported_whole));
+  }
+
   void check_id(row_id id) const {
     if (id < 0 || static_cast<std::size_t>(id) >= rows())
       throw std::out_of_range("hsrnet: row id " + std::to_string(id) + " out of range [0, " +

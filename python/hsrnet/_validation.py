@@ -6,7 +6,7 @@ import numbers
 import numpy as np
 
 
-def as_float32_array(a, name: str, ndim: int) -> np.ndarray:
+def as_float32_array(a, name: str, ndim: int, check_finite: bool = True) -> np.ndarray:
     """Returns `a` itself when it is a C-contiguous float32 ndarray of `ndim` dimensions with finite values.
 
     Nothing is converted silently: float64, integers and strided views are rejected, so the caller always
@@ -24,7 +24,8 @@ def as_float32_array(a, name: str, ndim: int) -> np.ndarray:
         raise ValueError(f"{name} must be C-contiguous; pass np.ascontiguousarray({name})")
     if a.size == 0:
         raise ValueError(f"{name} is empty (shape {a.shape})")
-    if not np.isfinite(a).all():
+    # The C++ core checks queries itself while copying them (cheaper for single small queries).
+    if check_finite and not np.isfinite(a).all():
         raise ValueError(f"{name} contains NaN or infinity")
     return a
 

@@ -91,7 +91,7 @@ class HalfSpaceIndex:
         return f"HalfSpaceIndex(m={self.m}, d={self.d}, backend={self.backend!r}, has_tree={self.has_tree})"
 
     def _check_query(self, x, ndim, name):
-        x = as_float32_array(x, name, ndim)
+        x = as_float32_array(x, name, ndim, check_finite=False)  # the core rejects NaN/inf queries
         if x.shape[-1] != self.d:
             raise ValueError(f"{name} has dimension {x.shape[-1]}, the index has d = {self.d}")
         return x

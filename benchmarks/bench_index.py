@@ -1,0 +1,677 @@
+#!/usr/bin/env python3
+"""Side-by-side benchmark of hsrnet's exact half-space reporting index against numpy and FAISS.
+
+Requirements (the ``bench`` extra of the project: ``pip install .[bench]``):
+    hsrnet (this repository), numpy, faiss-cpu, matplotlib, threadpoolctl
+
+Every contender answers the same question: for each unit-norm query x, the ids of the rows w of W with
+<w, x> > b, as an ascending per-query id list. W ~ N(0, I) float32 (m rows of dimension d), b = sqrt(0.4 ln m).
+
+    hsrnet  one HalfSpaceIndex per (m, d), backend= passed per call: scan, gemm, tree (d <= 32 only), auto
+    numpy   P = X @ W.T; P > b; np.flatnonzero per query
+    faiss   IndexFlatIP(d).add(W); lims, D, I = range_search(X, b); then every query's ids sorted in place
+            (counted in the time, so that its output matches the others; the unsorted time is reported too)
+
+Batch 1: several different queries, median time per query. Batch 256: median time per batch of a few
+repeats (adaptive: fewer for the slow points). Each grid point is checked once: every hsrnet backend must
+return exactly the ids of hsrnet scan; numpy and FAISS may differ only on rows within float rounding of b
+(counted and reported, not an error).
+
+    python benchmarks/bench_index.py                 # the full grid (about 20 minutes on 2 cores)
+    python benchmarks/bench_index.py --quick         # smoke test (seconds)
+
+Writes a markdown table (--out-md, default docs/index_benchmark.md) and a plot (--out-png, default
+docs/index_benchmark.png) and prints the table.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+
+FULL_M = (2**14, 2**17, 2**20)
+FULL_D = (2, 4, 8, 32, 128, 784)
+QUICK_M = (2**12, 2**14)
+QUICK_D = (2, 4, 32, 128)
+TREE_MAX_D = 32
+HSR_BACKENDS = ("scan", "gemm", "tree", "auto")
+CONTENDERS = HSR_BACKENDS + ("numpy", "faiss")
+
+
+def _int_list(text):
+    out = []
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        if "^" in part:  # 2^20
+            base, exp = part.split("^")
+            out.append(int(base) ** int(exp))
+        elif part.startswith("2**"):
+            out.append(2 ** int(part[3:]))
+        else:
+            out.append(int(part))
+    if not out:
+        raise argparse.ArgumentTypeError("empty list")
+    return out
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--quick", action="store_true",
+                   help=f"smoke test: m in {list(QUICK_M)}, d in {list(QUICK_D)}, short time budgets")
+    p.add_argument("--threads", type=_int_list, default=[1, 2], help="thread counts (default 1,2)")
+    p.add_argument("--m", type=_int_list, default=None, help="row counts, e.g. 2^14,2^17,2^20 (default)")
+    p.add_argument("--d", type=_int_list, default=None, help="dimensions (default 2,4,8,32,128,784)")
+    p.add_argument("--batch", type=_int_list, default=[1, 256], help="batch sizes (default 1,256)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out-md", default=os.path.join(REPO, "docs", "index_benchmark.md"))
+    p.add_argument("--out-png", default=os.path.join(REPO, "docs", "index_benchmark.png"))
+    args = p.parse_args(argv)
+    if args.m is None:
+        args.m = list(QUICK_M if args.quick else FULL_M)
+    if args.d is None:
+        args.d = list(QUICK_D if args.quick else FULL_D)
+    if min(args.threads) < 1 or min(args.m) < 1 or min(args.d) < 1 or min(args.batch) < 1:
+        p.error("--threads, --m, --d and --batch take positive integers")
+    return args
+
+
+ARGS = parse_args() if __name__ == "__main__" else None
+
+# Pin every thread pool to the largest thread count used, before numpy (and its BLAS) is imported; each
+# measurement then lowers it: hsrnet through the index's n_threads, BLAS/OpenMP through threadpoolctl,
+# FAISS through faiss.omp_set_num_threads.
+if ARGS is not None:
+    for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[_var] = str(max(ARGS.threads))
+
+import datetime  # noqa: E402
+import gc  # noqa: E402
+import platform  # noqa: E402
+import shlex  # noqa: E402
+import statistics  # noqa: E402
+import time  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+
+# ----------------------------------------------------------------------------------------------- timing
+
+class Budget:
+    """How many calls to time. Batch 1: up to `queries` different queries (at least `min_queries`) until
+    `seconds` of timed work per contender. Batch > 1: up to `reps` repeats (at least `min_reps`) until
+    `seconds`; a batch whose first timed call took `slow` seconds or more is timed once."""
+
+    def __init__(self, quick):
+        self.queries = 15 if quick else 41
+        self.min_queries = 5
+        self.seconds_single = 0.3 if quick else 1.5
+        self.reps = 3 if quick else 5
+        self.min_reps = 2
+        self.seconds_batch = 0.5 if quick else 6.0
+        self.slow = 1.0 if quick else 2.5
+
+
+def time_single(fn, x_warm, Xq, budget):
+    """fn(x) -> ids. One warm-up query, then one call per query of Xq. Returns (times, outputs)."""
+    fn(x_warm)
+    times, outs = [], []
+    for i in range(min(budget.queries, Xq.shape[0])):
+        x = Xq[i]
+        t0 = time.perf_counter()
+        out = fn(x)
+        times.append(time.perf_counter() - t0)
+        outs.append(out)
+        if len(times) >= budget.min_queries and sum(times) > budget.seconds_single:
+            break
+    return times, outs
+
+
+def time_batch(fn, X, budget):
+    """fn(X) -> (output, extra). Returns (times, output of the first call, extra of each call)."""
+    times, extras, first = [], [], None
+    while len(times) < budget.reps and (len(times) < budget.min_reps or sum(times) < budget.seconds_batch):
+        t0 = time.perf_counter()
+        out, extra = fn(X)
+        times.append(time.perf_counter() - t0)
+        extras.append(extra)
+        if first is None:
+            first = out
+        del out
+        if times[0] >= budget.slow:
+            break
+    return times, first, extras
+
+
+# ----------------------------------------------------------------------------------------------- checks
+
+def csr_lists(offsets, indices):
+    return [indices[offsets[q]:offsets[q + 1]] for q in range(len(offsets) - 1)]
+
+
+def count_mismatches(got_lists, ref_lists):
+    """Total size of the per-query symmetric differences, and the rows involved as (query, row) pairs."""
+    total, pairs = 0, []
+    for q, (a, r) in enumerate(zip(got_lists, ref_lists)):
+        if len(a) == len(r) and np.array_equal(a, r):
+            continue
+        diff = np.setxor1d(np.asarray(a, dtype=np.int64), np.asarray(r, dtype=np.int64))
+        total += diff.size
+        pairs.extend((q, int(row)) for row in diff[:1000])
+    return total, pairs
+
+
+def worst_margin(W, queries, pairs, b):
+    """Largest |<w, x> - b| (float64) over mismatched (query, row) pairs: tiny when they are rounding."""
+    worst = 0.0
+    for q, row in pairs:
+        v = float(np.dot(W[row].astype(np.float64), queries[q].astype(np.float64)))
+        worst = max(worst, abs(v - float(b)))
+    return worst
+
+
+# ----------------------------------------------------------------------------------------------- machine
+
+def machine_description():
+    model, cores = "unknown CPU", os.cpu_count()
+    try:
+        with open("/proc/cpuinfo") as f:
+            names = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
+        if names:
+            model, cores = names[0], len(names)
+    except OSError:
+        pass
+    flags = ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    fl = line.split(":", 1)[1].split()
+                    flags = ", ".join(x for x in ("avx2", "fma", "avx512f") if x in fl)
+                    break
+    except OSError:
+        pass
+    mem = ""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemTotal"):
+                    mem = f"{int(line.split()[1]) / 2**20:.1f} GiB RAM"
+                    break
+    except OSError:
+        pass
+    parts = [f"{model}", f"{cores} logical CPUs"]
+    if flags:
+        parts.append(flags)
+    if mem:
+        parts.append(mem)
+    return ", ".join(parts)
+
+
+def mem_available_bytes():
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def needed_bytes(m, d, max_batch):
+    # W, the index's padded copy (+ a tree's boxes for small d), FAISS's copy, numpy's product and mask.
+    stride = -(-d // 16) * 16
+    return m * d * 4 * 2 + m * stride * 4 + (m * 16 * 4 if d <= TREE_MAX_D else 0) + max_batch * m * 5
+
+
+# ----------------------------------------------------------------------------------------------- one (m, d)
+
+def unit_queries(rng, n, d):
+    x = rng.standard_normal((n, d), dtype=np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    return np.ascontiguousarray(x, dtype=np.float32)
+
+
+def run_md(m, d, args, budget, rng, hsrnet, faiss, threadpool_limits, log):
+    """All thread counts and batch sizes for one (m, d). Returns a list of result rows (dicts)."""
+    b = np.float32(np.sqrt(0.4 * np.log(m)))
+    t0 = time.perf_counter()
+    W = rng.standard_normal((m, d), dtype=np.float32)
+    t_gen = time.perf_counter() - t0
+    have_tree = d <= TREE_MAX_D
+
+    t0 = time.perf_counter()
+    index = hsrnet.HalfSpaceIndex(W, n_threads=max(args.threads), tree_max_dim=TREE_MAX_D)
+    t_index = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    findex = faiss.IndexFlatIP(d)
+    findex.add(W)
+    t_faiss = time.perf_counter() - t0
+    log(f"== m = {m:,} (2^{int(np.log2(m))}), d = {d}, b = {float(b):.4f}: data {t_gen:.2f} s, "
+        f"hsrnet index {t_index:.2f} s (tree: {index.has_tree}), faiss add {t_faiss:.2f} s")
+
+    n_single = budget.queries
+    Xq1 = unit_queries(rng, n_single, d)
+    x_warm = unit_queries(rng, 1, d)[0]
+    Xbatch = {n: unit_queries(rng, n, d) for n in args.batch if n > 1}
+    Xwarm = {n: unit_queries(rng, min(n, 16), d) for n in args.batch if n > 1}
+
+    def hsr_single(backend):
+        return lambda x: index.query(x, b, backend=backend)
+
+    def hsr_batch(backend):
+        def fn(X):
+            return index.query_batch(X, b, backend=backend), None
+        return fn
+
+    def np_single(x):
+        P = x[None, :] @ W.T
+        return np.flatnonzero(P[0] > b)
+
+    def np_batch(X):
+        P = X @ W.T
+        M = P > b
+        return [np.flatnonzero(M[q]) for q in range(X.shape[0])], None
+
+    def faiss_single(x):
+        _, _, I = findex.range_search(x[None, :], float(b))
+        I.sort()
+        return I
+
+    def faiss_batch(X):
+        t0 = time.perf_counter()
+        lims, _, I = findex.range_search(X, float(b))
+        t_search = time.perf_counter() - t0
+        for q in range(X.shape[0]):  # ids only; D is not needed and not reordered
+            I[lims[q]:lims[q + 1]].sort()
+        return (lims, I), t_search
+
+    rows = []
+    for t in args.threads:
+        index.n_threads = t
+        faiss.omp_set_num_threads(t)
+        with threadpool_limits(limits=t):
+            for n in args.batch:
+                res = {"threads": t, "m": m, "d": d, "batch": n, "b": float(b)}
+                outs, chosen = {}, {}
+                for name in CONTENDERS:
+                    if name == "tree" and not have_tree:
+                        res[name] = None
+                        continue
+                    if n == 1:
+                        if name in HSR_BACKENDS:
+                            fn = hsr_single(name)
+                            if name == "auto":
+                                picks = []
+
+                                def fn(x, _f=fn, _p=picks):
+                                    out = _f(x)
+                                    _p.append(index.stats()["last_backend"])
+                                    return out
+                        else:
+                            fn = np_single if name == "numpy" else faiss_single
+                        gc.collect()
+                        times, o = time_single(fn, x_warm, Xq1, budget)
+                        if name == "auto":
+                            chosen_list = picks[1:]  # the warm-up query's pick is not timed
+                    else:
+                        X = Xbatch[n]
+                        if name in HSR_BACKENDS:
+                            fn = hsr_batch(name)
+                        else:
+                            fn = np_batch if name == "numpy" else faiss_batch
+                        gc.collect()
+                        fn(Xwarm[n])  # warm-up: a few other queries
+                        if name == "auto":
+                            before = index.stats()
+                        times, first, extras = time_batch(fn, X, budget)
+                        if name == "auto":
+                            after = index.stats()
+                            chosen_list = [k[:-6] for k in ("scan_calls", "gemm_calls", "tree_calls")
+                                           if after[k] > before[k]]
+                        if name in HSR_BACKENDS:
+                            o = csr_lists(*first)
+                        elif name == "numpy":
+                            o = first
+                        else:
+                            o = csr_lists(*first)
+                            res["faiss_search"] = statistics.median(extras)
+                        del first
+                    res[name] = statistics.median(times)
+                    res[name + "_n"] = len(times)
+                    if name == "auto":
+                        chosen = sorted(set(chosen_list))
+                        res["auto_choice"] = "/".join(chosen)
+                    outs[name] = o
+
+                # ---- check: every contender against hsrnet scan, on the queries both answered
+                ref = outs["scan"]
+                queries = Xq1 if n == 1 else Xbatch[n]
+                bad_hsr, mism = [], {}
+                for name in CONTENDERS:
+                    if name == "scan" or name not in outs:
+                        continue
+                    k = min(len(ref), len(outs[name]))
+                    total, pairs = count_mismatches(outs[name][:k], ref[:k])
+                    if name in HSR_BACKENDS:
+                        if total:
+                            bad_hsr.append(f"{name}:{total}")
+                    else:
+                        mism[name] = total
+                        if total:
+                            res[name + "_margin"] = worst_margin(W, queries, pairs, b)
+                res["numpy_mism"] = mism.get("numpy", 0)
+                res["faiss_mism"] = mism.get("faiss", 0)
+                res["hsr_exact"] = not bad_hsr
+                res["hsr_bad"] = ",".join(bad_hsr)
+                res["found"] = float(np.mean([len(a) for a in ref]))
+                best = min((res[k], k) for k in ("scan", "gemm", "tree") if res.get(k) is not None)
+                res["best"] = best[1]
+                res["auto_vs_best"] = res["auto"] / best[0]
+                rows.append(res)
+                log(format_log_row(res))
+                del outs
+    del index, findex, W
+    gc.collect()
+    return rows
+
+
+# ----------------------------------------------------------------------------------------------- output
+
+def fmt_ms(seconds):
+    if seconds is None:
+        return "n/a"
+    ms = seconds * 1e3
+    if ms >= 100:
+        return f"{ms:.0f}"
+    if ms >= 10:
+        return f"{ms:.1f}"
+    if ms >= 1:
+        return f"{ms:.2f}"
+    if ms >= 0.1:
+        return f"{ms:.3f}"
+    return f"{ms:.4f}"
+
+
+def ratio(a, b):
+    if a is None or b is None:
+        return None
+    return a / b
+
+
+def fmt_ratio(r):
+    return "n/a" if r is None else f"{r:.2f}x"
+
+
+def log2s(m):
+    e = int(round(np.log2(m)))
+    return f"2^{e}" if 2**e == m else f"{m}"
+
+
+def format_log_row(r):
+    parts = [f"t={r['threads']} m={log2s(r['m'])} d={r['d']} batch={r['batch']}:"]
+    for k in CONTENDERS:
+        parts.append(f"{k} {fmt_ms(r.get(k))}" + (f"[{r['auto_choice']}]" if k == "auto" else ""))
+    parts.append(f"faiss-unsorted {fmt_ms(r.get('faiss_search'))}" if r["batch"] > 1 else "")
+    parts.append(f"auto/best({r['best']}) {r['auto_vs_best']:.2f}")
+    parts.append(f"mismatch np {r['numpy_mism']} faiss {r['faiss_mism']}")
+    if not r["hsr_exact"]:
+        parts.append(f"HSRNET BACKENDS DISAGREE WITH SCAN: {r['hsr_bad']}")
+    return " ".join(p for p in parts if p) + " (ms)"
+
+
+HEADER = ["threads", "m", "d", "batch", "found/q", "scan", "gemm", "tree", "auto (pick)", "numpy", "faiss",
+          "faiss unsorted", "numpy/tree", "faiss/tree", "numpy/gemm", "faiss/gemm", "auto/best (best)",
+          "mismatch np/faiss"]
+
+
+def table_rows(rows):
+    out = []
+    for r in rows:
+        mism = f"{r['numpy_mism']}/{r['faiss_mism']}"
+        if not r["hsr_exact"]:
+            mism += f" HSRNET {r['hsr_bad']}"
+        out.append([
+            str(r["threads"]), log2s(r["m"]), str(r["d"]), str(r["batch"]), f"{r['found']:.0f}",
+            fmt_ms(r["scan"]), fmt_ms(r["gemm"]), fmt_ms(r["tree"]),
+            f"{fmt_ms(r['auto'])} ({r['auto_choice']})", fmt_ms(r["numpy"]), fmt_ms(r["faiss"]),
+            fmt_ms(r.get("faiss_search")) if r["batch"] > 1 else "-",
+            fmt_ratio(ratio(r["numpy"], r["tree"])), fmt_ratio(ratio(r["faiss"], r["tree"])),
+            fmt_ratio(ratio(r["numpy"], r["gemm"])), fmt_ratio(ratio(r["faiss"], r["gemm"])),
+            f"{r['auto_vs_best']:.2f} ({r['best']})", mism,
+        ])
+    return out
+
+
+def markdown_table(header, rows):
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def target_sections(rows, m_big):
+    """The ratios the project targets, as markdown lines (also printed)."""
+    lines = []
+    one = [r for r in rows if r["threads"] == 1]
+    lines.append(f"### (a) tree at batch 1, m = {log2s(m_big)}, 1 thread (targets: 10x at d = 2, 3x at d = 4)")
+    lines.append("")
+    lines.append("| d | tree ms | numpy ms | faiss ms | numpy/tree | faiss/tree | target | met |")
+    lines.append("|---|---|---|---|---|---|---|---|")
+    found = False
+    for d, target in ((2, 10.0), (4, 3.0)):
+        for r in one:
+            if r["m"] == m_big and r["d"] == d and r["batch"] == 1 and r["tree"] is not None:
+                found = True
+                rn, rf = r["numpy"] / r["tree"], r["faiss"] / r["tree"]
+                met = "yes" if rn >= target and rf >= target else ("numpy only" if rn >= target else
+                                                                  ("faiss only" if rf >= target else "no"))
+                lines.append(f"| {d} | {fmt_ms(r['tree'])} | {fmt_ms(r['numpy'])} | {fmt_ms(r['faiss'])} | "
+                             f"{rn:.2f}x | {rf:.2f}x | {target:.0f}x | {met} |")
+    if not found:
+        lines.append("| (not in this run) | | | | | | | |")
+    lines.append("")
+    lines.append("### (b) gemm at batch 256, d >= 128, 1 thread (targets: >= 1x numpy, >= 1.5x FAISS)")
+    lines.append("")
+    lines.append("| m | d | gemm ms | numpy ms | faiss ms (unsorted) | numpy/gemm | faiss/gemm (unsorted) | met |")
+    lines.append("|---|---|---|---|---|---|---|---|")
+    found = False
+    for r in one:
+        if r["batch"] == 256 and r["d"] >= 128:
+            found = True
+            rn, rf = r["numpy"] / r["gemm"], r["faiss"] / r["gemm"]
+            rfu = r["faiss_search"] / r["gemm"]
+            met = "yes" if rn >= 1.0 and rf >= 1.5 else "no"
+            lines.append(f"| {log2s(r['m'])} | {r['d']} | {fmt_ms(r['gemm'])} | {fmt_ms(r['numpy'])} | "
+                         f"{fmt_ms(r['faiss'])} ({fmt_ms(r['faiss_search'])}) | {rn:.2f}x | "
+                         f"{rf:.2f}x ({rfu:.2f}x) | {met} |")
+    if not found:
+        lines.append("| (not in this run) | | | | | | | |")
+    lines.append("")
+    lines.append("### (c) auto vs the best hsrnet backend at every grid point (target: within 1.2x)")
+    lines.append("")
+    for t in sorted({r["threads"] for r in rows}):
+        sub = [r for r in rows if r["threads"] == t]
+        bad = [r for r in sub if r["auto_vs_best"] > 1.2]
+        worst = max(sub, key=lambda r: r["auto_vs_best"])
+        lines.append(f"- {t} thread{'s' if t > 1 else ''}: {len(sub) - len(bad)} of {len(sub)} points within 1.2x; "
+                     f"worst {worst['auto_vs_best']:.2f}x (m = {log2s(worst['m'])}, d = {worst['d']}, "
+                     f"batch {worst['batch']}, auto picked {worst['auto_choice']}, best {worst['best']}).")
+        for r in bad:
+            lines.append(f"  - over 1.2x: m = {log2s(r['m'])}, d = {r['d']}, batch {r['batch']}: auto "
+                         f"{fmt_ms(r['auto'])} ms ({r['auto_choice']}) vs {r['best']} "
+                         f"{fmt_ms(r[r['best']])} ms = {r['auto_vs_best']:.2f}x")
+    return lines
+
+
+def plot(rows, path, batches, ds):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    one = [r for r in rows if r["threads"] == 1]
+    if not one:
+        return False
+    batches = [n for n in batches if any(r["batch"] == n for r in one)]
+    ds = [d for d in ds if any(r["d"] == d for r in one)]
+    fig, axes = plt.subplots(len(batches), len(ds), figsize=(3.2 * len(ds), 3.0 * len(batches)),
+                             squeeze=False, sharex=True)
+    styles = {"scan": ("tab:blue", "o", "-"), "gemm": ("tab:orange", "s", "-"), "tree": ("tab:green", "^", "-"),
+              "auto": ("black", "x", ":"), "numpy": ("tab:red", "v", "--"), "faiss": ("tab:purple", "D", "--")}
+    for i, n in enumerate(batches):
+        for j, d in enumerate(ds):
+            ax = axes[i][j]
+            pts = sorted((r for r in one if r["batch"] == n and r["d"] == d), key=lambda r: r["m"])
+            for name in CONTENDERS:
+                xs = [r["m"] for r in pts if r.get(name) is not None]
+                ys = [r[name] / n for r in pts if r.get(name) is not None]
+                if xs:
+                    c, mk, ls = styles[name]
+                    ax.plot(xs, ys, color=c, marker=mk, linestyle=ls, label=name, markersize=4)
+            ax.set_xscale("log", base=2)
+            ax.set_yscale("log")
+            ax.set_title(f"d = {d}, batch {n}", fontsize=9)
+            ax.grid(True, which="both", alpha=0.3)
+            if j == 0:
+                ax.set_ylabel("seconds per query")
+            if i == len(batches) - 1:
+                ax.set_xlabel("m (rows)")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper center", ncol=len(CONTENDERS), frameon=False)
+    fig.suptitle("Exact half-space reporting, 1 thread: time per query (batch 256: batch time / 256)",
+                 y=0.995, fontsize=10)
+    fig.tight_layout(rect=(0, 0, 1, 0.95))
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+# ----------------------------------------------------------------------------------------------- main
+
+def main(args):
+    import faiss
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    import hsrnet
+
+    started = time.perf_counter()
+    date = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
+    command = "python " + " ".join(shlex.quote(a) for a in [os.path.relpath(sys.argv[0], REPO)] + sys.argv[1:])
+    budget = Budget(args.quick)
+    rng = np.random.default_rng(args.seed)
+
+    def log(msg):
+        print(msg, flush=True)
+
+    machine = machine_description()
+    blas = [f"{i.get('prefix')} {i.get('version')} ({i.get('architecture', i.get('threading_layer', ''))})"
+            for i in threadpool_info() if i.get("user_api") == "blas"]
+    log(f"hsrnet index benchmark: {command}")
+    log(f"machine: {machine}")
+    log(f"numpy {np.__version__}, faiss {faiss.__version__}, hsrnet {hsrnet.__version__}, BLAS: {'; '.join(blas)}")
+    log(f"threads {args.threads}, m {args.m}, d {args.d}, batch {args.batch}")
+
+    rows, dropped = [], []
+    avail = mem_available_bytes()
+    for m in args.m:
+        for d in args.d:
+            need = needed_bytes(m, d, max(args.batch))
+            if avail is not None and need > 0.8 * avail:
+                dropped.append((m, d, need))
+                log(f"== m = {m:,}, d = {d}: dropped, needs ~{need / 2**30:.1f} GiB of {avail / 2**30:.1f} GiB available")
+                continue
+            rows += run_md(m, d, args, budget, rng, hsrnet, faiss, threadpool_limits, log)
+    elapsed = time.perf_counter() - started
+
+    trows = table_rows(rows)
+    table = markdown_table(HEADER, trows)
+    m_big = max(args.m)
+    targets = target_sections(rows, m_big)
+    hsr_ok = all(r["hsr_exact"] for r in rows)
+
+    print()
+    print(table)
+    print()
+    print("\n".join(targets))
+    print()
+    print(f"total runtime {elapsed / 60:.1f} min; hsrnet backends agree with scan everywhere: {hsr_ok}")
+
+    png_ok = plot(rows, args.out_png, args.batch, args.d) if args.out_png else False
+
+    md = []
+    md.append("# Index benchmark: hsrnet vs numpy vs FAISS")
+    md.append("")
+    md.append("Generated by `benchmarks/bench_index.py`; every number below comes from this one run.")
+    md.append("")
+    md.append(f"- Command: `{command}`")
+    md.append(f"- Date: {date}; total runtime {elapsed / 60:.1f} min")
+    md.append(f"- Machine: {machine}")
+    md.append(f"- Software: Python {platform.python_version()}, numpy {np.__version__}, faiss-cpu "
+              f"{faiss.__version__}, hsrnet {hsrnet.__version__}; BLAS: {'; '.join(blas)}")
+    md.append(f"- Grid: threads {args.threads}, m {[log2s(m) for m in args.m]}, d {args.d}, batch {args.batch}"
+              + ("" if not dropped else "; dropped (memory): " +
+                 ", ".join(f"m = {log2s(m)}, d = {d}" for m, d, _ in dropped)))
+    md.append("")
+    md.append("## Setup")
+    md.append("")
+    md.append("- Rows W ~ N(0, I), float32, m x d; queries unit-norm float32; threshold b = sqrt(0.4 ln m). "
+              "Every contender returns, per query, the ascending ids of the rows w with <w, x> > b.")
+    md.append(f"- hsrnet: one `HalfSpaceIndex(W, n_threads=..., tree_max_dim={TREE_MAX_D})` per (m, d); the "
+              "backend is passed per call. The tree exists only for d <= 32 (\"n/a\" above that). "
+              "`auto` is timed after the other backends, on the same index, so its cost model has seen tree "
+              "queries; the backend(s) it picked during the timed calls are shown in parentheses. Batch 1 uses "
+              "`query`, batch 256 `query_batch` (CSR output, already sorted).")
+    md.append("- numpy: `P = X @ W.T`, `P > b`, `np.flatnonzero` per query.")
+    md.append("- FAISS: `IndexFlatIP(d)` holding W, `lims, D, I = index.range_search(X, b)`, then each query's "
+              "ids sorted in place. **The sort is counted** in the `faiss` column (so that its output matches the "
+              "others'); `faiss unsorted` is the `range_search` call alone, from the same calls.")
+    md.append("- Threads: OMP/OPENBLAS/MKL_NUM_THREADS set to the largest thread count before numpy is imported; "
+              "per measurement hsrnet uses the index's `n_threads`, numpy's BLAS `threadpoolctl.threadpool_limits`, "
+              "FAISS `faiss.omp_set_num_threads`.")
+    md.append(f"- Timing (`time.perf_counter`): batch 1 - one untimed warm-up query, then up to {budget.queries} "
+              f"different queries (at least {budget.min_queries}, stopping after {budget.seconds_single:g} s of "
+              f"timed work), median time per query. Batch 256 - one untimed warm-up call on {min(max(args.batch), 16)} other "
+              f"queries, then the median time per batch over up to {budget.reps} repeats (at least {budget.min_reps}, stopping "
+              f"after {budget.seconds_batch:g} s); a batch whose first timed call takes {budget.slow:g} s or more "
+              "is timed once.")
+    md.append("- Check, once per point: every hsrnet backend must return exactly hsrnet scan's ids; numpy and "
+              "FAISS sum in another order, so rows within float rounding of b may differ. `mismatch np/faiss` "
+              "counts the (query, row) pairs that differ from scan (not an error).")
+    md.append("- Times in milliseconds: per query for batch 1, per batch of 256 for batch 256. Ratios are "
+              "other/hsrnet (above 1: hsrnet faster); `auto/best` is auto's time over the fastest of scan, gemm, "
+              "tree (above 1: auto slower).")
+    md.append("")
+    md.append("## Targets")
+    md.append("")
+    md += targets
+    md.append("")
+    if not hsr_ok:
+        md.append("**hsrnet backends disagreed with scan at some points (see the mismatch column).**")
+        md.append("")
+    margins = [(r, k) for r in rows for k in ("numpy", "faiss") if r.get(k + "_margin") is not None]
+    if margins:
+        worst = max(r[k + "_margin"] for r, k in margins)
+        md.append(f"Mismatched rows of numpy/FAISS lie within {worst:.2e} of b (float64 inner product), "
+                  "i.e. float rounding.")
+        md.append("")
+    md.append("## All points")
+    md.append("")
+    md.append(table)
+    md.append("")
+    if png_ok:
+        md.append(f"![time per query vs m, 1 thread]({os.path.basename(args.out_png)})")
+        md.append("")
+    if args.out_md:
+        os.makedirs(os.path.dirname(os.path.abspath(args.out_md)), exist_ok=True)
+        with open(args.out_md, "w") as f:
+            f.write("\n".join(md))
+        print(f"wrote {args.out_md}" + (f" and {args.out_png}" if png_ok else ""))
+    return 0 if hsr_ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(ARGS))
