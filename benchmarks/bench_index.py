@@ -39,6 +39,7 @@ QUICK_D = (2, 4, 32, 128)
 TREE_MAX_D = 32
 HSR_BACKENDS = ("scan", "gemm", "tree", "auto")
 CONTENDERS = HSR_BACKENDS + ("numpy", "faiss")
+SETTLE_S = 0.3  # pause before each contender when threads > 1 (see run_md)
 
 
 def _int_list(text):
@@ -303,6 +304,10 @@ def run_md(m, d, args, budget, rng, hsrnet, faiss, threadpool_limits, log):
                     if name == "tree" and not have_tree:
                         res[name] = None
                         continue
+                    if t > 1:
+                        # Let the previous contender's idle pool threads (OpenBLAS, OpenMP) stop spinning:
+                        # with 2 cores they would steal this contender's second core.
+                        time.sleep(SETTLE_S)
                     if n == 1:
                         if name in HSR_BACKENDS:
                             fn = hsr_single(name)
@@ -632,6 +637,11 @@ def main(args):
     md.append("- Threads: OMP/OPENBLAS/MKL_NUM_THREADS set to the largest thread count before numpy is imported; "
               "per measurement hsrnet uses the index's `n_threads`, numpy's BLAS `threadpoolctl.threadpool_limits`, "
               "FAISS `faiss.omp_set_num_threads`.")
+    md.append("- Several libraries' thread pools share 2 cores: an idle OpenBLAS or OpenMP pool keeps its threads "
+              "spinning for a while after a call (OpenBLAS about 0.1 s), which took the second core from the next "
+              f"contender (FAISS ran up to 10x slower at 2 threads right after numpy). With more than one thread "
+              f"the benchmark therefore pauses {SETTLE_S:g} s before each contender; the calls of one contender "
+              "follow each other without pauses.")
     md.append(f"- Timing (`time.perf_counter`): batch 1 - one untimed warm-up query, then up to {budget.queries} "
               f"different queries (at least {budget.min_queries}, stopping after {budget.seconds_single:g} s of "
               f"timed work), median time per query. Batch 256 - one untimed warm-up call on {min(max(args.batch), 16)} other "
