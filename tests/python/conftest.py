@@ -39,7 +39,13 @@ settings.register_profile(
     print_blob=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "ci")
+settings.load_profile(PROFILE)
+
+
+def examples(n: int) -> settings:
+    """Per-test example count: n in CI, ten times more with the thorough profile."""
+    return settings(max_examples=n if PROFILE == "ci" else 10 * n)
 
 BACKENDS = hsrnet.BACKENDS
 FLT_MAX = float(np.finfo(np.float32).max)
