@@ -119,6 +119,10 @@ inline double dot_error_coefficient(int d) {
   const double n = static_cast<double>(d) + 1.0;
   return n * u / (1.0 - n * u) * (1.0 + 1e-6);
 }
+/// While |w| |x| (hence sum_i |w_i x_i|) stays below this, no fp32 partial sum of any evaluation order can
+/// overflow and the bounds above hold. Beyond it (values near FLT_MAX) backends must ask reference_dot.
+constexpr double kNoOverflowBound = 1e38;
+
 /// Absolute slack for underflow: each product may lose up to one subnormal spacing.
 inline double dot_error_floor(int d) { return (static_cast<double>(d) + 1.0) * static_cast<double>(FLT_MIN); }
 

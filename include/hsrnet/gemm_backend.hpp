@@ -9,6 +9,7 @@
 
 #include <Eigen/Core>
 #include <algorithm>
+#include <limits>
 #include <vector>
 
 #include "hsrnet/dot_kernel.hpp"
@@ -56,30 +57,37 @@ inline std::size_t gemm_threshold_slots(const RowStore& store, const float* quer
         const float qm = qmargin[q0 + q];
         // Everything at or below this bound is out for every row of the tile: a single SIMD compare
         // rejects ~99% of entries.
-        const float low = static_cast<float>(fb - (static_cast<double>(qm) * max_norm + floor_abs) * (1.0 + 1e-6));
+        const double low_d = fb - (static_cast<double>(qm) * max_norm + floor_abs) * (1.0 + 1e-6);
+        const bool tile_bounded = static_cast<double>(qnorms[q0 + q]) * max_norm < kNoOverflowBound;
+        const float low = tile_bounded ? static_cast<float>(low_d) : -std::numeric_limits<float>::infinity();
         const __m256 lowv = _mm256_set1_ps(low);
         std::vector<row_id>& dst = out[q0 + q];
         const float* xq = queries + static_cast<std::size_t>(q0 + q) * stride;
         int r = 0;
         auto decide = [&](int rr) {
-          const double margin = static_cast<double>(qm) * norms[r0 + rr] + floor_abs;
+          double margin = static_cast<double>(qm) * norms[r0 + rr] + floor_abs;
+          // Where fp32 sums may overflow (|w||x| near FLT_MAX) the two orders can disagree without bound:
+          // an infinite margin sends the entry to reference_dot. NaN products (inf - inf) land there too.
+          if (!(static_cast<double>(qnorms[q0 + q]) * norms[r0 + rr] < kNoOverflowBound))
+            margin = std::numeric_limits<double>::infinity();
           const double val = v[rr];
           if (val > fb + margin) {
             dst.push_back(r0 + rr);
-          } else if (val > fb - margin) {
+          } else if (!(val <= fb - margin)) {
             ++verified;
             if (reference_dot(store.slot_data(r0 + rr), xq, stride) > fb) dst.push_back(r0 + rr);
           }
         };
         for (; r + 8 <= nr; r += 8) {
-          unsigned mask = static_cast<unsigned>(_mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(v + r), lowv, _CMP_GT_OQ)));
+          // "not <=" rather than ">": NaN entries (overflowed products) must reach decide().
+          unsigned mask = static_cast<unsigned>(_mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(v + r), lowv, _CMP_NLE_UQ)));
           while (mask) {
             decide(r + __builtin_ctz(mask));
             mask &= mask - 1;
           }
         }
         for (; r < nr; ++r)
-          if (v[r] > low) decide(r);
+          if (!(v[r] <= low)) decide(r);
       }
     }
   }

@@ -175,10 +175,22 @@ class HalfSpaceIndex {
 
   /// For trainers that move rows in place through mutable_row(): tell the index which ids moved.
   float* mutable_row(row_id id) { return store_.mutable_row_data(id); }
+  /// A moved row holding NaN or infinity cannot be bounded by a box: the tree is dropped (queries stay exact
+  /// through the other backends, which never report such a row) and std::invalid_argument is thrown.
   void rows_moved(const row_id* ids, std::size_t k) {
+    for (std::size_t i = 0; i < k; ++i) check_id(ids[i]);
+    row_id bad = -1;
     for (std::size_t i = 0; i < k; ++i) {
       store_.refresh_norm(ids[i]);
+      if (!all_finite(store_.row_data(ids[i]), static_cast<std::size_t>(dim()))) {
+        bad = ids[i];
+        continue;
+      }
       if (tree_.built()) tree_.loosen(store_, store_.slot_of(ids[i]));
+    }
+    if (bad >= 0) {
+      tree_ = KdTree();
+      throw std::invalid_argument("hsrnet: row " + std::to_string(bad) + " contains NaN or infinity after a move");
     }
     rows_changed(k);
   }
@@ -238,6 +250,9 @@ class HalfSpaceIndex {
   }
 
   void build_tree() {
+    for (std::size_t r = 0; r < rows(); ++r)
+      if (!all_finite(store_.row_data(static_cast<row_id>(r)), static_cast<std::size_t>(dim())))
+        throw std::invalid_argument("hsrnet: cannot build a tree: row " + std::to_string(r) + " contains NaN or infinity");
     tree_.build(store_, options_.leaf_size);
     ++stats_.tree_builds;
   }

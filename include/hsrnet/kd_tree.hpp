@@ -85,8 +85,11 @@ class KdTree {
         absmax += std::max(std::abs(l), std::abs(h));
       }
       const double slack = coef * absmax + floor_abs;
-      if (upper + slack <= bd) continue;  // no row of the box can exceed b
-      if (lower - slack > bd) {           // every row of the box exceeds b
+      // Below kNoOverflowBound no fp32 partial sum of reference_dot can overflow, so the bounds hold; above it
+      // (rows or queries near FLT_MAX) the box decides nothing and the leaves are scanned.
+      const bool bounded = absmax < kNoOverflowBound;
+      if (bounded && upper + slack <= bd) continue;  // no row of the box can exceed b
+      if (bounded && lower - slack > bd) {           // every row of the box exceeds b
         for (row_id s = node.begin; s < node.end; ++s) out.push_back(s);
         local.rows_reported_whole += static_cast<std::size_t>(node.end - node.begin);
         continue;

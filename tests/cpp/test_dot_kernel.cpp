@@ -66,7 +66,9 @@ TEST(PaddedStride, DocumentedValues) {
     const int s = hsrnet::padded_stride(d);
     EXPECT_GE(s, d);
     // Strides other than 1, 2, 4 must be multiples of 8: the 8-row kernel loads 8 floats at a time.
-    if (s != 1 && s != 2 && s != 4) EXPECT_EQ(s % 8, 0) << d;
+    if (s != 1 && s != 2 && s != 4) {
+      EXPECT_EQ(s % 8, 0) << d;
+    }
   }
 }
 

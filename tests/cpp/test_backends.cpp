@@ -1,0 +1,141 @@
+// The backend building blocks on their own, below HalfSpaceIndex: scan_slots on arbitrary slot ranges,
+// gemm_threshold_slots with tilings that put tile edges everywhere, KdTree on a permuted store.
+#include <numeric>
+
+#include "test_util.hpp"
+
+namespace {
+
+using hsrnet::RowStore;
+using hsrtest::brute_force;
+using hsrtest::gaussian;
+using hsrtest::next_down;
+using hsrtest::row_id;
+
+// Queries as the index hands them to backends: padded to the row stride with zeros.
+std::vector<float> pad_queries(const std::vector<float>& X, std::size_t n, int d, int stride) {
+  std::vector<float> Q(n * stride, 0.0f);
+  for (std::size_t q = 0; q < n; ++q) std::copy_n(X.data() + q * d, d, Q.data() + q * stride);
+  return Q;
+}
+
+// Slots in [begin, end) with rows above b, as ids restricted to that slot range (store in identity order).
+std::vector<row_id> brute_range(const std::vector<float>& rows, int d, const float* x, float b, row_id begin, row_id end) {
+  std::vector<row_id> all = brute_force(rows, d, x, b), out;
+  for (row_id r : all)
+    if (r >= begin && r < end) out.push_back(r);
+  return out;
+}
+
+TEST(ScanSlots, ArbitrarySlotRanges) {
+  std::mt19937_64 rng(30);
+  for (int d : {1, 2, 3, 4, 5, 8, 9, 20}) {
+    const std::size_t m = 77;
+    const std::vector<float> rows = gaussian(rng, m * d);
+    const RowStore store(rows.data(), m, d, d);
+    const std::vector<float> X = gaussian(rng, d);
+    const std::vector<float> Q = pad_queries(X, 1, d, store.stride());
+    const std::vector<float> dots = hsrtest::all_dots(rows, d, X.data());
+    for (float b : {-1.0f, 0.0f, 0.5f, dots[13], next_down(dots[40])}) {
+      for (row_id begin = 0; begin <= static_cast<row_id>(m); begin += 3) {
+        for (row_id end = begin; end <= static_cast<row_id>(m); end += 5) {
+          std::vector<row_id> out;
+          hsrnet::scan_slots(store, Q.data(), b, begin, end, out);
+          ASSERT_TRUE(hsrtest::same_ids(brute_range(rows, d, X.data(), b, begin, end), out))
+              << "d = " << d << " [" << begin << ", " << end << ") b = " << b;
+        }
+      }
+    }
+  }
+}
+
+TEST(GemmThresholdSlots, TileEdgesEverywhere) {
+  std::mt19937_64 rng(31);
+  const hsrnet::GemmTiling tilings[] = {{8, 1}, {16, 3}, {24, 5}, {512, 256}, {13, 7}};
+  for (int d : {1, 2, 3, 5, 8, 9, 40}) {
+    const std::size_t m = 203, n = 11;
+    const std::vector<float> rows = gaussian(rng, m * d);
+    const RowStore store(rows.data(), m, d, d);
+    const std::vector<float> X = gaussian(rng, n * d, 2.0f);
+    const std::vector<float> Q = pad_queries(X, n, d, store.stride());
+    std::vector<float> qnorms(n);
+    for (std::size_t q = 0; q < n; ++q) qnorms[q] = hsrnet::norm_upper_bound(X.data() + q * d, d);
+    // b equal to a row's reference dot for query 0: an entry inside the rounding band.
+    const float tie = hsrnet::reference_dot(rows.data() + 17 * d, X.data(), d);
+    for (const auto& tiling : tilings) {
+      for (float b : {-0.5f, 0.0f, 1.0f, tie, next_down(tie)}) {
+        for (auto [begin, end] : {std::pair<row_id, row_id>{0, 203}, {8, 200}, {16, 24}, {48, 203}}) {
+          std::vector<std::vector<row_id>> out(n);
+          hsrnet::gemm_threshold_slots(store, Q.data(), qnorms.data(), static_cast<int>(n), b, begin, end, out,
+                                       tiling);
+          for (std::size_t q = 0; q < n; ++q)
+            ASSERT_TRUE(hsrtest::same_ids(brute_range(rows, d, X.data() + q * d, b, begin, end), out[q]))
+                << "d = " << d << " tiling " << tiling.rows_per_tile << "x" << tiling.queries_per_block << " ["
+                << begin << ", " << end << ") query " << q << " b = " << b;
+        }
+      }
+    }
+  }
+}
+
+TEST(GemmThresholdSlots, CountsBandEntries) {
+  // Integer rows and queries: every dot is exact, so b equal to a dot puts that entry in the band.
+  std::mt19937_64 rng(32);
+  const int d = 6;
+  const std::size_t m = 64;
+  const std::vector<float> rows = hsrtest::small_ints(rng, m * d, -3, 3);
+  const RowStore store(rows.data(), m, d, d);
+  const std::vector<float> X = {1, -2, 3, 0, 1, 2};
+  const std::vector<float> Q = pad_queries(X, 1, d, store.stride());
+  const float qnorm = hsrnet::norm_upper_bound(X.data(), d);
+  const float b = hsrnet::reference_dot(rows.data() + 5 * d, X.data(), d);
+  std::vector<std::vector<row_id>> out(1);
+  const std::size_t verified = hsrnet::gemm_threshold_slots(store, Q.data(), &qnorm, 1, b, 0, m, out);
+  EXPECT_GE(verified, 1u);
+  EXPECT_TRUE(hsrtest::same_ids(brute_force(rows, d, X.data(), b), out[0]));
+  EXPECT_FALSE(std::binary_search(out[0].begin(), out[0].end(), row_id{5})) << "a tie is not > b";
+}
+
+TEST(KdTree, BuildPermutesStoreAndQueriesMatch) {
+  std::mt19937_64 rng(33);
+  for (int d : {1, 2, 3, 4, 6}) {
+    for (int leaf : {8, 9, 16, 64}) {
+      const std::size_t m = 1500;
+      const std::vector<float> rows = gaussian(rng, m * d);
+      RowStore store(rows.data(), m, d, d);
+      hsrnet::KdTree tree;
+      EXPECT_FALSE(tree.built());
+      tree.build(store, leaf);
+      ASSERT_TRUE(tree.built());
+      // Leaves hold at most leaf_size rows, so a binary tree needs at least this many nodes.
+      const std::size_t leaves = (m + leaf - 1) / leaf;
+      EXPECT_GE(tree.num_nodes(), 2 * leaves - 1);
+      EXPECT_FALSE(store.identity_order()) << "a tree over random rows reorders the store";
+      for (std::size_t r = 0; r < m; ++r)
+        ASSERT_EQ(0, std::memcmp(store.row_data(static_cast<row_id>(r)), rows.data() + r * d, sizeof(float) * d));
+      for (int trial = 0; trial < 10; ++trial) {
+        const std::vector<float> x = gaussian(rng, d, 1.5f);
+        const std::vector<float> Q = pad_queries(x, 1, d, store.stride());
+        const std::vector<float> dots = hsrtest::all_dots(rows, d, x.data());
+        for (float b : {-100.0f, -0.3f, 0.0f, dots[trial], next_down(dots[trial]), 2.0f, 100.0f}) {
+          std::vector<row_id> slots;
+          hsrnet::TreeQueryStats st;
+          tree.query(store, Q.data(), b, slots, &st);
+          for (row_id& s : slots) s = store.id_of(s);
+          std::sort(slots.begin(), slots.end());
+          ASSERT_TRUE(hsrtest::same_ids(brute_force(rows, d, x.data(), b), slots))
+              << "d = " << d << " leaf " << leaf << " b = " << b;
+          EXPECT_GE(st.nodes_visited, 1u);
+          if (b == -100.0f) {
+            EXPECT_EQ(st.rows_reported_whole, m) << "every box is far above b";
+          }
+          if (b == 100.0f) {
+            EXPECT_EQ(st.leaf_rows_scanned + st.rows_reported_whole, 0u) << "root is pruned";
+          }
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
