@@ -66,7 +66,7 @@ NB_MODULE(_core, m) {
       .def_prop_rw("n_threads", [](PyIndex& s) { return s.index.options().n_threads; },
                    [](PyIndex& s, int n) { std::lock_guard<std::mutex> lock(s.mutex); s.index.set_n_threads(n); })
       .def("query",
-           [](PyIndex& s, CArray<float> x, float b, const std::string& backend) {
+           [](PyIndex& s, CArray<float> x, double b, const std::string& backend) {
              const hsrnet::Backend be = hsrnet::parse_backend(backend);
              std::vector<hsrnet::row_id> ids;
              {
@@ -78,7 +78,7 @@ NB_MODULE(_core, m) {
            },
            "x"_a, "b"_a, "backend"_a)
       .def("query_batch",
-           [](PyIndex& s, CArray<float> X, float b, const std::string& backend) {
+           [](PyIndex& s, CArray<float> X, double b, const std::string& backend) {
              const hsrnet::Backend be = hsrnet::parse_backend(backend);
              hsrnet::CsrResult r;
              {

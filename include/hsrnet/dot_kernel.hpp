@@ -17,6 +17,7 @@
 #include <cfloat>
 #include <cmath>
 #include <cstddef>
+#include <limits>
 
 #include "hsrnet/config.hpp"
 
@@ -108,6 +109,14 @@ inline void reference_dot_rows8(const float* HSRNET_RESTRICT rows, int stride, c
     }
     _mm256_storeu_ps(out, detail::reduce_lanes8(a0, a1, a2, a3, a4, a5, a6, a7));
   }
+}
+
+/// The float t with (v > t  <=>  v > b) for every float v: the largest float <= b. Lets a double threshold
+/// (b = sqrt(0.4 ln m), or 0.1) be compared exactly against fp32 dot products.
+inline float float_threshold(double b) {
+  float t = static_cast<float>(b);
+  if (static_cast<double>(t) > b) t = std::nextafter(t, -std::numeric_limits<float>::infinity());
+  return t;
 }
 
 /// Rounding-error constant for an inner product of d terms, any evaluation order:

@@ -102,17 +102,19 @@ class HalfSpaceIndex {
     std::copy(store_.row_data(id), store_.row_data(id) + dim(), out);
   }
 
-  /// Ids r with reference_dot(w_r, x) > b, ascending. `x` holds d floats.
-  std::vector<row_id> query(const float* x, float b, Backend backend = Backend::Auto) {
+  /// Ids r with reference_dot(w_r, x) > b, ascending. `x` holds d floats. b is compared as the real number
+  /// it is (a double need not be a float: 0.1 is not), see float_threshold().
+  std::vector<row_id> query(const float* x, double b, Backend backend = Backend::Auto) {
     CsrResult r = query_batch(x, 1, b, backend);
     return std::move(r.indices);
   }
 
   /// n queries (row-major n x d, `x_stride` floats apart; 0 means d) in CSR form.
-  CsrResult query_batch(const float* X, std::size_t n, float b, Backend backend = Backend::Auto,
+  CsrResult query_batch(const float* X, std::size_t n, double b_real, Backend backend = Backend::Auto,
                         std::size_t x_stride = 0) {
     if (!x_stride) x_stride = static_cast<std::size_t>(dim());
-    if (!std::isfinite(b)) throw std::invalid_argument("hsrnet: threshold b must be finite");
+    if (!std::isfinite(b_real)) throw std::invalid_argument("hsrnet: threshold b must be finite");
+    const float b = float_threshold(b_real);
     CsrResult result;
     result.offsets.assign(n + 1, 0);
     if (n == 0) return result;

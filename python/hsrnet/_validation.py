@@ -36,9 +36,16 @@ def as_threshold(b, name: str = "b") -> float:
     fb = float(b)
     if not np.isfinite(fb):
         raise ValueError(f"{name} must be finite, got {fb}")
-    if not np.isfinite(np.float32(fb)):
-        raise ValueError(f"{name} = {fb} does not fit in float32")
     return fb
+
+
+def as_positive_real(v, name: str) -> float:
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(v).__name__}")
+    fv = float(v)
+    if not (fv > 0 and np.isfinite(fv)):
+        raise ValueError(f"{name} must be a positive finite number, got {fv}")
+    return fv
 
 
 def as_int(v, name: str, low: int, high: int | None = None) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _core
-from ._validation import as_float32_array, as_int, as_row_ids, as_threshold
+from ._validation import as_float32_array, as_int, as_positive_real, as_row_ids, as_threshold
 
 BACKENDS = ("auto", "scan", "gemm", "tree")
 
@@ -47,9 +47,7 @@ class HalfSpaceIndex:
         _as_backend(backend)
         leaf_size = as_int(leaf_size, "leaf_size", 8, 4096)
         tree_max_dim = as_int(tree_max_dim, "tree_max_dim", 0)
-        rebuild_after = float(rebuild_after)
-        if not (rebuild_after > 0 and np.isfinite(rebuild_after)):
-            raise ValueError(f"rebuild_after must be a positive finite number, got {rebuild_after}")
+        rebuild_after = as_positive_real(rebuild_after, "rebuild_after")
         threads = 0 if n_threads is None else as_int(n_threads, "n_threads", 1, 4096)
         if rows.shape[0] >= 2**31 - 1:
             raise ValueError("at most 2**31 - 2 rows are supported")
@@ -99,7 +97,7 @@ class HalfSpaceIndex:
     def query(self, x, b, backend=None) -> np.ndarray:
         """Ids (int32, ascending) of the rows w with <w, x> > b. ``x``: float32 vector of length d."""
         x = self._check_query(x, 1, "x")
-        return self._index.query(x, as_threshold(b), _as_backend(backend or self.backend))
+        return self._index.query(x, as_threshold(b), _as_backend(self.backend if backend is None else backend))
 
     def query_batch(self, X, b, backend=None):
         """Answers every row of ``X`` (float32, shape (n, d)) at once.
@@ -108,7 +106,7 @@ class HalfSpaceIndex:
         ``indices[offsets[q]:offsets[q + 1]]``, ascending (offsets int64, indices int32).
         """
         X = self._check_query(X, 2, "X")
-        return self._index.query_batch(X, as_threshold(b), _as_backend(backend or self.backend))
+        return self._index.query_batch(X, as_threshold(b), _as_backend(self.backend if backend is None else backend))
 
     def update(self, ids, values) -> None:
         """Replaces rows ``ids`` by the rows of ``values`` (float32, shape (len(ids), d)).
@@ -132,7 +130,7 @@ class HalfSpaceIndex:
 
     def chosen_backend(self, n_queries: int = 1, backend=None) -> str:
         """The backend a call with ``n_queries`` queries would use now."""
-        return self._index.choose(_as_backend(backend or self.backend), as_int(n_queries, "n_queries", 1))
+        return self._index.choose(_as_backend(self.backend if backend is None else backend), as_int(n_queries, "n_queries", 1))
 
     def stats(self) -> dict:
         """Counters: queries, calls per backend, rows updated, tree builds, rounding-band checks."""
