@@ -33,7 +33,10 @@ def as_float32_array(a, name: str, ndim: int, check_finite: bool = True) -> np.n
 def as_threshold(b, name: str = "b") -> float:
     if isinstance(b, (bool, np.bool_)) or not isinstance(b, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {type(b).__name__}")
-    fb = float(b)
+    try:
+        fb = float(b)
+    except OverflowError:
+        raise ValueError(f"{name} = {b} is too large in magnitude to be a float threshold") from None
     if not np.isfinite(fb):
         raise ValueError(f"{name} must be finite, got {fb}")
     return fb

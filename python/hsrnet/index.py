@@ -46,7 +46,7 @@ class HalfSpaceIndex:
         rows = as_float32_array(rows, "rows", 2)
         _as_backend(backend)
         leaf_size = as_int(leaf_size, "leaf_size", 8, 4096)
-        tree_max_dim = as_int(tree_max_dim, "tree_max_dim", 0)
+        tree_max_dim = as_int(tree_max_dim, "tree_max_dim", 0, 2**31 - 1)
         rebuild_after = as_positive_real(rebuild_after, "rebuild_after")
         threads = 0 if n_threads is None else as_int(n_threads, "n_threads", 1, 4096)
         if rows.shape[0] >= 2**31 - 1:

@@ -61,7 +61,8 @@ def add_special_rows(rng: np.random.Generator, W: np.ndarray, zero_frac: float, 
 
 
 def pick_threshold(rng: np.random.Generator, how: str, W: np.ndarray, x: np.ndarray) -> float:
-    """A float32-representable threshold (as a Python float) chosen to make the answer interesting."""
+    """A threshold (a Python float; float32 values and doubles between them) chosen to make the answer
+    interesting."""
     m = W.shape[0]
     if how == "zero":
         return 0.0
@@ -74,6 +75,17 @@ def pick_threshold(rng: np.random.Generator, how: str, W: np.ndarray, x: np.ndar
     if how == "quantile":
         dots = W.astype(np.float64) @ x.astype(np.float64)
         return float(np.float32(np.quantile(dots, rng.uniform(0, 1))))
+    if how == "quantile64":  # a double that is (almost surely) not a float32
+        dots = W.astype(np.float64) @ x.astype(np.float64)
+        return float(np.quantile(dots, rng.uniform(0, 1))) * (1 + 1e-12)
+    if how == "half_ulp_below_row":  # between a row's value v and the float below: v > b, so v is reported
+        v = reference_dot(W[rng.integers(m)], x)
+        return (v + float(below(v))) / 2
+    if how == "half_ulp_above_row":  # between v and the float above: v is not reported
+        v = reference_dot(W[rng.integers(m)], x)
+        return (v + float(above(v))) / 2
+    if how == "beyond_float32":
+        return float(rng.choice([-1e39, 1e39, -1e300]))
     if how == "very_negative":
         return -1e30
     if how == "very_positive":
@@ -86,7 +98,8 @@ def pick_threshold(rng: np.random.Generator, how: str, W: np.ndarray, x: np.ndar
 
 
 THRESHOLDS = ("zero", "neg_zero", "row", "below_row", "quantile", "very_negative", "very_positive",
-              "small_negative", "small_positive")
+              "small_negative", "small_positive", "quantile64", "half_ulp_below_row", "half_ulp_above_row",
+              "beyond_float32")
 
 
 @st.composite
@@ -124,7 +137,7 @@ def build_problem(d, m, kind, query_kind, zero_frac, dup_frac, n_queries, thresh
     return W, X, b
 
 
-@examples(250)
+@examples(300)
 @given(problems())
 def test_every_backend_matches_brute_force(problem):
     d, m, kind, query_kind, zero_frac, dup_frac, n_queries, threshold, options, seed = problem
@@ -190,6 +203,12 @@ def test_rows_exactly_on_the_threshold(d, m, seed, leaf_size, dup_frac):
         assert_same_ids(under, exact_answer(W, x, lo), f"{backend} below b")
         hi = above(b)
         assert_same_ids(index.query(x, hi, backend), exact_answer(W, x, hi), f"{backend} above b")
+        # Doubles strictly between b and its float32 neighbours: compared as real numbers.
+        mid_lo, mid_hi = (b + float(lo)) / 2, (b + float(hi)) / 2
+        assert float(lo) < mid_lo < b < mid_hi < float(hi)
+        assert np.isin(on, index.query(x, mid_lo, backend)).all(), f"{backend}: dot == b > b - half ulp missing"
+        assert_same_ids(index.query(x, mid_lo, backend), exact_answer(W, x, mid_lo), f"{backend} b - half ulp")
+        assert_same_ids(index.query(x, mid_hi, backend), exact_answer(W, x, mid_hi), f"{backend} b + half ulp")
         off, idx = index.query_batch(np.stack([x, x]), b, backend)
         assert_same_ids(idx[off[0]:off[1]], at, f"{backend} batch")
         assert_same_ids(idx[off[1]:off[2]], at, f"{backend} batch")
