@@ -17,8 +17,8 @@ struct CostModel {
   double scan_row_ns = 0.3, scan_float_ns = 0.045;  // cache-resident rows
   double dram_float_ns = 0.11;                       // streamed rows (about 36 GB/s)
   double cache_bytes = 24.0 * 1024 * 1024;
-  double gemm_entry_ns = 0.3, gemm_madd_ns = 0.0175, gemm_tile_ns = 1900.0;
-  int gemm_tile_rows = 512, gemm_query_block = 256;
+  double gemm_entry_ns = 0.3, gemm_madd_ns = 0.0175, gemm_tile_ns = 3800.0;
+  int gemm_tile_rows = 1024, gemm_query_block = 256;
   double tree_node_ns = 10.0, tree_node_dim_ns = 1.5;
   double leaf_row_ns = 0.4, leaf_float_ns = 0.2;
   double emit_ns = 1.2;       // per reported id
@@ -54,8 +54,11 @@ struct CostModel {
   double gemm_ns(double n, double m, double stride, int threads) const {
     const double blocks = std::max(1.0, n / gemm_query_block);
     const double tiles = std::max(1.0, m / gemm_tile_rows) * blocks;
-    const double compute = n * m * (gemm_entry_ns + gemm_madd_ns * stride);
-    const double stream = streamed(m, stride) ? blocks * m * stride * dram_float_ns * 0.8 : 0.0;
+    // Below ~8 queries the product cannot reuse a loaded row across queries and runs far below peak.
+    const double narrow = n < 8 ? 8.0 / n : 1.0;
+    const double compute = n * m * (gemm_entry_ns + gemm_madd_ns * stride) * narrow;
+    // A narrow product reuses a streamed row for few queries: no better than the scan's bandwidth.
+    const double stream = streamed(m, stride) ? blocks * m * stride * dram_float_ns * (n < 32 ? 1.3 : 0.8) : 0.0;
     return parallel(tiles * gemm_tile_ns + std::max(compute, stream) + n * output_fraction * m * emit_ns, threads);
   }
   /// Negative when no tree query was observed yet.

@@ -18,7 +18,7 @@
 namespace hsrnet {
 
 struct GemmTiling {
-  int rows_per_tile = 512;     // rows of W per product tile
+  int rows_per_tile = 1024;    // rows of W per product tile (1024 x 256 queries: the product stays in L2)
   int queries_per_block = 256; // queries per product tile
 };
 
