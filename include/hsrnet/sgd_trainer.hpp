@@ -1,0 +1,793 @@
+// hsrnet::SgdTrainer: SGD on a ShiftedReLUNet that touches only the neurons that fire, exactly as dense SGD.
+//
+// One step on a batch of B samples (B = 1 is the paper's algorithm; a mini-batch uses the mean gradient):
+//   1. identify: per sample, candidate neurons (ascending ids) by the chosen strategy (train_strategy.hpp);
+//   2. forward:  z = reference_dot(w_r, x) per (sample, candidate), computed per neuron (neuron_major.hpp),
+//                f = (1/sqrt m) sum over candidates with z > b of a_r (z - b), ascending r; loss, g = dL/df;
+//   3. backward: per firing (sample, neuron) the coefficient -lr/B * (1/sqrt m) <a_r, g>; output layer a_r
+//                moved by -lr/B * (1/sqrt m) sum (z - b) g if enabled (from the same old a_r);
+//   4. update:   per firing neuron, w_r += sum of coefficient * x over its samples, in sample order;
+//   5. index:    index.rows_moved(moved rows) keeps the index exact.
+// Only identification differs between strategies, and all of them yield the same firing sets, so dense and
+// sparse training give the same weights bit for bit. Every sum of products is an explicit fma, so the bits
+// do not depend on -ffp-contract either.
+//
+// Threads: identification, pre-activations and updates run per neuron, the forward pass per sample, each
+// item's arithmetic fixed in order; nothing is reduced across threads. So results are bit-identical for any
+// thread count (1 and 2 threads give identical weights: tested in test_trainer.cpp).
+//
+// Work per step is O(candidates * d) beyond identification in every sparse strategy: no O(m) clearing, no
+// O(m) scan (the dense strategy and the scan/gemm backends scan by design).
+#pragma once
+
+#include <omp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <numeric>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "hsrnet/aligned_buffer.hpp"
+#include "hsrnet/candidate_cache.hpp"
+#include "hsrnet/dense_identifier.hpp"
+#include "hsrnet/dot_kernel.hpp"
+#include "hsrnet/half_space_index.hpp"
+#include "hsrnet/losses.hpp"
+#include "hsrnet/lr_schedule.hpp"
+#include "hsrnet/multi_dot.hpp"
+#include "hsrnet/neuron_major.hpp"
+#include "hsrnet/rng.hpp"
+#include "hsrnet/shifted_relu_net.hpp"
+#include "hsrnet/train_strategy.hpp"
+
+namespace hsrnet {
+
+struct TrainerOptions {
+  std::size_t batch_size = 1;
+  double lr = 0.01;                       // lr0
+  Schedule schedule = Schedule::Constant;
+  double power = 0.5;                     // exponent of the inverse-scaling schedules
+  int epochs = 1;                         // for fit()
+  Strategy strategy = Strategy::Auto;
+  bool train_output_layer = false;        // the paper trains W only
+  Loss loss = Loss::SquaredError;
+  std::uint64_t seed = 0;                 // shuffling
+  bool shuffle = true;
+  // Candidate cache (strategy cache, or auto); see candidate_cache.hpp.
+  std::size_t cache_budget_bytes = std::size_t{1} << 30;  // beyond it: index queries instead
+  double cache_delta = 0.0;               // > 0: fixed delta; 0: chosen by the cache
+  double cache_max_candidate_ratio = 4.0; // automatic delta: cached pairs <= this * firing pairs
+  double cache_max_moved_fraction = 0.25; // rebuild when more than this fraction of m left the caches
+  // Auto strategy: the tree below this input dimension (trees stop beating a scan around d = 8-16).
+  int auto_tree_max_dim = 8;
+  // Tree upkeep when the index answers with its tree: 0 rebuilds by cost (maintain_tree); k > 0 rebuilds
+  // every k steps instead (predictable, for tests and tuning).
+  std::size_t tree_rebuild_every = 0;
+  int n_threads = 0;                      // 0: OpenMP's default
+};
+
+struct EpochStats {
+  std::size_t epoch = 0;                  // epochs completed by this trainer, this one included
+  std::size_t steps = 0, samples = 0;
+  double mean_loss = 0.0;                 // mean over samples, at the weights before their step
+  double firing_fraction = 0.0;           // mean |S_i| / m
+  double candidate_fraction = 0.0;        // mean candidates evaluated per sample / m (= firing unless cache)
+  // Seconds per phase, summed over the steps (total_s also counts shuffling and the strategy choice):
+  //   identify: candidates (index query and tree upkeep, dense GEMM, or cache lookup and cache builds) and
+  //             the per-neuron view; for the cache also the evaluation of its candidates;
+  //   forward:  pre-activations of the firing neurons (except cache), outputs, loss and dL/df;
+  //   backward: update coefficients per (sample, firing neuron) and the output-layer update;
+  //   update:   hidden-row updates (for the cache with their movement bounds);
+  //   index:    index.rows_moved and the cache's movement bookkeeping.
+  double identify_s = 0.0, forward_s = 0.0, backward_s = 0.0, update_s = 0.0, index_s = 0.0, total_s = 0.0;
+  double learning_rate = 0.0;             // of the last step
+  // The strategy in use at the end of the epoch (auto resolved). Auto here means index queries with the
+  // index's own backend choice (see index_backend): auto's fallback, or the cache's when over budget.
+  Strategy strategy = Strategy::Auto;
+  Backend index_backend = Backend::Auto;  // backend of the last index query, when the index was queried
+  bool cache_fallback = false;            // cache requested but over budget: index queries were used
+  std::size_t cache_builds = 0;           // cache (re)builds during the epoch
+  double cache_delta = 0.0;               // delta of the cache in use at the end of the epoch
+  std::size_t cache_bytes = 0;
+  std::size_t tree_builds = 0;            // index tree (re)builds during the epoch
+  std::size_t rows_updated = 0;           // hidden rows moved, summed over the epoch's steps
+  std::size_t candidates = 0;             // (sample, neuron) pairs evaluated, summed over the epoch
+};
+
+/// What a step callback sees: the firing sets of the step, before the update. The callback runs inside
+/// fit_epoch, where OpenMP's default team size is 1 (see fit_epoch).
+struct StepView {
+  std::size_t step = 0;                   // global step number, from 0
+  std::size_t epoch = 0;                  // from 0
+  std::size_t batch_size = 0;
+  const std::size_t* samples = nullptr;   // the batch's sample indices into X
+  const std::int64_t* offsets = nullptr;  // firing ids of batch position q: ids[offsets[q] .. offsets[q+1])
+  const row_id* ids = nullptr;            // ascending per sample
+  double learning_rate = 0.0;
+};
+using StepCallback = std::function<void(const StepView&)>;
+
+class SgdTrainer {
+ public:
+  static constexpr std::uint64_t kShuffleStream = 2;
+  static constexpr double kAutoMaxEpochMovement = 0.5;  // see resolve_strategy
+  static constexpr std::size_t kAutoMaxBuildsPerEpoch = 3;
+  static constexpr std::size_t kParallelWork = 1 << 16;
+
+  explicit SgdTrainer(const TrainerOptions& options = {}) : opt_(options), rng_(options.seed, kShuffleStream) {
+    if (opt_.batch_size < 1) throw std::invalid_argument("hsrnet: batch_size must be >= 1");
+    if (!(opt_.lr > 0.0) || !std::isfinite(opt_.lr)) throw std::invalid_argument("hsrnet: lr must be > 0");
+    if (!(opt_.power >= 0.0)) throw std::invalid_argument("hsrnet: power must be >= 0");
+    if (opt_.n_threads < 0) throw std::invalid_argument("hsrnet: n_threads must be >= 0");
+    if (opt_.cache_delta < 0.0) throw std::invalid_argument("hsrnet: cache_delta must be >= 0");
+  }
+
+  const TrainerOptions& options() const { return opt_; }
+  void set_step_callback(StepCallback cb) { callback_ = std::move(cb); }
+
+  std::size_t steps_done() const { return step_; }
+  std::size_t epochs_done() const { return epoch_; }
+  std::size_t samples_seen() const { return samples_seen_; }
+  const CandidateCache& cache() const { return cache_; }
+
+  /// Forgets progress (schedule position, shuffling state) and drops the cache.
+  void reset() {
+    step_ = epoch_ = samples_seen_ = 0;
+    rng_ = Rng(opt_.seed, kShuffleStream);
+    cache_.clear();
+    cache_key_ = {};
+    cache_unfit_ = cache_thrashing_ = false;
+    last_firing_ = last_gnorm_ = 0.0;
+  }
+
+  /// One epoch over X (n x d, row-major float32) with regression targets Y (n x K float32).
+  EpochStats fit_epoch(ShiftedReLUNet& net, const float* X, std::size_t n, const float* Y) {
+    return fit_epoch(net, X, n, Targets::regression(Y));
+  }
+  /// One epoch with class labels (n int32 in [0, K)) for softmax cross-entropy.
+  EpochStats fit_epoch(ShiftedReLUNet& net, const float* X, std::size_t n, const std::int32_t* labels) {
+    return fit_epoch(net, X, n, Targets::classes(labels));
+  }
+  /// Throws std::invalid_argument for bad input, and whatever the index throws (a step that makes a row
+  /// non-finite, i.e. diverged training); after an exception the network holds the weights of the failed
+  /// step, and reset() gives a clean trainer.
+  EpochStats fit_epoch(ShiftedReLUNet& net, const float* X, std::size_t n, const Targets& targets) {
+    if (n == 0) throw std::invalid_argument("hsrnet: no training samples");
+    if (!X) throw std::invalid_argument("hsrnet: X must not be null");
+    validate_targets(opt_.loss, targets, n, net.outputs());
+    const auto t_epoch = Clock::now();
+    HalfSpaceIndex& index = net.index();
+    threads_ = opt_.n_threads > 0 ? opt_.n_threads : omp_get_max_threads();
+    const ScopedIndexThreads index_threads(index, threads_);
+    // Every parallel region here and in the index names its thread count. What remains is Eigen, which
+    // parallelises a product on its own when called from a one-thread region (nested threads beyond the
+    // budget); the default team size of 1 for the epoch keeps it sequential. Restored on exit.
+    const ScopedDefaultThreads one_thread_default(1);
+    const std::size_t tree_builds0 = index.stats().tree_builds;
+
+    EpochStats st;
+    const std::size_t builds0 = cache_builds_total_;
+    epoch_hash_valid_ = false;
+    st.strategy = resolve_strategy(net, X, n);
+    if (st.strategy == Strategy::Cache && !ensure_cache(net, X, n)) {
+      st.cache_fallback = true;
+      st.strategy = Strategy::Auto;  // index queries, the index's auto backend
+    }
+    st.identify_s += seconds_since(t_epoch);  // strategy choice and cache build
+
+    // Shuffle from the seed (Fisher-Yates over the identity, each epoch).
+    perm_.resize(n);
+    std::iota(perm_.begin(), perm_.end(), std::size_t{0});
+    if (opt_.shuffle) shuffle(perm_.data(), n, rng_);
+
+    const std::size_t B = opt_.batch_size;
+    const std::size_t samples_before = samples_seen_;
+    double loss_sum = 0.0, firing_sum = 0.0, cand_sum = 0.0, gnorm_sum = 0.0;
+    for (std::size_t p0 = 0; p0 < n; p0 += B) {
+      const std::size_t nb = std::min(B, n - p0);
+      const double lr = learning_rate(opt_.schedule, opt_.lr, opt_.power, step_, samples_before);
+      step(net, X, targets, perm_.data() + p0, nb, lr, st.strategy, n, st);
+      for (std::size_t q = 0; q < nb; ++q) {
+        loss_sum += loss_[q];
+        firing_sum += static_cast<double>(fired_[q]);
+        gnorm_sum += gnorm_[q];
+      }
+      if (opt_.strategy == Strategy::Auto && st.strategy == Strategy::Cache &&
+          cache_builds_total_ - builds0 > kAutoMaxBuildsPerEpoch) {
+        // Auto chose the cache but it keeps being rebuilt: index queries for the rest of the epoch.
+        cache_thrashing_ = true;
+        thrash_movement_ = expected_epoch_movement(net, n);
+        st.strategy = Strategy::Auto;
+      }
+      cand_sum += static_cast<double>(cand_ids_.size());
+      st.candidates += cand_ids_.size();
+      st.learning_rate = lr;
+      ++st.steps;
+    }
+    samples_seen_ += n;
+    ++epoch_;
+
+    const double m = static_cast<double>(net.width());
+    st.epoch = epoch_;
+    st.samples = n;
+    st.mean_loss = loss_sum / static_cast<double>(n);
+    st.firing_fraction = firing_sum / (static_cast<double>(n) * m);
+    st.candidate_fraction = cand_sum / (static_cast<double>(n) * m);
+    st.cache_builds = cache_builds_total_ - builds0;
+    last_firing_ = st.firing_fraction;
+    last_gnorm_ = gnorm_sum / static_cast<double>(n);
+    if (st.strategy == Strategy::Cache) {
+      st.cache_delta = cache_.delta();
+      st.cache_bytes = cache_.memory_bytes();
+    }
+    if (st.strategy != Strategy::Dense && st.strategy != Strategy::Cache) st.index_backend = index.stats().last_backend;
+    st.tree_builds = index.stats().tree_builds - tree_builds0;
+    st.total_s = seconds_since(t_epoch);
+    return st;
+  }
+
+  /// options().epochs epochs.
+  std::vector<EpochStats> fit(ShiftedReLUNet& net, const float* X, std::size_t n, const Targets& targets) {
+    std::vector<EpochStats> out;
+    for (int e = 0; e < opt_.epochs; ++e) out.push_back(fit_epoch(net, X, n, targets));
+    return out;
+  }
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  static double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+  /// Sets OpenMP's default team size (nthreads-var) and restores it on scope exit.
+  struct ScopedDefaultThreads {
+    explicit ScopedDefaultThreads(int n) : saved(omp_get_max_threads()) { omp_set_num_threads(n); }
+    ~ScopedDefaultThreads() { omp_set_num_threads(saved); }
+    ScopedDefaultThreads(const ScopedDefaultThreads&) = delete;
+    ScopedDefaultThreads& operator=(const ScopedDefaultThreads&) = delete;
+    int saved;
+  };
+
+  /// The index runs with the trainer's thread count during an epoch.
+  struct ScopedIndexThreads {
+    ScopedIndexThreads(HalfSpaceIndex& i, int n) : index(i), saved(i.options().n_threads) { index.set_n_threads(n); }
+    ~ScopedIndexThreads() { index.set_n_threads(saved); }
+    ScopedIndexThreads(const ScopedIndexThreads&) = delete;
+    ScopedIndexThreads& operator=(const ScopedIndexThreads&) = delete;
+    HalfSpaceIndex& index;
+    int saved;
+  };
+
+  struct CacheKey {
+    std::uint64_t net_uid = 0;
+    const float* X = nullptr;
+    std::size_t n = 0;
+    std::uint64_t data_hash = 0;
+    std::size_t rows_updated = 0;  // index.stats().rows_updated after our last step
+    bool operator==(const CacheKey& o) const {
+      return net_uid == o.net_uid && X == o.X && n == o.n && data_hash == o.data_hash && rows_updated == o.rows_updated;
+    }
+  };
+
+  /// A cheap fingerprint of the data set (the cache must not survive a change of X).
+  static std::uint64_t data_hash(const float* X, std::size_t count, int threads) {
+    constexpr std::size_t kBlock = std::size_t{1} << 16;
+    const std::size_t blocks = (count + kBlock - 1) / kBlock;
+    std::vector<std::uint64_t> h(blocks);
+#pragma omp parallel for schedule(static) num_threads(threads) if (blocks > 4)
+    for (std::ptrdiff_t b = 0; b < static_cast<std::ptrdiff_t>(blocks); ++b) {
+      const std::size_t i0 = static_cast<std::size_t>(b) * kBlock, i1 = std::min(count, i0 + kBlock);
+      std::uint64_t acc = 0x9e3779b97f4a7c15ULL ^ i0;
+      for (std::size_t i = i0; i < i1; ++i) {
+        std::uint32_t u;
+        std::memcpy(&u, X + i, sizeof u);
+        acc = (acc ^ u) * 0x100000001b3ULL;
+      }
+      h[b] = acc;
+    }
+    std::uint64_t out = count;
+    for (const std::uint64_t v : h) out = SplitMix64(out ^ v).next();
+    return out;
+  }
+
+  /// data_hash of this epoch's X, computed at most once per epoch.
+  std::uint64_t epoch_data_hash(const float* X, std::size_t count) {
+    if (!epoch_hash_valid_) {
+      epoch_hash_ = data_hash(X, count, threads_);
+      epoch_hash_valid_ = true;
+    }
+    return epoch_hash_;
+  }
+
+  CacheKey key_for(const ShiftedReLUNet& net, const float* X, std::size_t n, std::uint64_t hash) const {
+    return CacheKey{net.uid(), X, n, hash, net.index().stats().rows_updated};
+  }
+
+  /// Expected movement of a firing neuron over one epoch: it fires on about p n samples, and each firing moves
+  /// it by about lr / B * |<a_r, g>| / sqrt(m) * |x|, with |<a_r, g>| ~ |g| (random output signs). p and |g| are
+  /// last epoch's measurements (before any: P(N(0,1) > b / |x|) and 1). In units of |x|.
+  double expected_epoch_movement(const ShiftedReLUNet& net, std::size_t n) const {
+    const double m = static_cast<double>(net.width());
+    const double p = last_firing_ > 0.0 ? last_firing_
+                                        : std::max(1.0 / m, 0.5 * std::erfc(net.threshold() / std::sqrt(2.0)));
+    const double gnorm = last_gnorm_ > 0.0 ? last_gnorm_ : 1.0;
+    const double lr = learning_rate(opt_.schedule, opt_.lr, opt_.power, step_, samples_seen_);
+    return lr * p * static_cast<double>(n) * gnorm / (static_cast<double>(opt_.batch_size) * std::sqrt(m));
+  }
+
+  /// Auto: the tree in low dimension; else the cache when it fits and neurons move less than half the typical
+  /// pre-activation scale per epoch (else it would be rebuilt every epoch, each rebuild costing a full pass);
+  /// else the index's own choice (GEMM for batches, scan for single samples).
+  Strategy resolve_strategy(ShiftedReLUNet& net, const float* X, std::size_t n) {
+    if (opt_.strategy != Strategy::Auto) return opt_.strategy;
+    if (net.input_dim() <= opt_.auto_tree_max_dim) return Strategy::Tree;
+    const double movement = expected_epoch_movement(net, n);
+    if (movement > kAutoMaxEpochMovement) return Strategy::Auto;
+    const std::uint64_t h = epoch_data_hash(X, n * static_cast<std::size_t>(net.input_dim()));
+    const bool same_data = cache_key_.net_uid == net.uid() && cache_key_.X == X && cache_key_.data_hash == h;
+    if (cache_unfit_ && cache_unfit_key_.net_uid == net.uid() && cache_unfit_key_.X == X &&
+        cache_unfit_key_.data_hash == h)
+      return Strategy::Auto;
+    // After thrashing, try again only once the expected movement has dropped well below its level then.
+    if (cache_thrashing_ && same_data && movement > 0.25 * thrash_movement_) return Strategy::Auto;
+    return Strategy::Cache;
+  }
+
+  /// Makes the cache valid for (net, X); false when it does not fit the budget.
+  bool ensure_cache(ShiftedReLUNet& net, const float* X, std::size_t n) {
+    const std::uint64_t h = epoch_data_hash(X, n * static_cast<std::size_t>(net.input_dim()));
+    const CacheKey key = key_for(net, X, n, h);
+    if (cache_.valid() && cache_key_ == key) return true;
+    cache_.clear();
+    if (!rebuild_cache(net, X, n)) {
+      cache_unfit_ = true;
+      cache_unfit_key_ = key;
+      return false;
+    }
+    cache_key_ = key;
+    return true;
+  }
+
+  /// (Re)builds the cache; delta is fixed by the user or chosen by the cache (candidate_cache.hpp).
+  bool rebuild_cache(ShiftedReLUNet& net, const float* X, std::size_t n) {
+    CacheSettings cs;
+    cs.budget_bytes = opt_.cache_budget_bytes;
+    cs.max_candidate_ratio = opt_.cache_max_candidate_ratio;
+    cs.max_moved_fraction = opt_.cache_max_moved_fraction;
+    cs.fixed_delta = opt_.cache_delta;
+    const bool ok = cache_.rebuild(net.index(), net.threshold(), X, n, cs, threads_);
+    if (ok) ++cache_builds_total_;
+    return ok;
+  }
+
+  // ---------------------------------------------------------------------------------------------------
+  // One SGD step on batch samples[0..nb).
+  void step(ShiftedReLUNet& net, const float* X, const Targets& targets, const std::size_t* samples, std::size_t nb,
+            double lr, Strategy& strategy, std::size_t n, EpochStats& st) {
+    HalfSpaceIndex& index = net.index();
+    const RowStore& store = index.store();
+    const int d = net.input_dim(), K = net.outputs(), stride = store.stride();
+    const std::size_t m = net.width();
+    const float b = net.threshold();
+    const int T = threads_;
+    acc_k_ = static_cast<std::size_t>(K);
+    auto t = Clock::now();
+    auto lap = [&t](double& acc) {
+      const auto now = Clock::now();
+      acc += std::chrono::duration<double>(now - t).count();
+      t = now;
+    };
+
+    // Batch inputs, padded to the row stride (padding stays zero from allocation).
+    if (xb_cap_ < nb || xb_stride_ != stride) {
+      xb_ = AlignedBuffer<float>(nb * static_cast<std::size_t>(stride));
+      xb_cap_ = nb;
+      xb_stride_ = stride;
+    }
+    for (std::size_t q = 0; q < nb; ++q) std::copy_n(X + samples[q] * d, d, xb_.data() + q * stride);
+    const float* xb = xb_.data();
+
+    // Input norms (upper bounds): the dense rounding band and the cache's movement bounds need them.
+    if (strategy == Strategy::Dense || strategy == Strategy::Cache) {
+      xnorm_.resize(nb);
+      for (std::size_t q = 0; q < nb; ++q) xnorm_[q] = norm_upper_bound(xb + q * stride, d);
+    }
+
+    // 1. identify
+    bool exact = true;  // candidates are exactly the firing sets
+    if (strategy == Strategy::Cache && cache_.needs_refresh()) {
+      if (rebuild_cache(net, X, n)) {
+        cache_key_.rows_updated = index.stats().rows_updated;
+      } else {  // the candidates outgrew the budget: index queries from here on
+        cache_unfit_ = true;
+        cache_unfit_key_ = cache_key_;
+        st.cache_fallback = true;
+        strategy = Strategy::Auto;
+      }
+    }
+    if (strategy == Strategy::Cache) {
+      cand_off_.resize(nb + 1);
+      cand_off_[0] = 0;
+      cand_ids_.clear();
+      for (std::size_t q = 0; q < nb; ++q) {
+        cache_.candidates(samples[q], cand_ids_);
+        cand_off_[q + 1] = static_cast<std::int64_t>(cand_ids_.size());
+      }
+      exact = false;
+    } else if (strategy == Strategy::Dense) {
+      dense_.identify(store, xb, xnorm_.data(), nb, b, T, cand_off_, cand_ids_);
+    } else {
+      const Backend backend = strategy == Strategy::Scan   ? Backend::Scan
+                              : strategy == Strategy::Gemm ? Backend::Gemm
+                              : strategy == Strategy::Tree ? Backend::Tree
+                                                           : Backend::Auto;
+      const auto tq = Clock::now();
+      CsrResult r = index.query_batch(xb, nb, b, backend, static_cast<std::size_t>(stride));
+      cand_off_.swap(r.offsets);
+      cand_ids_.swap(r.indices);
+      if (index.stats().last_backend == Backend::Tree) maintain_tree(index, seconds_since(tq));
+    }
+    nm_.build(cand_off_.data(), cand_ids_.data(), nb, m, store);
+    const std::size_t total = cand_ids_.size();
+    const std::size_t nu = nm_.size();
+    // Rough operation counts of the loops below: under kParallelWork a fork-join costs more than it saves.
+    const std::size_t row_work = total * static_cast<std::size_t>(d + 16);
+    const std::size_t out_work = total * static_cast<std::size_t>(K + 16);
+    lap(st.identify_s);
+
+    // 2. forward: pre-activations per neuron (for the cache this is where candidates are filtered, so it
+    // counts as identification), then outputs and loss per sample.
+    z_.resize(total);
+    ensure_scratch(T, nb);
+    if (nb == 1) {  // one sample: four rows against it at a time
+      float* z = z_.data();
+      const NeuronMajor& nm = nm_;
+      const std::ptrdiff_t groups = static_cast<std::ptrdiff_t>((nu + 3) / 4);
+#pragma omp parallel for schedule(dynamic, 128) num_threads(T) if (T > 1 && row_work > kParallelWork)
+      for (std::ptrdiff_t gi = 0; gi < groups; ++gi) {
+        const std::size_t u0 = static_cast<std::size_t>(gi) * 4;
+        const std::size_t c = std::min<std::size_t>(4, nu - u0);
+        if (u0 + 8 < nu)
+          for (std::size_t k = 4; k < 8; ++k)
+            _mm_prefetch(reinterpret_cast<const char*>(store.row_data(nm.neuron(u0 + k))), _MM_HINT_T0);
+        const float* ws[4];
+        const float* xs[4] = {xb, xb, xb, xb};
+        for (std::size_t k = 0; k < 4; ++k) ws[k] = store.row_data(nm.neuron(u0 + std::min(k, c - 1)));
+        float out[4];
+        reference_dot4(ws, xs, d, out);
+        for (std::size_t k = 0; k < c; ++k) z[nm.position(nm.begin(u0 + k))] = out[k];
+      }
+    } else {
+      float* z = z_.data();
+      const NeuronMajor& nm = nm_;
+#pragma omp parallel for schedule(dynamic, 512) num_threads(T) if (T > 1 && row_work > kParallelWork)
+      for (std::ptrdiff_t u = 0; u < static_cast<std::ptrdiff_t>(nu); ++u) {
+        if (static_cast<std::size_t>(u) + 4 < nu)
+          _mm_prefetch(reinterpret_cast<const char*>(store.row_data(nm.neuron(u + 4))), _MM_HINT_T0);
+        const float* w = store.row_data(nm.neuron(u));
+        const std::uint32_t e0 = nm.begin(u), e1 = nm.end(u);
+        if (e1 - e0 == 1) {
+          z[nm.position(e0)] = reference_dot(w, xb + static_cast<std::size_t>(nm.sample(e0)) * stride, d);
+          continue;
+        }
+        // Several samples for this row: four dot chains at a time.
+        const float* ws[4] = {w, w, w, w};
+        for (std::uint32_t e = e0; e < e1; e += 4) {
+          const std::uint32_t c = std::min<std::uint32_t>(4, e1 - e);
+          const float* xs[4];
+          for (std::uint32_t k = 0; k < 4; ++k)
+            xs[k] = xb + static_cast<std::size_t>(nm.sample(e + std::min(k, c - 1))) * stride;
+          float out[4];
+          reference_dot4(ws, xs, d, out);
+          for (std::uint32_t k = 0; k < c; ++k) z[nm.position(e + k)] = out[k];
+        }
+      }
+    }
+    std::size_t fired_total = 0;
+    if (exact) {
+      lap(st.forward_s);
+    } else {
+      const double before = st.identify_s;
+      lap(st.identify_s);
+      if (total > 0) {  // seconds per evaluated candidate (moving average)
+        const double per = (st.identify_s - before) / static_cast<double>(total);
+        seconds_per_dot_ = seconds_per_dot_ > 0.0 ? 0.9 * seconds_per_dot_ + 0.1 * per : per;
+      }
+    }
+    f_.resize(nb * K);
+    g_.resize(nb * K);
+    loss_.resize(nb);
+    gnorm_.resize(nb);
+    fired_.resize(nb);
+#pragma omp parallel for schedule(dynamic, 1) num_threads(T) if (T > 1 && nb > 1 && out_work > kParallelWork)
+    for (std::ptrdiff_t q = 0; q < static_cast<std::ptrdiff_t>(nb); ++q) {
+      const std::int64_t o = cand_off_[q];
+      const std::size_t k = static_cast<std::size_t>(cand_off_[q + 1] - o);
+      double* acc = acc_.data() + static_cast<std::size_t>(omp_get_thread_num()) * acc_stride_;
+      fired_[q] = net.output_from_preactivations(cand_ids_.data() + o, z_.data() + o, k, f_.data() + q * K, acc);
+      loss_[q] = loss_and_gradient(opt_.loss, f_.data() + q * K, K, targets, samples[q], g_.data() + q * K);
+      double gg = 0.0;
+      for (int k2 = 0; k2 < K; ++k2) gg += static_cast<double>(g_[q * K + k2]) * g_[q * K + k2];
+      gnorm_[q] = std::sqrt(gg);
+    }
+    for (std::size_t q = 0; q < nb; ++q) fired_total += fired_[q];
+    if (!exact) cache_.charge(static_cast<double>(total - fired_total) * seconds_per_dot_);
+    lap(st.forward_s);
+
+    if (callback_) report_step(nb, samples, lr, b, exact);
+
+    // 3. backward: per firing entry its update coefficient; the output layer (old a_r for both layers).
+    const double neg_step = -lr / static_cast<double>(nb);
+    coef_.resize(total);
+    u_fired_.resize(nu);
+    {
+      float* A = net.mutable_output_weights();
+      const float* g = g_.data();
+      const float* z = z_.data();
+      float* coef = coef_.data();
+      const NeuronMajor& nm = nm_;
+      const bool train_a = opt_.train_output_layer;
+      const double inv_sqrt_m = net.output_scale();
+#pragma omp parallel for schedule(dynamic, 256) num_threads(T) if (T > 1 && out_work > kParallelWork)
+      for (std::ptrdiff_t u = 0; u < static_cast<std::ptrdiff_t>(nu); ++u) {
+        const std::size_t r = static_cast<std::size_t>(nm.neuron(u));
+        float* a = A + r * K;
+        double* ga = gA_.data() + static_cast<std::size_t>(omp_get_thread_num()) * acc_stride_;
+        if (train_a) std::fill(ga, ga + K, 0.0);
+        bool any = false;
+        for (std::uint32_t e = nm.begin(u); e < nm.end(u); ++e) {
+          const float zz = z[nm.position(e)];
+          if (!(zz > b)) continue;
+          any = true;
+          const float* gq = g + static_cast<std::size_t>(nm.sample(e)) * K;
+          coef[e] = static_cast<float>(neg_step * net.output_coefficient(a, gq));
+          if (train_a) {
+            const double h = static_cast<double>(zz - b);
+            for (int k = 0; k < K; ++k) ga[k] = std::fma(h, static_cast<double>(gq[k]), ga[k]);
+          }
+        }
+        u_fired_[u] = any;
+        if (train_a && any) {
+          const double s = neg_step * inv_sqrt_m;
+          for (int k = 0; k < K; ++k) a[k] = static_cast<float>(std::fma(s, ga[k], static_cast<double>(a[k])));
+        }
+      }
+    }
+    lap(st.backward_s);
+
+    // 4. update: w_r += sum over its firing samples of coefficient * x (sample order).
+    const bool track = strategy == Strategy::Cache;
+    moved_norm_.resize(nu);
+    {
+      const float* z = z_.data();
+      const float* coef = coef_.data();
+      const NeuronMajor& nm = nm_;
+#pragma omp parallel for schedule(dynamic, 512) num_threads(T) if (T > 1 && row_work > kParallelWork)
+      for (std::ptrdiff_t u = 0; u < static_cast<std::ptrdiff_t>(nu); ++u) {
+        if (!u_fired_[u]) continue;
+        if (static_cast<std::size_t>(u) + 2 < nu)
+          _mm_prefetch(reinterpret_cast<const char*>(store.row_data(nm.neuron(u + 2))), _MM_HINT_T0);
+        const int t = omp_get_thread_num();
+        const float** xs = xs_.data() + static_cast<std::size_t>(t) * scratch_stride_;
+        float* cs = cs_.data() + static_cast<std::size_t>(t) * scratch_stride_;
+        float* xn = xn_.data() + static_cast<std::size_t>(t) * scratch_stride_;
+        std::uint32_t count = 0;
+        for (std::uint32_t e = nm.begin(u); e < nm.end(u); ++e)
+          if (z[nm.position(e)] > b) {
+            xs[count] = xb + static_cast<std::size_t>(nm.sample(e)) * stride;
+            cs[count] = coef[e];
+            if (track) xn[count] = xnorm_[nm.sample(e)];
+            ++count;
+          }
+        const row_id r = nm.neuron(u);
+        float* w = index.mutable_row(r);
+        const double moved = update_row(w, d, stride, xs, cs, xn, count, track);
+        // ||w_new - w|| <= ||update|| + 2^-24 ||w_new|| (one rounding per coordinate; exact for d <= 4) and
+        // ||w_new|| <= ||w|| + ||update|| (the store's norm of w is still the pre-update bound).
+        if (track) moved_norm_[u] = (moved + 0x1.0p-24 * (store.slot_norm(store.slot_of(r)) + moved)) * (1.0 + 1e-9);
+      }
+    }
+    lap(st.update_s);
+
+    // 5. tell the index (and the cache) which rows moved.
+    moved_ids_.clear();
+    moved_vals_.clear();
+    for (std::size_t u = 0; u < nu; ++u)
+      if (u_fired_[u]) {
+        moved_ids_.push_back(nm_.neuron(u));
+        if (track) moved_vals_.push_back(moved_norm_[u]);
+      }
+    index.rows_moved(moved_ids_.data(), moved_ids_.size());
+    st.rows_updated += moved_ids_.size();
+    if (track) {
+      cache_.record_movement(moved_ids_.data(), moved_vals_.data(), moved_ids_.size());
+      cache_key_.rows_updated = index.stats().rows_updated;
+    }
+    lap(st.index_s);
+    ++step_;
+  }
+
+  /// Tree upkeep (ski rental). Updates loosen the boxes, so queries slow down; a rebuild restores them. The
+  /// mean query time of the first steps after a build is the baseline; time above it accumulates, and once
+  /// it exceeds what the last rebuild took (before any: about 0.3 us per row), the tree is rebuilt. At most
+  /// twice the optimal cost; results never change (every tree answers exactly).
+  void maintain_tree(HalfSpaceIndex& index, double query_s) {
+    constexpr std::size_t kBaselineSteps = 16;
+    if (opt_.tree_rebuild_every > 0) {
+      if (++tree_steps_ % opt_.tree_rebuild_every == 0) index.rebuild();
+      return;
+    }
+    if (index.stats().tree_builds != tree_builds_seen_) {  // built or rebuilt (by us, the index, a user)
+      tree_builds_seen_ = index.stats().tree_builds;
+      tree_steps_ = 0;
+      tree_base_ = tree_excess_ = 0.0;
+      return;  // this query may include the build itself
+    }
+    ++tree_steps_;
+    if (tree_steps_ <= kBaselineSteps) {
+      tree_base_ += query_s / kBaselineSteps;
+      return;
+    }
+    tree_excess_ = std::max(0.0, tree_excess_ + query_s - tree_base_);
+    const double rebuild_s = tree_rebuild_s_ > 0.0 ? tree_rebuild_s_ : 3e-7 * static_cast<double>(index.rows());
+    if (tree_excess_ > rebuild_s) {
+      const auto t0 = Clock::now();
+      index.rebuild();
+      tree_rebuild_s_ = seconds_since(t0);
+    }
+  }
+
+  /// Per-thread scratch: one neuron's firing entries (input, coefficient, input norm), output accumulators.
+  /// Each thread's part starts on its own cache lines (no false sharing).
+  void ensure_scratch(int T, std::size_t nb) {
+    const std::size_t t = static_cast<std::size_t>(T);
+    scratch_stride_ = (nb + 15) / 16 * 16 + 16;
+    if (xs_.size() < t * scratch_stride_) xs_.resize(t * scratch_stride_), cs_.resize(t * scratch_stride_), xn_.resize(t * scratch_stride_);
+    acc_stride_ = (acc_k_ + 7) / 8 * 8 + 8;
+    if (acc_.size() < t * acc_stride_) acc_.resize(t * acc_stride_), gA_.resize(t * acc_stride_);
+  }
+
+  /// w += sum_e cs[e] xs[e] over `count` >= 1 entries. One entry: w = fma(c, x, w). Several: acc = c_0 x_0,
+  /// acc = fma(c_e, x_e, acc) in sample order, then w + acc. Explicit fma everywhere: the bits do not depend
+  /// on -ffp-contract. When `track`, returns an upper bound of ||update||: |c| ||x|| (xn: upper bounds of
+  /// the input norms) for one entry, else the norm of the computed acc (a float sum of squares, inflated by
+  /// its rounding bound); the caller adds the rounding of w + update.
+  static double update_row(float* HSRNET_RESTRICT w, int d, int stride, const float* const* xs, const float* cs,
+                           const float* xn, std::uint32_t count, bool track) {
+    if (stride % 8 == 0) {  // padded rows: whole vectors (padding stays zero)
+      if (count == 1) {
+        const __m256 c = _mm256_set1_ps(cs[0]);
+        const float* x = xs[0];
+        for (int j = 0; j < stride; j += 8)
+          _mm256_storeu_ps(w + j, _mm256_fmadd_ps(c, _mm256_loadu_ps(x + j), _mm256_loadu_ps(w + j)));
+        return track ? std::fabs(static_cast<double>(cs[0])) * xn[0] * (1.0 + 1e-7) : 0.0;
+      }
+      __m256 sq = _mm256_setzero_ps();
+      int j = 0;
+      // Blocks of 32 columns stay in registers across the entries; the per-column order is unchanged.
+      for (; j + 32 <= stride; j += 32) {
+        __m256 c = _mm256_set1_ps(cs[0]);
+        const float* x = xs[0] + j;
+        __m256 a0 = _mm256_mul_ps(c, _mm256_loadu_ps(x)), a1 = _mm256_mul_ps(c, _mm256_loadu_ps(x + 8));
+        __m256 a2 = _mm256_mul_ps(c, _mm256_loadu_ps(x + 16)), a3 = _mm256_mul_ps(c, _mm256_loadu_ps(x + 24));
+        for (std::uint32_t e = 1; e < count; ++e) {
+          c = _mm256_set1_ps(cs[e]);
+          x = xs[e] + j;
+          a0 = _mm256_fmadd_ps(c, _mm256_loadu_ps(x), a0);
+          a1 = _mm256_fmadd_ps(c, _mm256_loadu_ps(x + 8), a1);
+          a2 = _mm256_fmadd_ps(c, _mm256_loadu_ps(x + 16), a2);
+          a3 = _mm256_fmadd_ps(c, _mm256_loadu_ps(x + 24), a3);
+        }
+        _mm256_storeu_ps(w + j, _mm256_add_ps(_mm256_loadu_ps(w + j), a0));
+        _mm256_storeu_ps(w + j + 8, _mm256_add_ps(_mm256_loadu_ps(w + j + 8), a1));
+        _mm256_storeu_ps(w + j + 16, _mm256_add_ps(_mm256_loadu_ps(w + j + 16), a2));
+        _mm256_storeu_ps(w + j + 24, _mm256_add_ps(_mm256_loadu_ps(w + j + 24), a3));
+        if (track) {
+          sq = _mm256_fmadd_ps(a0, a0, sq);
+          sq = _mm256_fmadd_ps(a1, a1, sq);
+          sq = _mm256_fmadd_ps(a2, a2, sq);
+          sq = _mm256_fmadd_ps(a3, a3, sq);
+        }
+      }
+      for (; j < stride; j += 8) {
+        __m256 a0 = _mm256_mul_ps(_mm256_set1_ps(cs[0]), _mm256_loadu_ps(xs[0] + j));
+        for (std::uint32_t e = 1; e < count; ++e) a0 = _mm256_fmadd_ps(_mm256_set1_ps(cs[e]), _mm256_loadu_ps(xs[e] + j), a0);
+        _mm256_storeu_ps(w + j, _mm256_add_ps(_mm256_loadu_ps(w + j), a0));
+        if (track) sq = _mm256_fmadd_ps(a0, a0, sq);
+      }
+      if (!track) return 0.0;
+      // Each lane summed at most stride/8 rounded terms: relative error below (stride/8 + 1) 2^-24; the
+      // factor covers it, the double sum of the lanes and the sqrt.
+      alignas(32) float t[8];
+      _mm256_store_ps(t, sq);
+      double s = 0.0;
+      for (float v : t) s += v;
+      return std::sqrt(s * (1.0 + (stride / 8.0 + 4.0) * 0x1.0p-23)) * (1.0 + 1e-7);
+    }
+    // d <= 4: scalar over the d coordinates; the move itself is measured (exactly, in double).
+    double sq = 0.0;
+    for (int j = 0; j < d; ++j) {
+      const float old = w[j];
+      float nw;
+      if (count == 1) {
+        nw = std::fma(cs[0], xs[0][j], old);
+      } else {
+        float a = cs[0] * xs[0][j];
+        for (std::uint32_t e = 1; e < count; ++e) a = std::fma(cs[e], xs[e][j], a);
+        nw = old + a;
+      }
+      w[j] = nw;
+      if (track) {
+        const double diff = static_cast<double>(nw) - static_cast<double>(old);
+        sq += diff * diff;
+      }
+    }
+    return track ? std::sqrt(sq) * (1.0 + 1e-9) : 0.0;
+  }
+
+  /// Builds the firing lists (z > b) for the callback when the candidates are a superset.
+  void report_step(std::size_t nb, const std::size_t* samples, double lr, float b, bool exact) {
+    StepView v;
+    v.step = step_;
+    v.epoch = epoch_;
+    v.batch_size = nb;
+    v.samples = samples;
+    v.learning_rate = lr;
+    if (exact) {
+      v.offsets = cand_off_.data();
+      v.ids = cand_ids_.data();
+    } else {
+      fire_off_.assign(nb + 1, 0);
+      fire_ids_.clear();
+      for (std::size_t q = 0; q < nb; ++q) {
+        for (std::int64_t p = cand_off_[q]; p < cand_off_[q + 1]; ++p)
+          if (z_[p] > b) fire_ids_.push_back(cand_ids_[p]);
+        fire_off_[q + 1] = static_cast<std::int64_t>(fire_ids_.size());
+      }
+      v.offsets = fire_off_.data();
+      v.ids = fire_ids_.data();
+    }
+    callback_(v);
+  }
+
+  TrainerOptions opt_;
+  StepCallback callback_;
+  Rng rng_;
+  std::size_t step_ = 0, epoch_ = 0, samples_seen_ = 0;
+  int threads_ = 1;
+
+  // Cache state.
+  CandidateCache cache_;
+  CacheKey cache_key_, cache_unfit_key_;
+  bool cache_unfit_ = false, cache_thrashing_ = false, epoch_hash_valid_ = false;
+  std::uint64_t epoch_hash_ = 0;
+  double thrash_movement_ = 0.0, last_firing_ = 0.0, last_gnorm_ = 0.0;  // auto's measurements
+  double seconds_per_dot_ = 0.0;
+  std::size_t cache_builds_total_ = 0;
+
+  // Tree upkeep.
+  std::size_t tree_builds_seen_ = ~std::size_t{0}, tree_steps_ = 0;
+  double tree_base_ = 0.0, tree_excess_ = 0.0, tree_rebuild_s_ = 0.0;
+
+  // Step workspace (capacity kept between steps: no allocation in steady state).
+  DenseIdentifier dense_;
+  NeuronMajor nm_;
+  std::vector<std::size_t> perm_;
+  AlignedBuffer<float> xb_;
+  std::size_t xb_cap_ = 0;
+  int xb_stride_ = 0;
+  std::vector<float> xnorm_, z_, f_, g_, coef_, cs_, xn_;
+  std::vector<const float*> xs_;
+  std::size_t acc_k_ = 0, acc_stride_ = 0, scratch_stride_ = 0;
+  std::vector<double> loss_, gnorm_, acc_, gA_, moved_norm_, moved_vals_;
+  std::vector<std::size_t> fired_;
+  std::vector<std::uint8_t> u_fired_;
+  std::vector<std::int64_t> cand_off_, fire_off_;
+  std::vector<row_id> cand_ids_, fire_ids_, moved_ids_;
+};
+
+}  // namespace hsrnet
