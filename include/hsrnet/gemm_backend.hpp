@@ -59,7 +59,8 @@ inline std::size_t gemm_threshold_slots(const RowStore& store, const float* quer
         // rejects ~99% of entries.
         const double low_d = fb - (static_cast<double>(qm) * max_norm + floor_abs) * (1.0 + 1e-6);
         const bool tile_bounded = static_cast<double>(qnorms[q0 + q]) * max_norm < kNoOverflowBound;
-        const float low = tile_bounded ? static_cast<float>(low_d) : -std::numeric_limits<float>::infinity();
+        // Rounded down: a float cutoff above low_d could skip entries inside the rounding band.
+        const float low = tile_bounded ? float_threshold(low_d) : -std::numeric_limits<float>::infinity();
         const __m256 lowv = _mm256_set1_ps(low);
         std::vector<row_id>& dst = out[q0 + q];
         const float* xq = queries + static_cast<std::size_t>(q0 + q) * stride;

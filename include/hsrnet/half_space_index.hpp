@@ -110,39 +110,51 @@ class HalfSpaceIndex {
   }
 
   /// n queries (row-major n x d, `x_stride` floats apart; 0 means d) in CSR form.
-  CsrResult query_batch(const float* X, std::size_t n, double b_real, Backend backend = Backend::Auto,
+  CsrResult query_batch(const float* X, std::size_t n, double b, Backend backend = Backend::Auto,
                         std::size_t x_stride = 0) {
+    CsrResult result;
+    query_batch_into(X, n, b, result, backend, x_stride);
+    return result;
+  }
+
+  /// As query_batch, into a caller-owned result whose buffers are reused (no allocation per call once warm:
+  /// a trainer queries every step).
+  void query_batch_into(const float* X, std::size_t n, double b_real, CsrResult& result,
+                        Backend backend = Backend::Auto, std::size_t x_stride = 0) {
     if (!x_stride) x_stride = static_cast<std::size_t>(dim());
     if (!std::isfinite(b_real)) throw std::invalid_argument("hsrnet: threshold b must be finite");
     const float b = float_threshold(b_real);
-    CsrResult result;
     result.offsets.assign(n + 1, 0);
-    if (n == 0) return result;
+    result.indices.clear();
+    if (n == 0) return;
     const int stride = store_.stride();
     // Queries padded to the row stride, aligned for the GEMM; norms for its rounding band.
-    AlignedBuffer<float> Q(n * static_cast<std::size_t>(stride));
-    std::vector<float> qnorms(n);
+    if (queries_.size() < n * static_cast<std::size_t>(stride)) queries_ = AlignedBuffer<float>(n * static_cast<std::size_t>(stride));
+    qnorms_.resize(n);
+    float* Q = queries_.data();
     for (std::size_t q = 0; q < n; ++q) {
       const float* src = X + q * x_stride;
       if (!all_finite(src, dim()))
         throw std::invalid_argument("hsrnet: query " + std::to_string(q) + " contains NaN or infinity");
-      std::copy(src, src + dim(), Q.data() + q * stride);
-      qnorms[q] = norm_upper_bound(Q.data() + q * stride, dim());
+      std::copy(src, src + dim(), Q + q * stride);
+      std::fill(Q + q * stride + dim(), Q + (q + 1) * stride, 0.0f);
+      qnorms_[q] = norm_upper_bound(Q + q * stride, dim());
     }
-    if ((backend == Backend::Auto ? options_.backend : backend) == Backend::Auto) probe_tree(Q.data(), b);
+    if ((backend == Backend::Auto ? options_.backend : backend) == Backend::Auto) probe_tree(Q, b);
     const Backend chosen = choose(backend, n);
-    std::vector<std::vector<row_id>> lists(n);
+    if (lists_.size() < n) lists_.resize(n);
+    for (std::size_t q = 0; q < n; ++q) lists_[q].clear();
     switch (chosen) {
-      case Backend::Scan: run_scan(Q.data(), n, b, lists); ++stats_.scan_calls; break;
-      case Backend::Gemm: run_gemm(Q.data(), qnorms.data(), n, b, lists); ++stats_.gemm_calls; break;
-      case Backend::Tree: run_tree(Q.data(), n, b, lists); ++stats_.tree_calls; break;
+      case Backend::Scan: run_scan(Q, n, b, lists_); ++stats_.scan_calls; break;
+      case Backend::Gemm: run_gemm(Q, qnorms_.data(), n, b, lists_); ++stats_.gemm_calls; break;
+      case Backend::Tree: run_tree(Q, n, b, lists_); ++stats_.tree_calls; break;
       case Backend::Auto: break;
     }
     stats_.last_backend = chosen;
     stats_.queries += n;
     std::size_t total = 0;
     for (std::size_t q = 0; q < n; ++q) {
-      total += lists[q].size();
+      total += lists_[q].size();
       result.offsets[q + 1] = static_cast<std::int64_t>(total);
     }
     cost_.observe_output(static_cast<double>(total) / (static_cast<double>(n) * rows()));
@@ -153,13 +165,12 @@ class HalfSpaceIndex {
     const std::size_t m = rows();
 #pragma omp parallel for schedule(dynamic, 16) num_threads(threads()) if (n > 1 && total > 65536)
     for (std::ptrdiff_t q = 0; q < static_cast<std::ptrdiff_t>(n); ++q) {
-      std::vector<row_id>& l = lists[q];
+      std::vector<row_id>& l = lists_[q];
       if (!identity)
         for (row_id& s : l) s = id_of[s];
       if (!(identity && sorted_slots)) sort_row_ids(l, m);
       std::copy(l.begin(), l.end(), result.indices.begin() + result.offsets[q]);
     }
-    return result;
   }
 
   /// Replaces rows ids[0..k) by the k rows of `values` (row-major k x d). Later queries stay exact.
@@ -182,9 +193,13 @@ class HalfSpaceIndex {
   void rows_moved(const row_id* ids, std::size_t k) {
     for (std::size_t i = 0; i < k; ++i) check_id(ids[i]);
     row_id bad = -1;
+    const std::ptrdiff_t kk = static_cast<std::ptrdiff_t>(k);
+#pragma omp parallel for schedule(static) num_threads(threads()) if (k * static_cast<std::size_t>(dim()) > 65536)
+    for (std::ptrdiff_t i = 0; i < kk; ++i) store_.refresh_norm(ids[i]);
     for (std::size_t i = 0; i < k; ++i) {
-      store_.refresh_norm(ids[i]);
-      if (!all_finite(store_.row_data(ids[i]), static_cast<std::size_t>(dim()))) {
+      // A NaN or inf anywhere shows in the norm (which may also overflow for finite rows near FLT_MAX).
+      if (!std::isfinite(store_.slot_norm(store_.slot_of(ids[i]))) &&
+          !all_finite(store_.row_data(ids[i]), static_cast<std::size_t>(dim()))) {
         bad = ids[i];
         continue;
       }
@@ -270,14 +285,20 @@ class HalfSpaceIndex {
   template <class Fn>
   void over_row_chunks(std::size_t n, std::vector<std::vector<row_id>>& lists, Fn&& fn) {
     const int T = std::max(1, std::min(threads(), static_cast<int>((rows() + 4095) / 4096)));
+    // Inside each region the team size for nested regions is set to 1: a one-thread region is not an
+    // "active" level, so Eigen's GEMM would otherwise open its own team and ignore n_threads.
     if (T == 1) {
 #pragma omp parallel num_threads(1)
-      fn(row_id{0}, static_cast<row_id>(rows()), lists);
+      {
+        omp_set_num_threads(1);
+        fn(row_id{0}, static_cast<row_id>(rows()), lists);
+      }
       return;
     }
     std::vector<std::vector<std::vector<row_id>>> parts(T, std::vector<std::vector<row_id>>(n));
 #pragma omp parallel num_threads(T)
     {
+      omp_set_num_threads(1);
       const int t = omp_get_thread_num();
       const auto [begin, end] = chunk(t, omp_get_num_threads());
       fn(begin, end, parts[t]);
@@ -328,6 +349,10 @@ class HalfSpaceIndex {
   }
 
   IndexOptions options_;
+  // Per-call scratch kept between calls (padded queries, their norms, per-query hit lists).
+  AlignedBuffer<float> queries_;
+  std::vector<float> qnorms_;
+  std::vector<std::vector<row_id>> lists_;
   RowStore store_;
   KdTree tree_;
   CostModel cost_;

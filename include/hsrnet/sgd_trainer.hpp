@@ -426,9 +426,9 @@ class SgdTrainer {
                               : strategy == Strategy::Tree ? Backend::Tree
                                                            : Backend::Auto;
       const auto tq = Clock::now();
-      CsrResult r = index.query_batch(xb, nb, b, backend, static_cast<std::size_t>(stride));
-      cand_off_.swap(r.offsets);
-      cand_ids_.swap(r.indices);
+      index.query_batch_into(xb, nb, b, hits_, backend, static_cast<std::size_t>(stride));
+      cand_off_.swap(hits_.offsets);
+      cand_ids_.swap(hits_.indices);
       if (index.stats().last_backend == Backend::Tree) maintain_tree(index, seconds_since(tq));
     }
     nm_.build(cand_off_.data(), cand_ids_.data(), nb, m, store);
@@ -787,6 +787,7 @@ class SgdTrainer {
   std::vector<std::size_t> fired_;
   std::vector<std::uint8_t> u_fired_;
   std::vector<std::int64_t> cand_off_, fire_off_;
+  CsrResult hits_;  // index answers, buffers reused across steps (swapped with cand_off_/cand_ids_)
   std::vector<row_id> cand_ids_, fire_ids_, moved_ids_;
 };
 
