@@ -7,6 +7,7 @@
 #include <nanobind/stl/tuple.h>
 
 #include <hsrnet/hsrnet.hpp>
+#include <memory>
 #include <mutex>
 #include <vector>
 
@@ -26,12 +27,53 @@ nb::ndarray<nb::numpy, T, nb::ndim<1>> to_numpy(std::vector<T>&& v) {
   return nb::ndarray<nb::numpy, T, nb::ndim<1>>(owner->data(), {owner->size()}, del);
 }
 
+/// Moves a vector into a 2-D numpy array (rows x cols) without copying.
+template <class T>
+nb::ndarray<nb::numpy, T, nb::ndim<2>> to_numpy2(std::vector<T>&& v, std::size_t rows, std::size_t cols) {
+  auto* owner = new std::vector<T>(std::move(v));
+  nb::capsule del(owner, [](void* p) noexcept { delete static_cast<std::vector<T>*>(p); });
+  return nb::ndarray<nb::numpy, T, nb::ndim<2>>(owner->data(), {rows, cols}, del);
+}
+
 /// The index plus a lock: Python threads may share an index; calls run without the GIL.
 struct PyIndex {
   hsrnet::HalfSpaceIndex index;
   std::mutex mutex;
   PyIndex(const float* rows, std::size_t m, int d, hsrnet::IndexOptions o) : index(rows, m, d, o) {}
 };
+
+/// A network plus a lock (the trainer and predict share its index).
+struct PyNet {
+  std::unique_ptr<hsrnet::ShiftedReLUNet> net;
+  std::mutex mutex;
+};
+
+nb::dict epoch_stats_dict(const hsrnet::EpochStats& e) {
+  nb::dict d;
+  d["epoch"] = e.epoch;
+  d["steps"] = e.steps;
+  d["samples"] = e.samples;
+  d["mean_loss"] = e.mean_loss;
+  d["firing_fraction"] = e.firing_fraction;
+  d["candidate_fraction"] = e.candidate_fraction;
+  d["identify_s"] = e.identify_s;
+  d["forward_s"] = e.forward_s;
+  d["backward_s"] = e.backward_s;
+  d["update_s"] = e.update_s;
+  d["index_s"] = e.index_s;
+  d["total_s"] = e.total_s;
+  d["learning_rate"] = e.learning_rate;
+  d["strategy"] = std::string(hsrnet::strategy_name(e.strategy));
+  d["index_backend"] = std::string(hsrnet::backend_name(e.index_backend));
+  d["cache_fallback"] = e.cache_fallback;
+  d["cache_builds"] = e.cache_builds;
+  d["cache_delta"] = e.cache_delta;
+  d["cache_bytes"] = e.cache_bytes;
+  d["tree_builds"] = e.tree_builds;
+  d["rows_updated"] = e.rows_updated;
+  d["candidates"] = e.candidates;
+  return d;
+}
 
 }  // namespace
 
@@ -131,4 +173,116 @@ NB_MODULE(_core, m) {
         d["last_backend"] = std::string(hsrnet::backend_name(st.last_backend));
         return d;
       });
+
+  nb::class_<PyNet>(m, "Network")
+      .def("__init__",
+           [](PyNet* self, int d, std::size_t width, int K, double threshold, std::uint64_t seed,
+              nb::object W, nb::object A, const std::string& index_backend, int leaf_size, int n_threads) {
+             hsrnet::NetOptions o;
+             o.threshold = threshold;  // NaN: sqrt(0.4 ln m)
+             o.seed = seed;
+             o.index.backend = hsrnet::parse_backend(index_backend);
+             o.index.leaf_size = leaf_size;
+             o.index.n_threads = n_threads;
+             const float* w = W.is_none() ? nullptr : nb::cast<CArray<float>>(W).data();
+             const float* a = A.is_none() ? nullptr : nb::cast<CArray<float>>(A).data();
+             new (self) PyNet();
+             nb::gil_scoped_release release;
+             self->net = w ? std::make_unique<hsrnet::ShiftedReLUNet>(d, width, K, w, a, o)
+                           : std::make_unique<hsrnet::ShiftedReLUNet>(d, width, K, o);
+           },
+           "d"_a, "m"_a, "K"_a, "threshold"_a, "seed"_a, "W"_a.none(), "A"_a.none(), "index_backend"_a,
+           "leaf_size"_a, "n_threads"_a)
+      .def_prop_ro("d", [](PyNet& s) { return s.net->input_dim(); })
+      .def_prop_ro("m", [](PyNet& s) { return s.net->width(); })
+      .def_prop_ro("K", [](PyNet& s) { return s.net->outputs(); })
+      .def_prop_ro("threshold", [](PyNet& s) { return s.net->threshold(); })
+      .def_prop_ro("memory_bytes", [](PyNet& s) {
+        return s.net->index().memory_bytes() + s.net->width() * s.net->outputs() * sizeof(float);
+      })
+      .def_prop_rw("n_threads", [](PyNet& s) { return s.net->index().options().n_threads; },
+                   [](PyNet& s, int n) { std::lock_guard<std::mutex> lock(s.mutex); s.net->index().set_n_threads(n); })
+      .def("hidden_weights", [](PyNet& s) {
+        std::vector<float> W(s.net->width() * static_cast<std::size_t>(s.net->input_dim()));
+        {
+          nb::gil_scoped_release release;
+          std::lock_guard<std::mutex> lock(s.mutex);
+          s.net->get_hidden_weights(W.data());
+        }
+        return to_numpy2(std::move(W), s.net->width(), static_cast<std::size_t>(s.net->input_dim()));
+      })
+      .def("output_weights", [](PyNet& s) {
+        std::lock_guard<std::mutex> lock(s.mutex);
+        const std::size_t n = s.net->width() * static_cast<std::size_t>(s.net->outputs());
+        std::vector<float> A(s.net->output_weights(), s.net->output_weights() + n);
+        return to_numpy2(std::move(A), s.net->width(), static_cast<std::size_t>(s.net->outputs()));
+      })
+      .def("predict",
+           [](PyNet& s, CArray<float> X) {
+             const std::size_t n = X.shape(0);
+             std::vector<float> out(n * static_cast<std::size_t>(s.net->outputs()));
+             {
+               nb::gil_scoped_release release;
+               std::lock_guard<std::mutex> lock(s.mutex);
+               s.net->predict(X.data(), n, out.data());
+             }
+             return to_numpy2(std::move(out), n, static_cast<std::size_t>(s.net->outputs()));
+           },
+           "X"_a)
+      .def("firing", [](PyNet& s, CArray<float> x) {
+        std::vector<hsrnet::row_id> ids;
+        {
+          nb::gil_scoped_release release;
+          std::lock_guard<std::mutex> lock(s.mutex);
+          ids = s.net->firing(x.data());
+        }
+        return to_numpy(std::move(ids));
+      }, "x"_a);
+
+  nb::class_<hsrnet::SgdTrainer>(m, "Trainer")
+      .def("__init__",
+           [](hsrnet::SgdTrainer* self, std::size_t batch_size, double lr, const std::string& schedule, double power,
+              const std::string& strategy, bool train_output_layer, const std::string& loss, std::uint64_t seed,
+              bool shuffle, std::size_t cache_budget_bytes, int n_threads) {
+             hsrnet::TrainerOptions o;
+             o.batch_size = batch_size;
+             o.lr = lr;
+             o.schedule = hsrnet::parse_schedule(schedule);
+             o.power = power;
+             o.strategy = hsrnet::parse_strategy(strategy);
+             o.train_output_layer = train_output_layer;
+             o.loss = hsrnet::parse_loss(loss);
+             o.seed = seed;
+             o.shuffle = shuffle;
+             o.cache_budget_bytes = cache_budget_bytes;
+             o.n_threads = n_threads;
+             new (self) hsrnet::SgdTrainer(o);
+           },
+           "batch_size"_a, "lr"_a, "schedule"_a, "power"_a, "strategy"_a, "train_output_layer"_a, "loss"_a,
+           "seed"_a, "shuffle"_a, "cache_budget_bytes"_a, "n_threads"_a)
+      .def_prop_ro("steps_done", &hsrnet::SgdTrainer::steps_done)
+      .def_prop_ro("epochs_done", &hsrnet::SgdTrainer::epochs_done)
+      .def("reset", &hsrnet::SgdTrainer::reset)
+      .def("fit_epoch_regression",
+           [](hsrnet::SgdTrainer& t, PyNet& net, CArray<float> X, CArray<float> Y) {
+             hsrnet::EpochStats e;
+             {
+               nb::gil_scoped_release release;
+               std::lock_guard<std::mutex> lock(net.mutex);
+               e = t.fit_epoch(*net.net, X.data(), X.shape(0), Y.data());
+             }
+             return epoch_stats_dict(e);
+           },
+           "net"_a, "X"_a, "Y"_a)
+      .def("fit_epoch_classification",
+           [](hsrnet::SgdTrainer& t, PyNet& net, CArray<float> X, CArray<std::int32_t> labels) {
+             hsrnet::EpochStats e;
+             {
+               nb::gil_scoped_release release;
+               std::lock_guard<std::mutex> lock(net.mutex);
+               e = t.fit_epoch(*net.net, X.data(), X.shape(0), labels.data());
+             }
+             return epoch_stats_dict(e);
+           },
+           "net"_a, "X"_a, "labels"_a);
 }

@@ -18,6 +18,8 @@ if _missing:
 
 from ._core import max_threads as _max_threads  # noqa: E402
 from .index import BACKENDS, HalfSpaceIndex, reference_dot  # noqa: E402
+from .network import STRATEGIES, SGDTrainer, ShiftedReLUNetwork, default_threshold  # noqa: E402
 
 __version__ = "0.1.0"
-__all__ = ["BACKENDS", "HalfSpaceIndex", "reference_dot", "__version__"]
+__all__ = ["BACKENDS", "STRATEGIES", "HalfSpaceIndex", "SGDTrainer", "ShiftedReLUNetwork", "default_threshold",
+           "reference_dot", "__version__"]

@@ -1,0 +1,174 @@
+"""The shifted-ReLU two-layer network and its exact sparse SGD trainer (thin, validated wrappers over C++).
+
+f(x) = (1/sqrt(m)) * sum_r a_r * max(<w_r, x> - b, 0), K outputs. Neuron r fires on x iff
+reference_dot(w_r, x) > b; training touches the firing neurons only and equals dense SGD (strategy "dense").
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from . import _core
+from ._validation import as_float32_array, as_int, as_positive_real, as_threshold
+from .index import BACKENDS
+
+STRATEGIES = ("auto", "dense", "scan", "gemm", "tree", "cache")
+LOSSES = ("squared_error", "softmax_cross_entropy")
+SCHEDULES = ("constant", "invscaling", "sklearn_invscaling")
+
+
+def default_threshold(m: int) -> float:
+    """The paper's b = sqrt(0.4 ln m)."""
+    return math.sqrt(0.4 * math.log(m)) if m > 1 else 0.0
+
+
+def _choice(value, options, name):
+    if not isinstance(value, str) or value not in options:
+        raise ValueError(f"{name} must be one of {options}, got {value!r}")
+    return value
+
+
+def _threads(n_threads):
+    return 0 if n_threads is None else as_int(n_threads, "n_threads", 1, 4096)
+
+
+class ShiftedReLUNetwork:
+    """A width-m shifted-ReLU network over d inputs with K outputs; W lives in a HalfSpaceIndex.
+
+    Parameters
+    ----------
+    d, m, n_outputs : dimensions (input, hidden width, outputs)
+    threshold : "auto" (sqrt(0.4 ln m)) or a finite number b
+    seed : initialisation seed (w_r ~ N(0, I), a_r in {-1, +1}); bit-reproducible on every platform
+    W, A : optional initial weights, float32 (m, d) and (m, n_outputs); A=None draws random signs
+    index_backend : backend of the index over W for prediction ("auto", "scan", "gemm", "tree")
+    """
+
+    def __init__(self, d, m, n_outputs=1, threshold="auto", seed=0, *, W=None, A=None, index_backend="auto",
+                 leaf_size=64, n_threads=None):
+        d = as_int(d, "d", 1, 2**31 - 1)
+        m = as_int(m, "m", 1, 2**31 - 2)
+        K = as_int(n_outputs, "n_outputs", 1, 2**20)
+        b = math.nan if isinstance(threshold, str) and threshold == "auto" else as_threshold(threshold, "threshold")
+        seed = as_int(seed, "seed", 0, 2**64 - 1)
+        _choice(index_backend, BACKENDS, "index_backend")
+        leaf_size = as_int(leaf_size, "leaf_size", 8, 4096)
+        if W is not None:
+            W = as_float32_array(W, "W", 2)
+            if W.shape != (m, d):
+                raise ValueError(f"W must have shape ({m}, {d}), got {W.shape}")
+        if A is not None:
+            A = as_float32_array(A, "A", 2)
+            if A.shape != (m, K):
+                raise ValueError(f"A must have shape ({m}, {K}), got {A.shape}")
+            if W is None:
+                raise ValueError("A given without W: pass both, or neither")
+        self._net = _core.Network(d, m, K, b, seed, W, A, index_backend, leaf_size, _threads(n_threads))
+
+    d = property(lambda self: self._net.d, doc="input dimension")
+    m = property(lambda self: self._net.m, doc="hidden width")
+    n_outputs = property(lambda self: self._net.K, doc="outputs K")
+    threshold = property(lambda self: self._net.threshold, doc="b (as the float it compares against)")
+    memory_bytes = property(lambda self: self._net.memory_bytes, doc="bytes held by W (index) and A")
+
+    @property
+    def n_threads(self):
+        return self._net.n_threads or None
+
+    @n_threads.setter
+    def n_threads(self, value):
+        self._net.n_threads = _threads(value)
+
+    def __repr__(self):
+        return f"ShiftedReLUNetwork(d={self.d}, m={self.m}, n_outputs={self.n_outputs}, threshold={self.threshold:.4g})"
+
+    def hidden_weights(self) -> np.ndarray:
+        """A copy of W, shape (m, d)."""
+        return self._net.hidden_weights()
+
+    def output_weights(self) -> np.ndarray:
+        """A copy of A, shape (m, n_outputs)."""
+        return self._net.output_weights()
+
+    def _check_X(self, X, name="X"):
+        X = as_float32_array(X, name, 2)
+        if X.shape[1] != self.d:
+            raise ValueError(f"{name} has {X.shape[1]} columns, the network has d = {self.d}")
+        return X
+
+    def predict(self, X) -> np.ndarray:
+        """Network outputs f(x) for every row of X (float32 (n, d)), shape (n, n_outputs)."""
+        return self._net.predict(self._check_X(X))
+
+    def firing(self, x) -> np.ndarray:
+        """Ids of the neurons that fire on x (ascending)."""
+        x = as_float32_array(x, "x", 1)
+        if x.shape[0] != self.d:
+            raise ValueError(f"x has length {x.shape[0]}, the network has d = {self.d}")
+        return self._net.firing(x)
+
+
+class SGDTrainer:
+    """Sparse SGD on a ShiftedReLUNetwork, exact to dense SGD.
+
+    Parameters
+    ----------
+    batch_size : samples per step (1 = the paper's algorithm; larger: mean gradient)
+    learning_rate : lr0 > 0
+    schedule : "constant", "invscaling" (lr0 / (1 + t)^power per step) or "sklearn_invscaling"
+        (lr0 / (1 + samples seen)^power, scikit-learn's invscaling)
+    strategy : how firing neurons are found: "auto", "dense" (the reference), "scan", "gemm", "tree",
+        "cache" (drift-bounded candidate cache for a fixed training set)
+    train_output_layer : train A as well (the paper keeps it fixed)
+    loss : "squared_error" (targets float32 (n, K)) or "softmax_cross_entropy" (int32 labels in [0, K))
+    seed : shuffling seed; shuffle : reshuffle every epoch
+    cache_budget_bytes : memory the cache strategy may use before it falls back to the index
+    """
+
+    def __init__(self, batch_size=1, learning_rate=0.01, schedule="constant", power=0.5, strategy="auto",
+                 train_output_layer=False, loss="squared_error", seed=0, shuffle=True, cache_budget_bytes=1 << 30,
+                 n_threads=None):
+        self.loss = _choice(loss, LOSSES, "loss")
+        self._trainer = _core.Trainer(
+            as_int(batch_size, "batch_size", 1, 2**31 - 1), as_positive_real(learning_rate, "learning_rate"),
+            _choice(schedule, SCHEDULES, "schedule"), _nonneg(power, "power"), _choice(strategy, STRATEGIES, "strategy"),
+            bool(train_output_layer), self.loss, as_int(seed, "seed", 0, 2**64 - 1), bool(shuffle),
+            as_int(cache_budget_bytes, "cache_budget_bytes", 0), _threads(n_threads))
+
+    steps_done = property(lambda self: self._trainer.steps_done)
+    epochs_done = property(lambda self: self._trainer.epochs_done)
+
+    def reset(self):
+        """Forgets progress (schedule position, shuffling state) and the cache."""
+        self._trainer.reset()
+
+    def fit_epoch(self, net: ShiftedReLUNetwork, X, y) -> dict:
+        """One pass over (X, y). Returns the epoch's statistics (mean loss, firing fraction, timings...)."""
+        if not isinstance(net, ShiftedReLUNetwork):
+            raise TypeError(f"net must be a ShiftedReLUNetwork, got {type(net).__name__}")
+        X = net._check_X(X)
+        n = X.shape[0]
+        if self.loss == "squared_error":
+            Y = as_float32_array(y, "y", 2 if np.ndim(y) == 2 else 1)
+            Y = Y.reshape(n, -1) if Y.ndim == 1 else Y
+            if Y.shape != (n, net.n_outputs):
+                raise ValueError(f"y must have shape ({n}, {net.n_outputs}), got {np.shape(y)}")
+            return self._trainer.fit_epoch_regression(net._net, X, np.ascontiguousarray(Y))
+        labels = np.asarray(y)
+        if labels.shape != (n,) or not np.issubdtype(labels.dtype, np.integer):
+            raise ValueError(f"y must be {n} integer class labels, got shape {labels.shape} dtype {labels.dtype}")
+        if labels.min() < 0 or labels.max() >= net.n_outputs:
+            raise ValueError(f"class labels must lie in [0, {net.n_outputs}), got [{labels.min()}, {labels.max()}]")
+        if net.n_outputs < 2:
+            raise ValueError("softmax_cross_entropy needs a network with n_outputs >= 2")
+        return self._trainer.fit_epoch_classification(net._net, X, np.ascontiguousarray(labels, dtype=np.int32))
+
+
+def _nonneg(v, name):
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a real number, got {type(v).__name__}")
+    v = float(v)
+    if not (v >= 0 and np.isfinite(v)):
+        raise ValueError(f"{name} must be a finite number >= 0, got {v}")
+    return v
