@@ -192,23 +192,23 @@ class HalfSpaceIndex {
   /// through the other backends, which never report such a row) and std::invalid_argument is thrown.
   void rows_moved(const row_id* ids, std::size_t k) {
     for (std::size_t i = 0; i < k; ++i) check_id(ids[i]);
-    row_id bad = -1;
+    // Work in slot order: rows, norms and tree boxes are then touched in memory order.
+    moved_slots_.resize(k);
+    for (std::size_t i = 0; i < k; ++i) moved_slots_[i] = store_.slot_of(ids[i]);
+    if (!store_.identity_order()) sort_row_ids(moved_slots_, rows());
     const std::ptrdiff_t kk = static_cast<std::ptrdiff_t>(k);
 #pragma omp parallel for schedule(static) num_threads(threads()) if (k * static_cast<std::size_t>(dim()) > 65536)
-    for (std::ptrdiff_t i = 0; i < kk; ++i) store_.refresh_norm(ids[i]);
+    for (std::ptrdiff_t i = 0; i < kk; ++i) store_.refresh_slot_norm(moved_slots_[i]);
+    // A NaN or inf anywhere shows in the norm (which may also overflow for finite rows near FLT_MAX).
     for (std::size_t i = 0; i < k; ++i) {
-      // A NaN or inf anywhere shows in the norm (which may also overflow for finite rows near FLT_MAX).
-      if (!std::isfinite(store_.slot_norm(store_.slot_of(ids[i]))) &&
-          !all_finite(store_.row_data(ids[i]), static_cast<std::size_t>(dim()))) {
-        bad = ids[i];
-        continue;
+      const row_id s = moved_slots_[i];
+      if (!std::isfinite(store_.slot_norm(s)) && !all_finite(store_.slot_data(s), static_cast<std::size_t>(dim()))) {
+        tree_ = KdTree();
+        throw std::invalid_argument("hsrnet: row " + std::to_string(store_.id_of(s)) +
+                                    " contains NaN or infinity after a move");
       }
-      if (tree_.built()) tree_.loosen(store_, store_.slot_of(ids[i]));
     }
-    if (bad >= 0) {
-      tree_ = KdTree();
-      throw std::invalid_argument("hsrnet: row " + std::to_string(bad) + " contains NaN or infinity after a move");
-    }
+    if (tree_.built()) tree_.loosen_sorted(store_, moved_slots_.data(), k);
     rows_changed(k);
   }
 
@@ -353,6 +353,7 @@ class HalfSpaceIndex {
   AlignedBuffer<float> queries_;
   std::vector<float> qnorms_;
   std::vector<std::vector<row_id>> lists_;
+  std::vector<row_id> moved_slots_;
   RowStore store_;
   KdTree tree_;
   CostModel cost_;

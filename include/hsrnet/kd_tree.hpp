@@ -112,6 +112,32 @@ class KdTree {
     if (!built_) return;
     const std::size_t li =
         static_cast<std::size_t>(std::upper_bound(leaf_begin_.begin(), leaf_begin_.end(), slot) - leaf_begin_.begin()) - 1;
+    loosen_leaf(store, slot, li);
+  }
+
+  /// loosen() for many slots given ascending: leaves are found by walking forward instead of searching,
+  /// and rows and boxes are touched in memory order (a training step moves thousands of rows that the tree
+  /// reported as a few contiguous runs).
+  void loosen_sorted(const RowStore& store, const row_id* slots, std::size_t k) {
+    updates_since_build_ += k;
+    if (!built_ || k == 0) return;
+    const std::size_t L = leaf_begin_.size();
+    std::size_t li = 0;
+    for (std::size_t i = 0; i < k; ++i) {
+      const row_id s = slots[i];
+      if (li + 1 < L && leaf_begin_[li + 1] <= s) {
+        // Short hops walk; long jumps search the rest.
+        std::size_t hop = 0;
+        while (li + 1 < L && leaf_begin_[li + 1] <= s && hop < 4) ++li, ++hop;
+        if (li + 1 < L && leaf_begin_[li + 1] <= s)
+          li = static_cast<std::size_t>(std::upper_bound(leaf_begin_.begin() + li, leaf_begin_.end(), s) - leaf_begin_.begin()) - 1;
+      }
+      loosen_leaf(store, s, li);
+    }
+  }
+
+ private:
+  void loosen_leaf(const RowStore& store, row_id slot, std::size_t li) {
     const float* w = store.slot_data(slot);
     for (std::int32_t ni = leaf_node_[li]; ni >= 0; ni = nodes_[ni].parent) {
       float* lo = lo_.data() + static_cast<std::size_t>(ni) * d_;
@@ -125,6 +151,7 @@ class KdTree {
     }
   }
 
+ public:
   std::size_t memory_bytes() const {
     return nodes_.size() * sizeof(Node) + (lo_.size() + hi_.size()) * sizeof(float) +
            leaf_begin_.size() * (sizeof(row_id) + sizeof(std::int32_t));

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <limits>
 #include <numeric>
@@ -40,7 +41,15 @@ inline float norm_upper_bound(const float* v, int d) {
   // The double sum's own rounding (relative d * 2^-53) is far inside the 1e-12 widening below.
   const double n = std::sqrt(s) * (1.0 + 1e-12);
   float f = static_cast<float>(n);
-  if (static_cast<double>(f) < n) f = std::nextafter(f, std::numeric_limits<float>::infinity());
+  if (static_cast<double>(f) < n && f < std::numeric_limits<float>::max()) {
+    // One ulp up, without a libm call (f is finite and >= 0 here).
+    std::uint32_t bits;
+    std::memcpy(&bits, &f, sizeof bits);
+    ++bits;
+    std::memcpy(&f, &bits, sizeof bits);
+  } else if (static_cast<double>(f) < n) {
+    f = std::numeric_limits<float>::infinity();
+  }
   return f;
 }
 
@@ -86,10 +95,8 @@ class RowStore {
   void write_row(row_id id, const float* src) { write_slot(slot_of_[id], src); }
 
   /// Must be called after the row's floats were changed in place through mutable_row_data().
-  void refresh_norm(row_id id) {
-    const row_id s = slot_of_[id];
-    norms_[s] = norm_upper_bound(slot_data(s), d_);
-  }
+  void refresh_norm(row_id id) { refresh_slot_norm(slot_of_[id]); }
+  void refresh_slot_norm(row_id slot) { norms_[slot] = norm_upper_bound(slot_data(slot), d_); }
 
   /// Reorders the storage so that new slot k holds what old slot order[k] held. In place (cycle by cycle),
   /// so the weights never exist twice.
