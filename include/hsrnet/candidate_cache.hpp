@@ -83,6 +83,9 @@ class CandidateCache {
     }
     const double xbar = std::max(xsum / static_cast<double>(n), std::numeric_limits<double>::min());
     const double floor_delta = 4.0 * (2.0 * g * w0 * xmax + 2.0 * e);
+    // Rows or inputs near FLT_MAX (or non-finite after divergence) leave no finite slack: no cache, the
+    // trainer falls back to the index, which handles them exactly.
+    if (!std::isfinite(floor_delta) || w0 * xmax >= kNoOverflowBound) return false;
 
     // Delta: fixed, or the largest candidate whose probe fits the ratio and the budget.
     double delta = settings.fixed_delta > 0.0 ? std::max(settings.fixed_delta, floor_delta) : 0.0;

@@ -149,19 +149,24 @@ class SGDTrainer:
             raise TypeError(f"net must be a ShiftedReLUNetwork, got {type(net).__name__}")
         X = net._check_X(X)
         n = X.shape[0]
+        K = net.n_outputs
         if self.loss == "squared_error":
-            Y = as_float32_array(y, "y", 2 if np.ndim(y) == 2 else 1)
-            Y = Y.reshape(n, -1) if Y.ndim == 1 else Y
-            if Y.shape != (n, net.n_outputs):
-                raise ValueError(f"y must have shape ({n}, {net.n_outputs}), got {np.shape(y)}")
+            # 1-D targets only for one output: a flat array of n*K values is never reinterpreted as (n, K).
+            if not isinstance(y, np.ndarray):
+                raise TypeError(f"y must be a numpy.ndarray of dtype float32, got {type(y).__name__}")
+            want = (n,) if K == 1 and np.ndim(y) == 1 else (n, K)
+            if y.dtype == np.float32 and np.shape(y) != want:
+                raise ValueError(f"y must have shape ({n}, {K})" + (f" or ({n},)" if K == 1 else "") +
+                                 f", got {np.shape(y)}")
+            Y = as_float32_array(y, "y", len(want)).reshape(n, K)
             return self._trainer.fit_epoch_regression(net._net, X, np.ascontiguousarray(Y))
+        if K < 2:
+            raise ValueError("softmax_cross_entropy needs a network with n_outputs >= 2 (2 for binary labels)")
         labels = np.asarray(y)
         if labels.shape != (n,) or not np.issubdtype(labels.dtype, np.integer):
             raise ValueError(f"y must be {n} integer class labels, got shape {labels.shape} dtype {labels.dtype}")
-        if labels.min() < 0 or labels.max() >= net.n_outputs:
-            raise ValueError(f"class labels must lie in [0, {net.n_outputs}), got [{labels.min()}, {labels.max()}]")
-        if net.n_outputs < 2:
-            raise ValueError("softmax_cross_entropy needs a network with n_outputs >= 2")
+        if labels.min() < 0 or labels.max() >= K:
+            raise ValueError(f"class labels must lie in [0, {K}), got [{labels.min()}, {labels.max()}]")
         return self._trainer.fit_epoch_classification(net._net, X, np.ascontiguousarray(labels, dtype=np.int32))
 
 
