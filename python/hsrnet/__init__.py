@@ -21,5 +21,24 @@ from .index import BACKENDS, HalfSpaceIndex, reference_dot  # noqa: E402
 from .network import STRATEGIES, SGDTrainer, ShiftedReLUNetwork, default_threshold  # noqa: E402
 
 __version__ = "0.1.0"
-__all__ = ["BACKENDS", "STRATEGIES", "HalfSpaceIndex", "SGDTrainer", "ShiftedReLUNetwork", "default_threshold",
-           "reference_dot", "__version__"]
+__all__ = ["BACKENDS", "STRATEGIES", "HSRClassifier", "HSRRegressor", "HalfSpaceIndex", "SGDTrainer",
+           "ShiftedReLUNetwork", "default_threshold", "load", "reference_dot", "__version__"]
+
+# The scikit-learn estimators load on first use, so `import hsrnet` does not import scikit-learn.
+_LAZY = {"HSRClassifier": ("estimators", "HSRClassifier"), "HSRRegressor": ("estimators", "HSRRegressor"),
+         "load": ("model_io", "load")}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+
+        module, attr = _LAZY[name]
+        value = getattr(importlib.import_module(f"{__name__}.{module}"), attr)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

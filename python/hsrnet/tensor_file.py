@@ -32,7 +32,7 @@ def _code(arr: np.ndarray) -> int:
 
 
 def encode(tensors: Mapping[str, np.ndarray]) -> bytes:
-    items = [(name, np.ascontiguousarray(a)) for name, a in tensors.items()]
+    items = [(name, np.require(np.asarray(a), requirements="C")) for name, a in tensors.items()]  # keeps 0-d scalars 0-d
     pos = (_HEADER + len(items) * _ENTRY + 63) // 64 * 64
     table, blobs = [], []
     for name, a in items:
@@ -101,6 +101,10 @@ def save(path, tensors: Mapping[str, np.ndarray]) -> None:
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".tmp-", dir=directory)
     try:
+        # mkstemp creates 0600; give the file the permissions a plain open() would (0666 less the umask).
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()

@@ -1,0 +1,234 @@
+"""Model files of the hsrnet estimators: ``est.save(path)`` and ``hsrnet.load(path)``.
+
+A model file is a tensor file (tensor_file.py / include/hsrnet/tensor_file.hpp: magic, version, size, CRC-32,
+written atomically) holding named tensors; docs/model_format.md lists them. Text (the estimator kind, its
+parameters, class labels, feature names) is stored as uint8 UTF-8, JSON where it is structured, so a file
+never runs code when it is read (unlike a pickle).
+"""
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+
+from . import tensor_file
+from .input_map import InputMap
+from .tensor_file import ModelFileError
+
+__all__ = ["save", "load", "ModelFileError", "FORMAT_KINDS"]
+
+FORMAT_KINDS = ("HSRClassifier", "HSRRegressor")
+_TIMINGS = ("identify", "forward", "backward", "update", "maintenance", "total")
+
+
+def _text(s: str) -> np.ndarray:
+    return np.frombuffer(s.encode("utf-8"), dtype=np.uint8).copy()
+
+
+def _json(obj) -> np.ndarray:
+    return _text(json.dumps(obj, sort_keys=True, allow_nan=False))
+
+
+def _param_value(name, value):
+    """A JSON-safe parameter value (numpy scalars to Python; a RandomState instance is not storable: None)."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if name == "random_state":
+        return None  # a RandomState instance: only its seeds matter, and they are stored in fit/seeds
+    raise TypeError(f"cannot store parameter {name}={value!r} ({type(value).__name__}) in a model file")
+
+
+def _labels_json(values: np.ndarray) -> np.ndarray:
+    """Class labels of any JSON-representable type, with the numpy dtype to restore them to."""
+    items = values.tolist()
+    for v in items:
+        if not isinstance(v, (bool, int, float, str)):
+            raise TypeError(f"cannot store class label {v!r} ({type(v).__name__}) in a model file "
+                            "(labels must be numbers, booleans or strings)")
+    return _json({"dtype": values.dtype.str if values.dtype != object else "object", "values": items})
+
+
+def _labels_from_json(t: np.ndarray, what: str) -> np.ndarray:
+    obj = _parse_json(t, what)
+    try:
+        dtype = np.dtype(object) if obj["dtype"] == "object" else np.dtype(obj["dtype"])
+        if dtype == object:
+            out = np.empty(len(obj["values"]), dtype=object)
+            out[:] = obj["values"]
+            return out
+        return np.array(obj["values"], dtype=dtype)
+    except (KeyError, TypeError, ValueError) as e:
+        raise ModelFileError(f"{what} is malformed: {e}") from None
+
+
+def _parse_json(t: np.ndarray, what: str):
+    try:
+        return json.loads(bytes(np.asarray(t, dtype=np.uint8)).decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as e:
+        raise ModelFileError(f"{what} is not valid UTF-8 JSON: {e}") from None
+
+
+def to_tensors(est) -> dict:
+    """The tensors of a fitted estimator (see docs/model_format.md)."""
+    from sklearn.utils.validation import check_is_fitted
+
+    from . import __version__
+
+    check_is_fitted(est)
+    kind = type(est).__name__
+    if kind not in FORMAT_KINDS:
+        raise TypeError(f"cannot save a {kind}: model files hold {FORMAT_KINDS}")
+    net = est.network_
+    params = {k: _param_value(k, v) for k, v in est.get_params(deep=False).items()}
+    t = {
+        "hsrnet/kind": _text(kind),
+        "hsrnet/version": _text(__version__),
+        "hsrnet/params": _json(params),
+        "network/W": np.ascontiguousarray(net.hidden_weights(), dtype=np.float32),
+        "network/A": np.ascontiguousarray(net.output_weights(), dtype=np.float32),
+        "network/threshold": np.array(float(net.threshold), dtype=np.float64),
+        "fit/n_features_in": np.array(est.n_features_in_, dtype=np.int64),
+        "fit/n_iter": np.array(est.n_iter_, dtype=np.int64),
+        "fit/t": np.array(est.t_, dtype=np.int64),
+        "fit/trainer_seed": np.array(est._trainer_seed, dtype=np.int64),
+        "fit/learning_rate": np.array(est._learning_rate, dtype=np.float64),
+        "fit/no_improvement_count": np.array(getattr(est, "_no_improvement_count", 0), dtype=np.int64),
+        "fit/loss_curve": np.asarray(est.loss_curve_, dtype=np.float64),
+        "fit/firing_fraction": np.asarray(est.firing_fraction_, dtype=np.float64),
+    }
+    t.update(est.input_map_.to_tensors())
+    for key in _TIMINGS:
+        t["fit/timings/" + key] = np.asarray(est.timings_[key], dtype=np.float64)
+    if getattr(est, "feature_names_in_", None) is not None:
+        t["fit/feature_names_in"] = _json([str(n) for n in est.feature_names_in_])
+    if getattr(est, "best_loss_", None) is not None:
+        t["fit/best_loss"] = np.array(est.best_loss_, dtype=np.float64)
+    if getattr(est, "validation_scores_", None) is not None:
+        t["fit/validation_scores"] = np.asarray(est.validation_scores_, dtype=np.float64)
+        t["fit/best_validation_score"] = np.array(est.best_validation_score_, dtype=np.float64)
+    if kind == "HSRClassifier":
+        t["classifier/classes"] = _labels_json(est.classes_)
+    else:
+        t["regressor/y_mean"] = np.asarray(est.y_mean_, dtype=np.float64)
+        t["regressor/y_scale"] = np.asarray(est.y_scale_, dtype=np.float64)
+        t["regressor/y_ndim"] = np.array(est._y_ndim, dtype=np.int64)
+    return t
+
+
+_REQUIRED = ("hsrnet/kind", "hsrnet/params", "network/W", "network/A", "network/threshold", "input_map/kind",
+             "fit/n_features_in")
+_REQUIRED_KIND = {"HSRClassifier": ("classifier/classes",),
+                  "HSRRegressor": ("regressor/y_mean", "regressor/y_scale")}
+
+
+_SCALARS = ("network/threshold", "input_map/constant", "fit/n_features_in", "fit/n_iter", "fit/t",
+            "fit/trainer_seed", "fit/learning_rate", "fit/no_improvement_count", "fit/best_loss",
+            "fit/best_validation_score", "regressor/y_ndim")
+
+
+def from_tensors(t: dict, what: str = "model file"):
+    """Rebuilds the estimator from its tensors; ModelFileError when something required is missing or wrong."""
+    from .estimators import TIMING_KEYS, HSRClassifier, HSRRegressor
+
+    # Scalars are 0-d; tensor_file.encode (np.ascontiguousarray) writes them with shape (1,): accept both.
+    t = dict(t)
+    for name in _SCALARS:
+        if name in t:
+            if t[name].size != 1:
+                raise ModelFileError(f"{what}: {name!r} must be a scalar, got shape {t[name].shape}")
+            t[name] = t[name].reshape(())
+
+    def need(name):
+        if name not in t:
+            raise ModelFileError(f"{what} lacks the required tensor {name!r} (not an hsrnet estimator file, or "
+                                 "written by an incompatible version)")
+        return t[name]
+
+    for name in _REQUIRED:
+        need(name)
+    kind = bytes(np.asarray(t["hsrnet/kind"], dtype=np.uint8)).decode("utf-8", errors="replace")
+    if kind not in FORMAT_KINDS:
+        raise ModelFileError(f"{what} holds an unknown model kind {kind!r} (expected one of {FORMAT_KINDS})")
+    for name in _REQUIRED_KIND[kind]:
+        need(name)
+    cls = HSRClassifier if kind == "HSRClassifier" else HSRRegressor
+    params = _parse_json(t["hsrnet/params"], f"{what}: 'hsrnet/params'")
+    if not isinstance(params, dict):
+        raise ModelFileError(f"{what}: 'hsrnet/params' is not a JSON object")
+    known = cls().get_params(deep=False)
+    unknown = sorted(set(params) - set(known))
+    if unknown:
+        raise ModelFileError(f"{what}: unknown parameters {unknown} for {kind} (written by a newer hsrnet?)")
+    est = cls(**params)
+
+    W, A, b = t["network/W"], t["network/A"], t["network/threshold"]
+    if W.dtype != np.float32 or A.dtype != np.float32 or W.ndim != 2 or A.ndim != 2 or W.shape[0] != A.shape[0]:
+        raise ModelFileError(f"{what}: network/W {W.dtype}{W.shape} and network/A {A.dtype}{A.shape} must be "
+                             "float32 of shapes (m, d) and (m, K)")
+    if b.shape != () or not np.isfinite(b):
+        raise ModelFileError(f"{what}: network/threshold must be a finite scalar")
+    try:
+        input_map = InputMap.from_tensors(t)
+    except (KeyError, ValueError, UnicodeDecodeError) as e:
+        raise ModelFileError(f"{what}: the input map tensors are missing or invalid ({e})") from None
+    n_features = int(t["fit/n_features_in"])
+    if W.shape[1] != n_features + input_map.output_dim_offset:
+        raise ModelFileError(f"{what}: network input dimension {W.shape[1]} does not match n_features_in = "
+                             f"{n_features} with input map {input_map.kind!r}")
+    if input_map.kind == "standardize" and not (input_map.mean_.shape == input_map.scale_.shape == (n_features,)):
+        raise ModelFileError(f"{what}: input_map/mean and input_map/scale must have shape ({n_features},)")
+
+    est.input_map_ = input_map
+    est.n_features_in_ = n_features
+    if "fit/feature_names_in" in t:
+        names = _parse_json(t["fit/feature_names_in"], f"{what}: 'fit/feature_names_in'")
+        est.feature_names_in_ = np.array(names, dtype=object)
+    if kind == "HSRClassifier":
+        est.classes_ = _labels_from_json(t["classifier/classes"], f"{what}: 'classifier/classes'")
+        if est.classes_.shape != (A.shape[1],):
+            raise ModelFileError(f"{what}: {est.classes_.shape[0]} classes but the network has {A.shape[1]} outputs")
+    else:
+        est.y_mean_ = np.asarray(t["regressor/y_mean"], dtype=np.float64)
+        est.y_scale_ = np.asarray(t["regressor/y_scale"], dtype=np.float64)
+        est.n_outputs_ = A.shape[1]
+        est._y_ndim = int(t["regressor/y_ndim"]) if "regressor/y_ndim" in t else 1 + (A.shape[1] > 1)
+        if est.y_mean_.shape != (A.shape[1],) or est.y_scale_.shape != (A.shape[1],):
+            raise ModelFileError(f"{what}: regressor/y_mean and y_scale must have shape ({A.shape[1]},)")
+
+    def scalar(name, default, typ):
+        return typ(t[name]) if name in t else default
+
+    def series(name):
+        return [float(v) for v in t[name]] if name in t else []
+
+    est.n_iter_ = scalar("fit/n_iter", 0, int)
+    est.t_ = scalar("fit/t", 0, int)
+    est._trainer_seed = scalar("fit/trainer_seed", 0, int)
+    est._learning_rate = scalar("fit/learning_rate", float(est.learning_rate_init), float)
+    est._no_improvement_count = scalar("fit/no_improvement_count", 0, int)
+    est.loss_curve_ = series("fit/loss_curve")
+    est.firing_fraction_ = series("fit/firing_fraction")
+    est.timings_ = {key: series("fit/timings/" + key) for key in TIMING_KEYS}
+    est.best_loss_ = scalar("fit/best_loss", None, float)
+    est.validation_scores_ = series("fit/validation_scores") if "fit/validation_scores" in t else None
+    est.best_validation_score_ = scalar("fit/best_validation_score", None, float)
+    est.network_ = est._rebuild_network(W, A, float(b))
+    return est
+
+
+def save(est, path) -> None:
+    """Writes `est` (a fitted HSRClassifier or HSRRegressor) to `path`, atomically."""
+    tensor_file.save(path, to_tensors(est))
+
+
+def load(path):
+    """Reads an estimator written by ``save``.
+
+    Raises FileNotFoundError for a missing path and ModelFileError (a ValueError) for a file that is
+    truncated, corrupted (checksum), foreign (bad magic), from a newer format version, or lacks a tensor.
+    """
+    path = os.fspath(path)
+    return from_tensors(tensor_file.load(path), what=f"model file {path}")
