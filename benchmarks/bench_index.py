@@ -17,7 +17,7 @@ repeats (adaptive: fewer for the slow points). Each grid point is checked once: 
 return exactly the ids of hsrnet scan; numpy and FAISS may differ only on rows within float rounding of b
 (counted and reported, not an error).
 
-    python benchmarks/bench_index.py                 # the full grid (about 20 minutes on 2 cores)
+    python benchmarks/bench_index.py                 # the full grid (about 10 minutes on 2 quiet cores)
     python benchmarks/bench_index.py --quick         # smoke test (seconds)
 
 Writes a markdown table (--out-md, default docs/index_benchmark.md) and a plot (--out-png, default
@@ -40,6 +40,7 @@ TREE_MAX_D = 32
 HSR_BACKENDS = ("scan", "gemm", "tree", "auto")
 CONTENDERS = HSR_BACKENDS + ("numpy", "faiss")
 SETTLE_S = 0.3  # pause before each contender when threads > 1 (see run_md)
+MAX_ATTEMPTS = 3  # times a contender is timed when other processes disturb it
 
 
 def _int_list(text):
@@ -69,6 +70,12 @@ def parse_args(argv=None):
     p.add_argument("--d", type=_int_list, default=None, help="dimensions (default 2,4,8,32,128,784)")
     p.add_argument("--batch", type=_int_list, default=[1, 256], help="batch sizes (default 1,256)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-wait", type=float, default=300.0,
+                   help="seconds to wait for a quiet machine before a point or a retiming (default 300); 0: never "
+                        "wait or retime, only mark disturbed measurements")
+    p.add_argument("--wait-budget", type=float, default=1200.0,
+                   help="total seconds the run may spend waiting for a quiet machine (default 1200); after that it "
+                        "goes on without waiting or retiming and marks disturbed measurements")
     p.add_argument("--out-md", default=os.path.join(REPO, "docs", "index_benchmark.md"))
     p.add_argument("--out-png", default=os.path.join(REPO, "docs", "index_benchmark.png"))
     args = p.parse_args(argv)
@@ -114,11 +121,12 @@ class Budget:
         self.reps = 3 if quick else 5
         self.min_reps = 2
         self.seconds_batch = 0.5 if quick else 6.0
-        self.slow = 1.0 if quick else 2.5
+        self.slow = 1.0 if quick else 8.0
 
 
-def time_single(fn, x_warm, Xq, budget):
-    """fn(x) -> ids. One warm-up query, then one call per query of Xq. Returns (times, outputs)."""
+def time_single(fn, x_warm, Xq, budget, after=None):
+    """fn(x) -> ids. One warm-up query, then one call per query of Xq; after() runs after each timed call,
+    outside the timed window. Returns (times, outputs)."""
     fn(x_warm)
     times, outs = [], []
     for i in range(min(budget.queries, Xq.shape[0])):
@@ -127,6 +135,8 @@ def time_single(fn, x_warm, Xq, budget):
         out = fn(x)
         times.append(time.perf_counter() - t0)
         outs.append(out)
+        if after is not None:
+            after()
         if len(times) >= budget.min_queries and sum(times) > budget.seconds_single:
             break
     return times, outs
@@ -146,6 +156,70 @@ def time_batch(fn, X, budget):
         if times[0] >= budget.slow:
             break
     return times, first, extras
+
+
+class CpuMonitor:
+    """CPU time used by everything but this process (other processes, and the hypervisor's steal), from
+    /proc/stat. The benchmark shares its machine: it waits for the machine to go quiet before each point
+    and times a contender again when something else ran during its measurement."""
+
+    def __init__(self, quiet_cores=0.15, max_wait_s=300.0, total_wait_s=1200.0):
+        self.hz = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+        self.quiet_cores = quiet_cores
+        self.max_wait_s = max_wait_s
+        self.total_wait_s = total_wait_s
+        self.ok = self._busy() is not None
+        self.waited_s = 0.0
+
+    @staticmethod
+    def _busy():
+        try:
+            with open("/proc/stat") as f:
+                v = [int(x) for x in f.readline().split()[1:]]
+        except (OSError, ValueError):
+            return None
+        # user nice system idle iowait irq softirq steal (guest time is already inside user)
+        return v[0] + v[1] + v[2] + v[5] + v[6] + (v[7] if len(v) > 7 else 0)
+
+    def snapshot(self):
+        t = os.times()
+        return (self._busy() if self.ok else 0, time.perf_counter(), t.user + t.system)
+
+    def foreign_seconds(self, a, b):
+        """CPU seconds spent outside this process between two snapshots (jiffy resolution, 1/HZ)."""
+        if not self.ok:
+            return 0.0
+        return max(0.0, (b[0] - a[0]) / self.hz - (b[2] - a[2]))
+
+    def busy(self, a, b):
+        """Whether something else used noticeably more than nothing between two snapshots."""
+        return self.foreign_seconds(a, b) > 3.0 / self.hz + 0.1 * (b[1] - a[1])
+
+    def may_wait(self):
+        """False once waiting is switched off or the run's total waiting budget is spent."""
+        return self.ok and self.max_wait_s > 0 and self.waited_s < self.total_wait_s
+
+    def wait_quiet(self, log=None):
+        """Blocks until other processes use under quiet_cores cores over 0.3 s (or max_wait_s, or until the
+        total waiting budget is spent)."""
+        if not self.may_wait():
+            return 0.0
+        t0 = time.perf_counter()
+        told = False
+        while True:
+            a = self.snapshot()
+            time.sleep(0.3)
+            b = self.snapshot()
+            load = self.foreign_seconds(a, b) / (b[1] - a[1])
+            waited = time.perf_counter() - t0
+            if (load < self.quiet_cores or waited > self.max_wait_s
+                    or self.waited_s + waited - 0.3 > self.total_wait_s):
+                self.waited_s += waited - 0.3
+                return load
+            if log is not None and not told:
+                log(f"   (machine busy: other processes use {load:.2f} cores; waiting up to {self.max_wait_s:.0f} s)")
+                told = True
+            time.sleep(1.5)
 
 
 # ----------------------------------------------------------------------------------------------- checks
@@ -213,6 +287,22 @@ def machine_description():
     return ", ".join(parts)
 
 
+def repo_revision():
+    """The repository's commit (and whether its tree had uncommitted changes) when the benchmark started."""
+    import subprocess
+
+    try:
+        head = subprocess.run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                              timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "-C", REPO, "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    if not head:
+        return "unknown"
+    return head + (" with uncommitted changes" if dirty else "")
+
+
 def mem_available_bytes():
     try:
         with open("/proc/meminfo") as f:
@@ -225,9 +315,11 @@ def mem_available_bytes():
 
 
 def needed_bytes(m, d, max_batch):
-    # W, the index's padded copy (+ a tree's boxes for small d), FAISS's copy, numpy's product and mask.
+    # W plus the largest of: the index's padded copy (+ a tree's boxes for small d), numpy's product and mask,
+    # FAISS's copy (run_md holds one of them at a time).
     stride = -(-d // 16) * 16
-    return m * d * 4 * 2 + m * stride * 4 + (m * 16 * 4 if d <= TREE_MAX_D else 0) + max_batch * m * 5
+    index = m * stride * 4 + (m * 16 * 4 if d <= TREE_MAX_D else 0)
+    return m * d * 4 + max(index, max_batch * m * 5, m * d * 4)
 
 
 # ----------------------------------------------------------------------------------------------- one (m, d)
@@ -238,38 +330,95 @@ def unit_queries(rng, n, d):
     return np.ascontiguousarray(x, dtype=np.float32)
 
 
-def run_md(m, d, args, budget, rng, hsrnet, faiss, threadpool_limits, log):
-    """All thread counts and batch sizes for one (m, d). Returns a list of result rows (dicts)."""
+def run_md(m, d, args, budget, rng, hsrnet, faiss, threadpool_limits, log, monitor):
+    """All thread counts and batch sizes for one (m, d). Returns a list of result rows (dicts).
+
+    The contenders run one library at a time (hsrnet's index, then numpy, then FAISS's index), so that at most
+    W and one library's copy of it are held at once; the checks run at the end, on the kept outputs."""
     b = np.float32(np.sqrt(0.4 * np.log(m)))
     t0 = time.perf_counter()
     W = rng.standard_normal((m, d), dtype=np.float32)
     t_gen = time.perf_counter() - t0
     have_tree = d <= TREE_MAX_D
+    log(f"== m = {m:,} (2^{int(np.log2(m))}), d = {d}, b = {float(b):.4f}: data {t_gen:.2f} s")
 
-    t0 = time.perf_counter()
-    index = hsrnet.HalfSpaceIndex(W, n_threads=max(args.threads), tree_max_dim=TREE_MAX_D)
-    t_index = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    findex = faiss.IndexFlatIP(d)
-    findex.add(W)
-    t_faiss = time.perf_counter() - t0
-    log(f"== m = {m:,} (2^{int(np.log2(m))}), d = {d}, b = {float(b):.4f}: data {t_gen:.2f} s, "
-        f"hsrnet index {t_index:.2f} s (tree: {index.has_tree}), faiss add {t_faiss:.2f} s")
-
-    n_single = budget.queries
-    Xq1 = unit_queries(rng, n_single, d)
+    Xq1 = unit_queries(rng, budget.queries, d)
     x_warm = unit_queries(rng, 1, d)[0]
     Xbatch = {n: unit_queries(rng, n, d) for n in args.batch if n > 1}
     Xwarm = {n: unit_queries(rng, min(n, 16), d) for n in args.batch if n > 1}
 
-    def hsr_single(backend):
-        return lambda x: index.query(x, b, backend=backend)
+    combos = [(t, n) for t in args.threads for n in args.batch]
+    res_of = {c: {"threads": c[0], "m": m, "d": d, "batch": c[1], "b": float(b), "retimed": [], "disturbed": []}
+              for c in combos}
+    outs_of = {c: {} for c in combos}
 
-    def hsr_batch(backend):
-        def fn(X):
-            return index.query_batch(X, b, backend=backend), None
-        return fn
+    def measure(name, t, n, single_fn, batch_fn, index=None):
+        """Times one contender at (t, n) (retimed when other processes disturbed it) into res_of/outs_of."""
+        res = res_of[(t, n)]
+        if t > 1:
+            # Let the previous contender's idle pool threads (OpenBLAS, OpenMP) stop spinning:
+            # with 2 cores they would steal this contender's second core.
+            time.sleep(SETTLE_S)
+        attempts = MAX_ATTEMPTS if monitor.may_wait() else 1
+        for attempt in range(attempts):
+            snap0 = monitor.snapshot()
+            chosen_list = []
+            if n == 1:
+                after = (lambda: chosen_list.append(index.stats()["last_backend"])) if name == "auto" else None
+                gc.collect()
+                times, o = time_single(single_fn, x_warm, Xq1, budget, after)
+            else:
+                gc.collect()
+                batch_fn(Xwarm[n])  # warm-up: a few other queries
+                before = index.stats() if name == "auto" else None
+                times, first, extras = time_batch(batch_fn, Xbatch[n], budget)
+                if name == "auto":
+                    now = index.stats()
+                    chosen_list = [k[:-6] for k in ("scan_calls", "gemm_calls", "tree_calls") if now[k] > before[k]]
+                if name == "numpy":
+                    o = first
+                else:
+                    o = csr_lists(*first)
+                if name == "faiss":
+                    res["faiss_search"] = statistics.median(extras)
+                del first
+            if not monitor.busy(snap0, monitor.snapshot()):
+                break
+            if attempt + 1 < attempts and monitor.may_wait():
+                log(f"   t={t} batch={n} {name}: other processes ran during the measurement; timing it again")
+                monitor.wait_quiet(log)
+                if t > 1:
+                    time.sleep(SETTLE_S)
+            else:
+                res["disturbed"].append(name)
+                break
+        if attempt:
+            res["retimed"].append(name)
+        res[name] = statistics.median(times)
+        res[name + "_n"] = len(times)
+        if name == "auto":
+            res["auto_choice"] = "/".join(sorted(set(chosen_list)))
+        outs_of[(t, n)][name] = o
 
+    # ---- hsrnet: one index, every backend
+    t0 = time.perf_counter()
+    index = hsrnet.HalfSpaceIndex(W, n_threads=max(args.threads), tree_max_dim=TREE_MAX_D)
+    log(f"   hsrnet index built in {time.perf_counter() - t0:.2f} s (tree: {index.has_tree})")
+    for t, n in combos:
+        index.n_threads = t
+        with threadpool_limits(limits=t):
+            monitor.wait_quiet(log)
+            for name in HSR_BACKENDS:
+                if name == "tree" and not have_tree:
+                    res_of[(t, n)][name] = None
+                    continue
+                measure(name, t, n,
+                        lambda x, _be=name: index.query(x, b, backend=_be),
+                        lambda X, _be=name: (index.query_batch(X, b, backend=_be), None), index)
+    index = None  # frees the index's copy of W
+    gc.collect()
+
+    # ---- numpy
     def np_single(x):
         P = x[None, :] @ W.T
         return np.flatnonzero(P[0] > b)
@@ -278,6 +427,18 @@ def run_md(m, d, args, budget, rng, hsrnet, faiss, threadpool_limits, log):
         P = X @ W.T
         M = P > b
         return [np.flatnonzero(M[q]) for q in range(X.shape[0])], None
+
+    for t, n in combos:
+        with threadpool_limits(limits=t):
+            monitor.wait_quiet(log)
+            measure("numpy", t, n, np_single, np_batch)
+    gc.collect()
+
+    # ---- FAISS
+    t0 = time.perf_counter()
+    findex = faiss.IndexFlatIP(d)
+    findex.add(W)
+    log(f"   faiss index built in {time.perf_counter() - t0:.2f} s")
 
     def faiss_single(x):
         _, _, I = findex.range_search(x[None, :], float(b))
@@ -292,96 +453,44 @@ def run_md(m, d, args, budget, rng, hsrnet, faiss, threadpool_limits, log):
             I[lims[q]:lims[q + 1]].sort()
         return (lims, I), t_search
 
-    rows = []
-    for t in args.threads:
-        index.n_threads = t
+    for t, n in combos:
         faiss.omp_set_num_threads(t)
         with threadpool_limits(limits=t):
-            for n in args.batch:
-                res = {"threads": t, "m": m, "d": d, "batch": n, "b": float(b)}
-                outs, chosen = {}, {}
-                for name in CONTENDERS:
-                    if name == "tree" and not have_tree:
-                        res[name] = None
-                        continue
-                    if t > 1:
-                        # Let the previous contender's idle pool threads (OpenBLAS, OpenMP) stop spinning:
-                        # with 2 cores they would steal this contender's second core.
-                        time.sleep(SETTLE_S)
-                    if n == 1:
-                        if name in HSR_BACKENDS:
-                            fn = hsr_single(name)
-                            if name == "auto":
-                                picks = []
+            monitor.wait_quiet(log)
+            measure("faiss", t, n, faiss_single, faiss_batch)
+    findex = None  # frees FAISS's copy of W
+    gc.collect()
 
-                                def fn(x, _f=fn, _p=picks):
-                                    out = _f(x)
-                                    _p.append(index.stats()["last_backend"])
-                                    return out
-                        else:
-                            fn = np_single if name == "numpy" else faiss_single
-                        gc.collect()
-                        times, o = time_single(fn, x_warm, Xq1, budget)
-                        if name == "auto":
-                            chosen_list = picks[1:]  # the warm-up query's pick is not timed
-                    else:
-                        X = Xbatch[n]
-                        if name in HSR_BACKENDS:
-                            fn = hsr_batch(name)
-                        else:
-                            fn = np_batch if name == "numpy" else faiss_batch
-                        gc.collect()
-                        fn(Xwarm[n])  # warm-up: a few other queries
-                        if name == "auto":
-                            before = index.stats()
-                        times, first, extras = time_batch(fn, X, budget)
-                        if name == "auto":
-                            after = index.stats()
-                            chosen_list = [k[:-6] for k in ("scan_calls", "gemm_calls", "tree_calls")
-                                           if after[k] > before[k]]
-                        if name in HSR_BACKENDS:
-                            o = csr_lists(*first)
-                        elif name == "numpy":
-                            o = first
-                        else:
-                            o = csr_lists(*first)
-                            res["faiss_search"] = statistics.median(extras)
-                        del first
-                    res[name] = statistics.median(times)
-                    res[name + "_n"] = len(times)
-                    if name == "auto":
-                        chosen = sorted(set(chosen_list))
-                        res["auto_choice"] = "/".join(chosen)
-                    outs[name] = o
-
-                # ---- check: every contender against hsrnet scan, on the queries both answered
-                ref = outs["scan"]
-                queries = Xq1 if n == 1 else Xbatch[n]
-                bad_hsr, mism = [], {}
-                for name in CONTENDERS:
-                    if name == "scan" or name not in outs:
-                        continue
-                    k = min(len(ref), len(outs[name]))
-                    total, pairs = count_mismatches(outs[name][:k], ref[:k])
-                    if name in HSR_BACKENDS:
-                        if total:
-                            bad_hsr.append(f"{name}:{total}")
-                    else:
-                        mism[name] = total
-                        if total:
-                            res[name + "_margin"] = worst_margin(W, queries, pairs, b)
-                res["numpy_mism"] = mism.get("numpy", 0)
-                res["faiss_mism"] = mism.get("faiss", 0)
-                res["hsr_exact"] = not bad_hsr
-                res["hsr_bad"] = ",".join(bad_hsr)
-                res["found"] = float(np.mean([len(a) for a in ref]))
-                best = min((res[k], k) for k in ("scan", "gemm", "tree") if res.get(k) is not None)
-                res["best"] = best[1]
-                res["auto_vs_best"] = res["auto"] / best[0]
-                rows.append(res)
-                log(format_log_row(res))
-                del outs
-    del index, findex, W
+    # ---- checks: every contender against hsrnet scan, on the queries both answered
+    rows = []
+    for t, n in combos:
+        res, outs = res_of[(t, n)], outs_of[(t, n)]
+        ref = outs["scan"]
+        queries = Xq1 if n == 1 else Xbatch[n]
+        bad_hsr, mism = [], {}
+        for name in CONTENDERS:
+            if name == "scan" or name not in outs:
+                continue
+            k = min(len(ref), len(outs[name]))
+            total, pairs = count_mismatches(outs[name][:k], ref[:k])
+            if name in HSR_BACKENDS:
+                if total:
+                    bad_hsr.append(f"{name}:{total}")
+            else:
+                mism[name] = total
+                if total:
+                    res[name + "_margin"] = worst_margin(W, queries, pairs, b)
+        res["numpy_mism"] = mism.get("numpy", 0)
+        res["faiss_mism"] = mism.get("faiss", 0)
+        res["hsr_exact"] = not bad_hsr
+        res["hsr_bad"] = ",".join(bad_hsr)
+        res["found"] = float(np.mean([len(a) for a in ref]))
+        best = min((res[k], k) for k in ("scan", "gemm", "tree") if res.get(k) is not None)
+        res["best"] = best[1]
+        res["auto_vs_best"] = res["auto"] / best[0]
+        rows.append(res)
+        log(format_log_row(res))
+    outs_of = W = None
     gc.collect()
     return rows
 
@@ -427,6 +536,10 @@ def format_log_row(r):
     parts.append(f"mismatch np {r['numpy_mism']} faiss {r['faiss_mism']}")
     if not r["hsr_exact"]:
         parts.append(f"HSRNET BACKENDS DISAGREE WITH SCAN: {r['hsr_bad']}")
+    if r["retimed"]:
+        parts.append(f"retimed: {','.join(r['retimed'])}")
+    if r["disturbed"]:
+        parts.append(f"STILL DISTURBED: {','.join(r['disturbed'])}")
     return " ".join(p for p in parts if p) + " (ms)"
 
 
@@ -438,13 +551,17 @@ HEADER = ["threads", "m", "d", "batch", "found/q", "scan", "gemm", "tree", "auto
 def table_rows(rows):
     out = []
     for r in rows:
+        def t(name):
+            v = fmt_ms(r.get(name))
+            return v + "*" if name in r["disturbed"] else v
+
         mism = f"{r['numpy_mism']}/{r['faiss_mism']}"
         if not r["hsr_exact"]:
             mism += f" HSRNET {r['hsr_bad']}"
         out.append([
             str(r["threads"]), log2s(r["m"]), str(r["d"]), str(r["batch"]), f"{r['found']:.0f}",
-            fmt_ms(r["scan"]), fmt_ms(r["gemm"]), fmt_ms(r["tree"]),
-            f"{fmt_ms(r['auto'])} ({r['auto_choice']})", fmt_ms(r["numpy"]), fmt_ms(r["faiss"]),
+            t("scan"), t("gemm"), t("tree"),
+            f"{t('auto')} ({r['auto_choice']})", t("numpy"), t("faiss"),
             fmt_ms(r.get("faiss_search")) if r["batch"] > 1 else "-",
             fmt_ratio(ratio(r["numpy"], r["tree"])), fmt_ratio(ratio(r["faiss"], r["tree"])),
             fmt_ratio(ratio(r["numpy"], r["gemm"])), fmt_ratio(ratio(r["faiss"], r["gemm"])),
@@ -546,10 +663,11 @@ def plot(rows, path, batches, ds):
             if i == len(batches) - 1:
                 ax.set_xlabel("m (rows)")
     handles, labels = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="upper center", ncol=len(CONTENDERS), frameon=False)
-    fig.suptitle("Exact half-space reporting, 1 thread: time per query (batch 256: batch time / 256)",
-                 y=0.995, fontsize=10)
-    fig.tight_layout(rect=(0, 0, 1, 0.95))
+    fig.suptitle("Exact half-space reporting, 1 thread: time per query (batch > 1: batch time / batch)",
+                 y=0.99, fontsize=10)
+    fig.tight_layout(rect=(0, 0, 1, 0.90))
+    fig.legend(handles, labels, loc="upper center", ncol=len(CONTENDERS), frameon=False,
+               bbox_to_anchor=(0.5, 0.955), fontsize=9)
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return True
@@ -568,11 +686,18 @@ def main(args):
     command = "python " + " ".join(shlex.quote(a) for a in [os.path.relpath(sys.argv[0], REPO)] + sys.argv[1:])
     budget = Budget(args.quick)
     rng = np.random.default_rng(args.seed)
+    monitor = CpuMonitor(max_wait_s=max(0.0, args.max_wait), total_wait_s=max(0.0, args.wait_budget))
 
     def log(msg):
         print(msg, flush=True)
 
     machine = machine_description()
+    revision = repo_revision()
+    try:
+        built = datetime.datetime.fromtimestamp(os.path.getmtime(hsrnet._core.__file__)).astimezone()
+        built = built.strftime("%Y-%m-%d %H:%M %Z")
+    except (AttributeError, OSError):
+        built = "unknown"
     blas = [f"{i.get('prefix')} {i.get('version')} ({i.get('architecture', i.get('threading_layer', ''))})"
             for i in threadpool_info() if i.get("user_api") == "blas"]
     log(f"hsrnet index benchmark: {command}")
@@ -589,7 +714,7 @@ def main(args):
                 dropped.append((m, d, need))
                 log(f"== m = {m:,}, d = {d}: dropped, needs ~{need / 2**30:.1f} GiB of {avail / 2**30:.1f} GiB available")
                 continue
-            rows += run_md(m, d, args, budget, rng, hsrnet, faiss, threadpool_limits, log)
+            rows += run_md(m, d, args, budget, rng, hsrnet, faiss, threadpool_limits, log, monitor)
     elapsed = time.perf_counter() - started
 
     trows = table_rows(rows)
@@ -603,10 +728,14 @@ def main(args):
     print()
     print("\n".join(targets))
     print()
-    print(f"total runtime {elapsed / 60:.1f} min; hsrnet backends agree with scan everywhere: {hsr_ok}")
+    print(f"total runtime {elapsed / 60:.1f} min (waited {monitor.waited_s:.0f} s for a quiet machine); "
+          f"hsrnet backends agree with scan everywhere: {hsr_ok}; retimed "
+          f"{sum(len(r['retimed']) for r in rows)}, still disturbed {sum(len(r['disturbed']) for r in rows)}")
 
     png_ok = plot(rows, args.out_png, args.batch, args.d) if args.out_png else False
 
+    n_retimed = sum(len(r["retimed"]) for r in rows)
+    n_disturbed = sum(len(r["disturbed"]) for r in rows)
     md = []
     md.append("# Index benchmark: hsrnet vs numpy vs FAISS")
     md.append("")
@@ -616,7 +745,9 @@ def main(args):
     md.append(f"- Date: {date}; total runtime {elapsed / 60:.1f} min")
     md.append(f"- Machine: {machine}")
     md.append(f"- Software: Python {platform.python_version()}, numpy {np.__version__}, faiss-cpu "
-              f"{faiss.__version__}, hsrnet {hsrnet.__version__}; BLAS: {'; '.join(blas)}")
+              f"{faiss.__version__}, hsrnet {hsrnet.__version__} (installed package built {built}; repository at "
+              f"{revision} when the run started); "
+              f"BLAS: {'; '.join(blas)}")
     md.append(f"- Grid: threads {args.threads}, m {[log2s(m) for m in args.m]}, d {args.d}, batch {args.batch}"
               + ("" if not dropped else "; dropped (memory): " +
                  ", ".join(f"m = {log2s(m)}, d = {d}" for m, d, _ in dropped)))
@@ -631,6 +762,8 @@ def main(args):
               "queries; the backend(s) it picked during the timed calls are shown in parentheses. Batch 1 uses "
               "`query`, batch 256 `query_batch` (CSR output, already sorted).")
     md.append("- numpy: `P = X @ W.T`, `P > b`, `np.flatnonzero` per query.")
+    md.append("- Order, per (m, d): all hsrnet backends at every (threads, batch), then the index is freed; numpy; "
+              "then FAISS's index is built and timed. At most W and one library's copy of it are held at once.")
     md.append("- FAISS: `IndexFlatIP(d)` holding W, `lims, D, I = index.range_search(X, b)`, then each query's "
               "ids sorted in place. **The sort is counted** in the `faiss` column (so that its output matches the "
               "others'); `faiss unsorted` is the `range_search` call alone, from the same calls.")
@@ -642,6 +775,20 @@ def main(args):
               f"contender (FAISS ran up to 10x slower at 2 threads right after numpy). With more than one thread "
               f"the benchmark therefore pauses {SETTLE_S:g} s before each contender; the calls of one contender "
               "follow each other without pauses.")
+    if monitor.max_wait_s > 0:
+        md.append("- The machine may be shared: before each point the benchmark waits (up to "
+                  f"{monitor.max_wait_s:g} s, `--max-wait`, and {monitor.total_wait_s:g} s in all, `--wait-budget`) until other processes use under {monitor.quiet_cores:g} "
+                  f"cores (from /proc/stat, steal included; {monitor.waited_s:.0f} s waited in all), and a contender "
+                  "during whose measurement other processes used more than 10% of a core is timed again (up to "
+                  f"{MAX_ATTEMPTS} times in all; {n_retimed} contender measurements were retimed). "
+                  + (f"**{n_disturbed} measurements stayed disturbed (after the retries, or once the waiting "
+                     "budget was spent); they are marked with * in the table.**" if n_disturbed else
+                     "No measurement stayed disturbed."))
+    else:
+        md.append("- The machine may be shared; with `--max-wait 0` the benchmark neither waited for a quiet machine "
+                  "nor retimed. " + (f"**{n_disturbed} measurements ran while other processes used more than 10% "
+                                     "of a core; they are marked with * in the table.**" if n_disturbed else
+                                     "No measurement ran while other processes used more than 10% of a core."))
     md.append(f"- Timing (`time.perf_counter`): batch 1 - one untimed warm-up query, then up to {budget.queries} "
               f"different queries (at least {budget.min_queries}, stopping after {budget.seconds_single:g} s of "
               f"timed work), median time per query. Batch 256 - one untimed warm-up call on {min(max(args.batch), 16)} other "
