@@ -29,7 +29,9 @@ inline std::size_t gemm_threshold_slots(const RowStore& store, const float* quer
                                         float b, row_id begin, row_id end, std::vector<std::vector<row_id>>& out,
                                         const GemmTiling& tiling = {}) {
   using RowMajor = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-  using ConstMap = Eigen::Map<const RowMajor, Eigen::Aligned32>;
+  // Unaligned: a tile or query block may start anywhere (stride 3, tilings not a multiple of 8). Eigen's GEMM
+  // packs with unaligned loads anyway; only its small-product path would act on an alignment promise.
+  using ConstMap = Eigen::Map<const RowMajor>;
   const int stride = store.stride();
   const int d = store.dim();
   const double coef = 2.0 * dot_error_coefficient(d);
