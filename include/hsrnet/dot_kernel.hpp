@@ -23,11 +23,11 @@
 
 namespace hsrnet {
 
-/// Floats between consecutive rows in index storage: 1, 2 and 4 stay compact (trees scan them), 3 rounds to
-/// 4, 5..8 to 8, and larger d to a multiple of 8 so every row starts on a 32-byte boundary.
+/// Floats between consecutive rows in index storage: d <= 4 stays unpadded (eight rows are then 1, 2, 3 or 4
+/// whole vectors; d = 3 is the paper's regime, where padding to 4 would cost a third more memory), 5..8 round
+/// to 8, and larger d to a multiple of 8 so every row starts on a 32-byte boundary.
 inline int padded_stride(int d) {
-  if (d <= 2) return d;
-  if (d <= 4) return 4;
+  if (d <= 4) return d;
   return (d + 7) / 8 * 8;
 }
 
@@ -72,7 +72,8 @@ inline float reference_dot(const float* w, const float* x, int d) {
 }
 
 /// Eight consecutive rows of index storage (stride = padded_stride(d), zero padded) against a query padded
-/// to the same stride. out[k] == reference_dot(row k, x) bit for bit (up to the sign of zero).
+/// to the same stride (exactly `stride` floats of x are read). out[k] == reference_dot(row k, x) bit for bit
+/// (up to the sign of zero).
 inline void reference_dot_rows8(const float* HSRNET_RESTRICT rows, int stride, const float* HSRNET_RESTRICT x,
                                 float* HSRNET_RESTRICT out) {
   const __m256 zero = _mm256_setzero_ps();
@@ -84,6 +85,24 @@ inline void reference_dot_rows8(const float* HSRNET_RESTRICT rows, int stride, c
     const __m256 p1 = _mm256_fmadd_ps(_mm256_loadu_ps(rows + 8), xp, zero);  // rows 4..7
     const __m256 h = _mm256_hadd_ps(p0, p1);                                  // rows 0 1 4 5 2 3 6 7
     _mm256_storeu_ps(out, _mm256_permutevar8x32_ps(h, _mm256_setr_epi32(0, 1, 4, 5, 2, 3, 6, 7)));
+  } else if (stride == 3) {
+    // 24 floats = three vectors a, b, c. The lanes holding coordinate j are disjoint across them, so two
+    // blends gather coordinate j of all eight rows and one permutation puts it in row order. Shuffling rows
+    // before multiplying (not products after, with rotated copies of x) leaves the query side, paid per call,
+    // at three broadcast loads.
+    const __m256 a = _mm256_loadu_ps(rows), b = _mm256_loadu_ps(rows + 8), c = _mm256_loadu_ps(rows + 16);
+    const __m256 t0 = _mm256_blend_ps(_mm256_blend_ps(a, b, 0x92), c, 0x24);  // x0 terms of rows 0 3 6 1 4 7 2 5
+    const __m256 t1 = _mm256_blend_ps(_mm256_blend_ps(a, b, 0x24), c, 0x49);  // x1 terms of rows 5 0 3 6 1 4 7 2
+    const __m256 t2 = _mm256_blend_ps(_mm256_blend_ps(a, b, 0x49), c, 0x92);  // x2 terms of rows 2 5 0 3 6 1 4 7
+    const __m256 w0 = _mm256_permutevar8x32_ps(t0, _mm256_setr_epi32(0, 3, 6, 1, 4, 7, 2, 5));
+    const __m256 w1 = _mm256_permutevar8x32_ps(t1, _mm256_setr_epi32(1, 4, 7, 2, 5, 0, 3, 6));
+    const __m256 w2 = _mm256_permutevar8x32_ps(t2, _mm256_setr_epi32(2, 5, 0, 3, 6, 1, 4, 7));
+    // p_j = fma(w_j, x_j, +0) as in the reference; its lanes 3..7 are +0, so ((p0+p1)+(p2+0))+0 is
+    // (p0+p1)+p2 up to the sign of zero.
+    const __m256 p0 = _mm256_fmadd_ps(w0, _mm256_broadcast_ss(x), zero);
+    const __m256 p1 = _mm256_fmadd_ps(w1, _mm256_broadcast_ss(x + 1), zero);
+    const __m256 p2 = _mm256_fmadd_ps(w2, _mm256_broadcast_ss(x + 2), zero);
+    _mm256_storeu_ps(out, _mm256_add_ps(_mm256_add_ps(p0, p1), p2));
   } else if (stride == 4) {
     const __m256 xp = _mm256_setr_ps(x[0], x[1], x[2], x[3], x[0], x[1], x[2], x[3]);
     const __m256 p0 = _mm256_fmadd_ps(_mm256_loadu_ps(rows), xp, zero);  // rows 0,1

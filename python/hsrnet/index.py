@@ -28,8 +28,8 @@ class HalfSpaceIndex:
     """Exact half-space reporting over m rows of dimension d.
 
     ``query(x, b)`` returns, ascending, every row id r with ``reference_dot(rows[r], x) > b``: strictly
-    greater, the same set whichever backend answers. The index copies the rows once into its own padded,
-    aligned storage (a tree reorders it); ``update`` replaces rows in place.
+    greater, the same set whichever backend answers. The index copies the rows once into its own storage
+    (rows of d > 4 padded to a multiple of 8 floats; a tree reorders it); ``update`` replaces rows in place.
 
     Parameters
     ----------

@@ -2,6 +2,11 @@
 // it, and the rounding bound every margin in the library is built on.
 #include <cfloat>
 
+#if defined(__unix__)
+#include <sys/mman.h>
+#include <unistd.h>
+#endif
+
 #include "test_util.hpp"
 
 namespace {
@@ -54,7 +59,7 @@ long double exact_dot(const float* w, const float* x, int d, long double* abs_su
 TEST(PaddedStride, DocumentedValues) {
   EXPECT_EQ(hsrnet::padded_stride(1), 1);
   EXPECT_EQ(hsrnet::padded_stride(2), 2);
-  EXPECT_EQ(hsrnet::padded_stride(3), 4);
+  EXPECT_EQ(hsrnet::padded_stride(3), 3);  // the paper's d = 3: padding to 4 would cost a third more memory
   EXPECT_EQ(hsrnet::padded_stride(4), 4);
   for (int d = 5; d <= 8; ++d) EXPECT_EQ(hsrnet::padded_stride(d), 8) << d;
   EXPECT_EQ(hsrnet::padded_stride(9), 16);
@@ -65,8 +70,11 @@ TEST(PaddedStride, DocumentedValues) {
   for (int d = 1; d <= 1000; ++d) {
     const int s = hsrnet::padded_stride(d);
     EXPECT_GE(s, d);
-    // Strides other than 1, 2, 4 must be multiples of 8: the 8-row kernel loads 8 floats at a time.
-    if (s != 1 && s != 2 && s != 4) {
+    // d <= 4 is unpadded (eight rows are 1..4 whole vectors); other strides must be multiples of 8: the 8-row
+    // kernel loads 8 floats of a row at a time.
+    if (d <= 4) {
+      EXPECT_EQ(s, d);
+    } else {
       EXPECT_EQ(s % 8, 0) << d;
     }
   }
@@ -136,6 +144,180 @@ TEST(ReferenceDotRows8, UnalignedRowsAndQuery) {
       EXPECT_EQ(bits_of(out[k + 1]), bits_of(hsrnet::reference_dot(compact.data() + k * d, xv.data(), d))) << d;
   }
 }
+
+// ---------------------------------------------------------------------------------------------------------
+// Stride 3: eight unpadded rows are three vectors whose lanes mix coordinates, so the kernel shuffles. These
+// pin it to reference_dot on the inputs where a shuffle or summation-order slip would show.
+
+// rows8 at stride 3 on eight compact rows against reference_dot and the scalar transcription of the order.
+// NaN results need only agree as NaN (no comparison "> b" can see a payload).
+::testing::AssertionResult stride3_matches(const float* rows, const float* x) {
+  alignas(32) float out[8];
+  hsrnet::reference_dot_rows8(rows, 3, x, out);
+  for (int k = 0; k < 8; ++k) {
+    const float want = hsrnet::reference_dot(rows + 3 * k, x, 3), doc = documented_order_dot(rows + 3 * k, x, 3);
+    const bool same = std::isnan(want) ? std::isnan(out[k]) && std::isnan(doc)
+                                       : bits_of(out[k]) == bits_of(want) && bits_of(doc) == bits_of(want);
+    if (!same)
+      return ::testing::AssertionFailure() << "row " << k << " (" << rows[3 * k] << ", " << rows[3 * k + 1] << ", "
+                                           << rows[3 * k + 2] << ") . (" << x[0] << ", " << x[1] << ", " << x[2]
+                                           << "): kernel " << out[k] << ", reference_dot " << want
+                                           << ", documented order " << doc;
+  }
+  return ::testing::AssertionSuccess();
+}
+
+// The eight rows of `pool` (3 floats each) starting at row `first`, cyclically: every row visits every slot.
+std::vector<float> rotated_block(const std::vector<std::vector<float>>& pool, std::size_t first) {
+  std::vector<float> rows;
+  for (std::size_t k = 0; k < 8; ++k) {
+    const std::vector<float>& w = pool[(first + k) % pool.size()];
+    rows.insert(rows.end(), w.begin(), w.end());
+  }
+  return rows;
+}
+
+TEST(ReferenceDotRows8Stride3, RandomRows) {
+  std::mt19937_64 rng(6);
+  for (int trial = 0; trial < 2000; ++trial) {
+    const std::vector<float> rows = trial % 2 ? spread_values(rng, 24) : gaussian(rng, 24);
+    const std::vector<float> x = trial % 3 ? spread_values(rng, 3) : gaussian(rng, 3);
+    ASSERT_TRUE(stride3_matches(rows.data(), x.data())) << "trial " << trial;
+  }
+}
+
+TEST(ReferenceDotRows8Stride3, SummationOrder) {
+  // With x = (1, 1, 1), 1 + 2^-24 rounds to 1 (a tie, to even) while 2^-24 + 2^-24 + 1 does not: each row
+  // below has a different value under every association but ((p0 + p1) + p2).
+  const float e = 0x1.0p-24f;
+  const std::vector<std::vector<float>> pool = {{1, e, e}, {e, e, 1}, {e, 1, e}, {-1, e, e},
+                                                {e, e, -1}, {e, -1, e}, {3, e, 2 * e}, {2 * e, e, 3}};
+  const float x[3] = {1, 1, 1};
+  for (std::size_t first = 0; first < pool.size(); ++first) {
+    const std::vector<float> rows = rotated_block(pool, first);
+    ASSERT_TRUE(stride3_matches(rows.data(), x)) << "rotation " << first;
+  }
+  alignas(32) float out[8];
+  const std::vector<float> rows = rotated_block(pool, 0);
+  hsrnet::reference_dot_rows8(rows.data(), 3, x, out);
+  EXPECT_EQ(out[0], 1.0f);
+  EXPECT_EQ(out[1], 1.0f + 2 * e);
+  EXPECT_EQ(out[2], 1.0f);
+}
+
+TEST(ReferenceDotRows8Stride3, DyadicTiesAtThreshold) {
+  // Small integers times powers of two: every dot is exact, so b can equal a row's dot exactly.
+  std::mt19937_64 rng(7);
+  for (int trial = 0; trial < 500; ++trial) {
+    const float scale = std::ldexp(1.0f, trial % 7 - 3);
+    const std::vector<float> rows = hsrtest::small_ints(rng, 24, -4, 4, scale), x = hsrtest::small_ints(rng, 3, -3, 3);
+    ASSERT_TRUE(stride3_matches(rows.data(), x.data())) << "trial " << trial;
+    alignas(32) float out[8];
+    hsrnet::reference_dot_rows8(rows.data(), 3, x.data(), out);
+    const int k = trial % 8;
+    const float b = hsrnet::reference_dot(rows.data() + 3 * k, x.data(), 3);
+    EXPECT_FALSE(out[k] > b) << "a dot equal to b is not > b";
+    EXPECT_TRUE(out[k] > hsrtest::next_down(b));
+  }
+}
+
+TEST(ReferenceDotRows8Stride3, SignedZeros) {
+  // Every sign pattern of zero rows against every sign pattern of zero and nonzero queries.
+  std::vector<std::vector<float>> pool;
+  for (int signs = 0; signs < 8; ++signs)
+    pool.push_back({signs & 1 ? -0.0f : 0.0f, signs & 2 ? -0.0f : 0.0f, signs & 4 ? -0.0f : 0.0f});
+  const float xs[][3] = {{0.0f, 0.0f, 0.0f}, {-0.0f, -0.0f, -0.0f}, {-0.0f, 0.0f, 1.0f}, {-2.0f, 3.0f, -0.5f}};
+  for (std::size_t first = 0; first < pool.size(); ++first)
+    for (const auto& x : xs) {
+      const std::vector<float> rows = rotated_block(pool, first);
+      ASSERT_TRUE(stride3_matches(rows.data(), x));
+      alignas(32) float out[8];
+      hsrnet::reference_dot_rows8(rows.data(), 3, x, out);
+      for (float v : out) {
+        EXPECT_EQ(v, 0.0f);
+        EXPECT_FALSE(v > 0.0f);
+        EXPECT_TRUE(v > -std::numeric_limits<float>::denorm_min());
+      }
+    }
+  // Opposite terms that cancel to zero, and -0 terms next to nonzero ones.
+  const std::vector<std::vector<float>> mixed = {{1, -1, 0}, {-0.0f, 2, -0.0f}, {5, -0.0f, -5}, {-0.0f, -0.0f, 7},
+                                                 {0.5f, 0.5f, -1}, {-3, 0, 3}, {1e-30f, -1e-30f, -0.0f}, {0, 0, -0.0f}};
+  const float x1[3] = {1, 1, 1}, x2[3] = {-0.0f, 2, 1};
+  for (std::size_t first = 0; first < mixed.size(); ++first) {
+    ASSERT_TRUE(stride3_matches(rotated_block(mixed, first).data(), x1));
+    ASSERT_TRUE(stride3_matches(rotated_block(mixed, first).data(), x2));
+  }
+}
+
+TEST(ReferenceDotRows8Stride3, Subnormals) {
+  std::mt19937_64 rng(8);
+  const float tiny = std::numeric_limits<float>::denorm_min();
+  for (int trial = 0; trial < 500; ++trial) {
+    std::vector<float> rows, x;
+    switch (trial % 3) {
+      case 0: rows = gaussian(rng, 24, 1e-20f), x = gaussian(rng, 3, 1e-19f); break;   // subnormal products
+      case 1: rows = gaussian(rng, 24, 1e-39f), x = gaussian(rng, 3, 3.0f); break;     // subnormal rows
+      default: rows = gaussian(rng, 24, 1e-30f), x = gaussian(rng, 3, 1e-20f); break;  // products underflow
+    }
+    if (trial % 5 == 0) rows[trial % 24] = (trial % 2 ? -1.0f : 1.0f) * tiny;
+    ASSERT_TRUE(stride3_matches(rows.data(), x.data())) << "trial " << trial;
+  }
+}
+
+TEST(ReferenceDotRows8Stride3, HugeValuesOverflowAlike) {
+  // Products and partial sums beyond FLT_MAX: +inf, -inf, and NaN where lanes overflow in opposite directions.
+  const float big = std::numeric_limits<float>::max(), inf = std::numeric_limits<float>::infinity();
+  const std::vector<std::vector<float>> pool = {{big, big, 0},        {big, -big, big}, {3e38f, -2e38f, 1},
+                                                {-big, -big, -big},   {big, 1, -1},     {1e38f, 1e38f, 1e38f},
+                                                {big, -big, 0},       {inf, 1, 2}};
+  const float xs[][3] = {{1, 1, 1}, {2, 2, 2}, {-1, 2, 0.5f}, {0, 1, 1}, {0.5f, 0.5f, 0.5f}};
+  std::size_t non_finite = 0;
+  for (std::size_t first = 0; first < pool.size(); ++first)
+    for (const auto& x : xs) {
+      const std::vector<float> rows = rotated_block(pool, first);
+      ASSERT_TRUE(stride3_matches(rows.data(), x)) << "rotation " << first;
+      for (int k = 0; k < 8; ++k) non_finite += !std::isfinite(hsrnet::reference_dot(rows.data() + 3 * k, x, 3));
+    }
+  EXPECT_GT(non_finite, 50u) << "the cases must overflow to be meaningful";
+}
+
+TEST(ReferenceDotRows8Stride3, NaNDoesNotCrash) {
+  // The index rejects NaN, but the kernel must still behave like the reference on it: NaN, never > b.
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  std::mt19937_64 rng(9);
+  for (int trial = 0; trial < 48; ++trial) {
+    std::vector<float> rows = gaussian(rng, 24), x = gaussian(rng, 3);
+    if (trial < 24) rows[trial] = nan;
+    else x[trial % 3] = nan;
+    ASSERT_TRUE(stride3_matches(rows.data(), x.data())) << "trial " << trial;
+    alignas(32) float out[8];
+    hsrnet::reference_dot_rows8(rows.data(), 3, x.data(), out);
+    EXPECT_TRUE(std::isnan(out[trial < 24 ? trial / 3 : 0]));
+  }
+}
+
+#if defined(__unix__)
+TEST(ReferenceDotRows8Stride3, ReadsExactlyTheBlockAndThreeQueryFloats) {
+  // The block and the query end right before an inaccessible page: reading a float past either faults.
+  const std::size_t page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+  void* mem = mmap(nullptr, 2 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  ASSERT_NE(mem, MAP_FAILED);
+  char* base = static_cast<char*>(mem);
+  ASSERT_EQ(mprotect(base + page, page, PROT_NONE), 0);
+  float* rows = reinterpret_cast<float*>(base + page) - 24;
+  float* x = rows - 3;  // the query directly below the rows, as in a padded batch
+  std::mt19937_64 rng(10);
+  const std::vector<float> r = spread_values(rng, 24), xv = spread_values(rng, 3);
+  std::copy(r.begin(), r.end(), rows);
+  std::copy(xv.begin(), xv.end(), x);
+  EXPECT_TRUE(stride3_matches(rows, x));
+  float* x_last = reinterpret_cast<float*>(base + page) - 3;  // now the query is last
+  std::copy(r.begin(), r.end(), x_last - 24);
+  std::copy(xv.begin(), xv.end(), x_last);
+  EXPECT_TRUE(stride3_matches(x_last - 24, x_last));
+  munmap(mem, 2 * page);
+}
+#endif
 
 TEST(ReferenceDot, WithinDocumentedErrorBound) {
   std::mt19937_64 rng(5);

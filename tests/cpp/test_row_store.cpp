@@ -41,7 +41,8 @@ TEST(RowStore, LayoutAndZeroPadding) {
       ASSERT_EQ(store.rows(), m);
       ASSERT_EQ(store.dim(), d);
       ASSERT_EQ(store.stride(), hsrnet::padded_stride(d));
-      EXPECT_EQ(reinterpret_cast<std::uintptr_t>(store.data()) % 32, 0u) << "GEMM maps rows as 32-byte aligned";
+      // Rows of d > 4 then start on 32-byte boundaries (the stride is a multiple of 8 floats).
+      EXPECT_EQ(reinterpret_cast<std::uintptr_t>(store.data()) % 32, 0u);
       EXPECT_TRUE(store.identity_order());
       ASSERT_TRUE(padding_is_zero(store)) << "d = " << d << " m = " << m;
       for (std::size_t r = 0; r < m; ++r) {
@@ -186,6 +187,10 @@ TEST(RowStore, MemoryBytesCountsRows) {
   const RowStore store(rows.data(), 9, 5, 5);
   // 16 padded rows of stride 8, plus norms and two id maps.
   EXPECT_EQ(store.memory_bytes(), 16u * 8u * 4u + 9u * 4u + 2u * 9u * 4u);
+  // d = 3 is stored unpadded: 3 floats a row (16 rows: the count is still rounded up to whole 8-row blocks).
+  const RowStore store3(rows.data(), 9, 3, 3);
+  EXPECT_EQ(store3.stride(), 3);
+  EXPECT_EQ(store3.memory_bytes(), 16u * 3u * 4u + 9u * 4u + 2u * 9u * 4u);
 }
 
 }  // namespace
