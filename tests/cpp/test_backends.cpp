@@ -1,5 +1,6 @@
 // The backend building blocks on their own, below HalfSpaceIndex: scan_slots on arbitrary slot ranges,
-// gemm_threshold_slots with tilings that put tile edges everywhere, KdTree on a permuted store.
+// gemm_threshold_slots with tilings that put tile edges everywhere, KdTree on a permuted store, and the
+// unpadded d = 3 layout through every backend.
 #include <numeric>
 
 #include "test_util.hpp"
@@ -133,6 +134,55 @@ TEST(KdTree, BuildPermutesStoreAndQueriesMatch) {
             EXPECT_EQ(st.leaf_rows_scanned + st.rows_reported_whole, 0u) << "root is pruned";
           }
         }
+      }
+    }
+  }
+}
+
+// d = 3, the paper's regime, is stored unpadded (stride 3): an 8-row block is three vectors whose lanes mix
+// rows. Every backend through the index, one and two threads, against the brute force, on rows that make a
+// wrong lane or summation order visible: mixed magnitudes, exact ties, signed zeros, subnormals.
+TEST(StrideThree, EveryBackendMatchesBruteForce) {
+  std::mt19937_64 rng(34);
+  const int d = 3;
+  const std::size_t m = 3 * 4096 + 5;  // several thread chunks, not a multiple of 8
+  std::vector<float> rows = gaussian(rng, m * d);
+  const std::vector<float> ints = hsrtest::small_ints(rng, m * d, -4, 4, 0.25f);
+  for (std::size_t r = 0; r < m; ++r) {
+    float* w = rows.data() + r * d;
+    switch (r % 6) {
+      case 0: std::copy_n(ints.data() + r * d, d, w); break;  // dyadic: exact dots, ties with b
+      case 1: for (int j = 0; j < d; ++j) w[j] *= 1e-39f; break;  // subnormal
+      case 2: std::fill_n(w, d, r % 12 == 2 ? -0.0f : 0.0f); break;
+      case 3: for (int j = 0; j < d; ++j) w[j] *= 1e3f; break;
+      default: break;
+    }
+  }
+  hsrnet::IndexOptions o;
+  o.leaf_size = 8;
+  hsrnet::HalfSpaceIndex index(rows.data(), m, d, o);
+  ASSERT_EQ(index.store().stride(), 3);
+  EXPECT_LT(index.store().memory_bytes(), m * (3 + 1 + 2) * 4 + 8 * 3 * 4) << "3 floats, a norm, two ids a row";
+
+  const std::size_t n = 12;
+  std::vector<float> X = hsrtest::small_ints(rng, n * d, -3, 3);
+  for (std::size_t j = 6 * d; j < n * d; ++j) X[j] = std::ldexp(X[j] + 0.5f, static_cast<int>(j % 5) - 2);
+  for (const hsrnet::Backend backend : {hsrnet::Backend::Scan, hsrnet::Backend::Gemm, hsrnet::Backend::Tree, hsrnet::Backend::Auto}) {
+    for (int threads : {1, 2}) {
+      index.set_n_threads(threads);
+      for (std::size_t q = 0; q < n; ++q) {
+        const float* x = X.data() + q * d;
+        const float tie = hsrnet::reference_dot(rows.data() + (q * 606) * d, x, d);  // a dyadic row (r % 6 == 0)
+        for (float b : {tie, next_down(tie), 0.0f, -0.0f, -std::numeric_limits<float>::denorm_min(), 2.5f}) {
+          ASSERT_TRUE(hsrtest::same_ids(brute_force(rows, d, x, b), index.query(x, b, backend)))
+              << hsrnet::backend_name(backend) << " threads " << threads << " query " << q << " b = " << b;
+        }
+      }
+      for (float b : {0.0f, 1.0f, -1.0f}) {
+        const hsrnet::CsrResult res = index.query_batch(X.data(), n, b, backend);
+        for (std::size_t q = 0; q < n; ++q)
+          ASSERT_TRUE(hsrtest::same_ids(brute_force(rows, d, X.data() + q * d, b), res.begin(q), res.end(q)))
+              << hsrnet::backend_name(backend) << " threads " << threads << " batch query " << q << " b = " << b;
       }
     }
   }

@@ -228,7 +228,7 @@ TEST_P(GemmBand, ThresholdsBetweenGemmAndReference) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(All, GemmBand, ::testing::Values(5, 16, 100, 784),
+INSTANTIATE_TEST_SUITE_P(All, GemmBand, ::testing::Values(3, 5, 16, 100, 784),
                          [](const ::testing::TestParamInfo<int>& info) { return "d" + std::to_string(info.param); });
 
 // ---------------------------------------------------------------------------------------------------------

@@ -287,7 +287,7 @@ def test_gemm_tiles_and_query_blocks():
 
 def test_all_rows_reported_and_none_reported():
     rng = np.random.default_rng(3)
-    for d in (1, 2, 4, 8, 31):
+    for d in (1, 2, 3, 4, 8, 31):
         W = rng.standard_normal((777, d)).astype(np.float32)
         x = rng.standard_normal(d).astype(np.float32)
         index = HalfSpaceIndex(W, leaf_size=8)
