@@ -70,6 +70,7 @@ nb::dict epoch_stats_dict(const hsrnet::EpochStats& e) {
   d["cache_delta"] = e.cache_delta;
   d["cache_bytes"] = e.cache_bytes;
   d["tree_builds"] = e.tree_builds;
+  d["tree_refits"] = e.tree_refits;
   d["rows_updated"] = e.rows_updated;
   d["candidates"] = e.candidates;
   return d;
@@ -169,6 +170,7 @@ NB_MODULE(_core, m) {
         d["tree_calls"] = st.tree_calls;
         d["rows_updated"] = st.rows_updated;
         d["tree_builds"] = st.tree_builds;
+        d["tree_refits"] = st.tree_refits;
         d["rounding_checks"] = st.rounding_checks;
         d["last_backend"] = std::string(hsrnet::backend_name(st.last_backend));
         return d;

@@ -71,8 +71,7 @@ class CandidateCache {
 
     // Rounding slack 2 g W0 |x| + 2 e per sample (see the header comment).
     double w0 = 0.0;
-    const float* norms = store.slot_norms();
-    for (std::size_t s = 0; s < m; ++s) w0 = std::max(w0, static_cast<double>(norms[s]));
+    for (std::size_t s = 0; s < m; ++s) w0 = std::max(w0, static_cast<double>(store.slot_norm(static_cast<row_id>(s))));
     const double g = dot_error_coefficient(d), e = dot_error_floor(d);
     xnorm_.resize(n);
     double xmax = 0.0, xsum = 0.0;

@@ -115,7 +115,7 @@ class DenseIdentifier {
     const int stride = store.stride(), d = store.dim();
     const double coef = 2.0 * dot_error_coefficient(d) * (1.0 + 1e-6);
     const double floor_abs = 2.0 * dot_error_floor(d);
-    const float* norms = store.slot_norms();
+    float tile_norms[kRowsPerTile];
     const std::size_t tile_floats = static_cast<std::size_t>(kRowsPerTile) * kQueriesPerTile;
     if (tile_buf.size() < tile_floats) tile_buf = AlignedBuffer<float>(tile_floats);
     std::size_t verified = 0;
@@ -123,8 +123,10 @@ class DenseIdentifier {
     for (row_id r0 = begin; r0 < end; r0 += kRowsPerTile) {
       const int nr = static_cast<int>(std::min<row_id>(kRowsPerTile, end - r0));
       const ConstMap W(store.slot_data(r0), nr, stride);
+      store.slot_norms(r0, static_cast<std::size_t>(nr), tile_norms);
+      const float* norms = tile_norms;  // by row of the tile
       float max_norm = 0.0f;
-      for (int r = 0; r < nr; ++r) max_norm = std::max(max_norm, norms[r0 + r]);
+      for (int r = 0; r < nr; ++r) max_norm = std::max(max_norm, norms[r]);
       for (std::size_t q0 = 0; q0 < B; q0 += kQueriesPerTile) {
         const int nq = static_cast<int>(std::min<std::size_t>(kQueriesPerTile, B - q0));
         const ConstMap Q(Xb + q0 * stride, nq, stride);
@@ -143,8 +145,8 @@ class DenseIdentifier {
           const __m256 lowv = _mm256_set1_ps(low);
           std::vector<row_id>& dst = out[q0 + q];
           auto decide = [&](int r) {
-            double margin = qm * norms[r0 + r] + floor_abs;
-            if (!(static_cast<double>(xnorms[q0 + q]) * norms[r0 + r] < kNoOverflow))
+            double margin = qm * norms[r] + floor_abs;
+            if (!(static_cast<double>(xnorms[q0 + q]) * norms[r] < kNoOverflow))
               margin = std::numeric_limits<double>::infinity();
             const double val = v[r];
             if (val > bd + margin) {

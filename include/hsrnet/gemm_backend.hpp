@@ -36,7 +36,7 @@ inline std::size_t gemm_threshold_slots(const RowStore& store, const float* quer
   const int d = store.dim();
   const double coef = 2.0 * dot_error_coefficient(d);
   const double floor_abs = 2.0 * dot_error_floor(d);
-  const float* norms = store.slot_norms();
+  std::vector<float> tile_norms(static_cast<std::size_t>(tiling.rows_per_tile));
   std::size_t verified = 0;
   RowMajor tile;
   std::vector<float> qmargin(static_cast<std::size_t>(n));
@@ -47,8 +47,10 @@ inline std::size_t gemm_threshold_slots(const RowStore& store, const float* quer
     const int nr = static_cast<int>(std::min<row_id>(tiling.rows_per_tile, end - r0));
     const float* wtile = store.slot_data(r0);
     const ConstMap W(wtile, nr, stride);
+    store.slot_norms(r0, static_cast<std::size_t>(nr), tile_norms.data());
+    const float* norms = tile_norms.data();  // by row of the tile
     float max_norm = 0.0f;
-    for (int r = 0; r < nr; ++r) max_norm = std::max(max_norm, norms[r0 + r]);
+    for (int r = 0; r < nr; ++r) max_norm = std::max(max_norm, norms[r]);
     for (int q0 = 0; q0 < n; q0 += tiling.queries_per_block) {
       const int nq = std::min(tiling.queries_per_block, n - q0);
       const ConstMap Q(queries + static_cast<std::size_t>(q0) * stride, nq, stride);
@@ -68,10 +70,10 @@ inline std::size_t gemm_threshold_slots(const RowStore& store, const float* quer
         const float* xq = queries + static_cast<std::size_t>(q0 + q) * stride;
         int r = 0;
         auto decide = [&](int rr) {
-          double margin = static_cast<double>(qm) * norms[r0 + rr] + floor_abs;
+          double margin = static_cast<double>(qm) * norms[rr] + floor_abs;
           // Where fp32 sums may overflow (|w||x| near FLT_MAX) the two orders can disagree without bound:
           // an infinite margin sends the entry to reference_dot. NaN products (inf - inf) land there too.
-          if (!(static_cast<double>(qnorms[q0 + q]) * norms[r0 + rr] < kNoOverflowBound))
+          if (!(static_cast<double>(qnorms[q0 + q]) * norms[rr] < kNoOverflowBound))
             margin = std::numeric_limits<double>::infinity();
           const double val = v[rr];
           if (val > fb + margin) {

@@ -15,8 +15,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "hsrnet/cost_model.hpp"
@@ -61,6 +65,7 @@ struct IndexStats {
   std::size_t scan_calls = 0, gemm_calls = 0, tree_calls = 0;
   std::size_t rows_updated = 0;
   std::size_t tree_builds = 0;
+  std::size_t tree_refits = 0;
   std::size_t rounding_checks = 0;  // GEMM entries inside the rounding band, settled by reference_dot
   Backend last_backend = Backend::Auto;
 };
@@ -70,16 +75,15 @@ class HalfSpaceIndex {
   /// Copies m rows of d floats (row-major, `row_stride` floats apart; 0 means d).
   HalfSpaceIndex(const float* rows, std::size_t m, int d, IndexOptions options = {}, std::size_t row_stride = 0)
       : options_(options), store_(rows, m, d, row_stride ? row_stride : static_cast<std::size_t>(d)) {
-    if (m == 0) throw std::invalid_argument("hsrnet: an index needs at least one row");
-    for (std::size_t r = 0; r < m; ++r)
-      if (!all_finite(store_.row_data(static_cast<row_id>(r)), static_cast<std::size_t>(d)))
-        throw std::invalid_argument("hsrnet: row " + std::to_string(r) + " contains NaN or infinity");
-    if (options_.leaf_size < 8 || options_.leaf_size > 4096)
-      throw std::invalid_argument("hsrnet: leaf_size must be in [8, 4096]");
-    if (!(options_.rebuild_after > 0.0)) throw std::invalid_argument("hsrnet: rebuild_after must be > 0");
-    if (options_.n_threads < 0) throw std::invalid_argument("hsrnet: n_threads must be >= 0");
-    if (options_.backend == Backend::Tree || (options_.backend == Backend::Auto && d <= options_.tree_max_dim))
-      build_tree();
+    finish_construction();
+  }
+
+  /// m rows of d floats created in place by fill(first_row, count, dst, stride) (see RowStore): no second
+  /// copy of the rows ever exists.
+  template <class Fill>
+  HalfSpaceIndex(std::size_t m, int d, Fill&& fill, IndexOptions options = {})
+      : options_(options), store_(m, d, std::forward<Fill>(fill), options.n_threads > 0 ? options.n_threads : omp_get_max_threads()) {
+    finish_construction();
   }
 
   std::size_t rows() const { return store_.rows(); }
@@ -159,16 +163,16 @@ class HalfSpaceIndex {
     }
     cost_.observe_output(static_cast<double>(total) / (static_cast<double>(n) * rows()));
     result.indices.resize(total);
-    const bool sorted_slots = chosen != Backend::Tree;
     const bool identity = store_.identity_order();
     const row_id* id_of = store_.id_of_slots();
     const std::size_t m = rows();
 #pragma omp parallel for schedule(dynamic, 16) num_threads(threads()) if (n > 1 && total > 65536)
     for (std::ptrdiff_t q = 0; q < static_cast<std::ptrdiff_t>(n); ++q) {
       std::vector<row_id>& l = lists_[q];
-      if (!identity)
+      if (!identity) {  // every backend reports ascending slots; ids need the map and a sort
         for (row_id& s : l) s = id_of[s];
-      if (!(identity && sorted_slots)) sort_row_ids(l, m);
+        sort_row_ids(l, m);
+      }
       std::copy(l.begin(), l.end(), result.indices.begin() + result.offsets[q]);
     }
   }
@@ -191,29 +195,109 @@ class HalfSpaceIndex {
   /// A moved row holding NaN or infinity cannot be bounded by a box: the tree is dropped (queries stay exact
   /// through the other backends, which never report such a row) and std::invalid_argument is thrown.
   void rows_moved(const row_id* ids, std::size_t k) {
-    for (std::size_t i = 0; i < k; ++i) check_id(ids[i]);
-    // Work in slot order: rows, norms and tree boxes are then touched in memory order.
-    moved_slots_.resize(k);
-    for (std::size_t i = 0; i < k; ++i) moved_slots_[i] = store_.slot_of(ids[i]);
-    if (!store_.identity_order()) sort_row_ids(moved_slots_, rows());
-    const std::ptrdiff_t kk = static_cast<std::ptrdiff_t>(k);
-#pragma omp parallel for schedule(static) num_threads(threads()) if (k * static_cast<std::size_t>(dim()) > 65536)
-    for (std::ptrdiff_t i = 0; i < kk; ++i) store_.refresh_slot_norm(moved_slots_[i]);
-    // A NaN or inf anywhere shows in the norm (which may also overflow for finite rows near FLT_MAX).
+    // Trainers pass ascending ids; in an identity order those are the slots already. One pass validates.
+    bool ascending = store_.identity_order();
     for (std::size_t i = 0; i < k; ++i) {
-      const row_id s = moved_slots_[i];
-      if (!std::isfinite(store_.slot_norm(s)) && !all_finite(store_.slot_data(s), static_cast<std::size_t>(dim()))) {
+      check_id(ids[i]);
+      ascending = ascending && (i == 0 || ids[i - 1] < ids[i]);
+    }
+    const row_id* slots = ids;
+    if (!ascending) {  // work in slot order: rows, norms and tree boxes are then touched in memory order
+      moved_slots_.resize(k);
+      for (std::size_t i = 0; i < k; ++i) moved_slots_[i] = store_.slot_of(ids[i]);
+      sort_row_ids(moved_slots_, rows());
+      slots = moved_slots_.data();
+    }
+    const std::size_t d = static_cast<std::size_t>(dim());
+    if (store_.has_norms()) {
+      const std::ptrdiff_t kk = static_cast<std::ptrdiff_t>(k);
+#pragma omp parallel for schedule(static) num_threads(threads()) if (k * d > 65536)
+      for (std::ptrdiff_t i = 0; i < kk; ++i) store_.refresh_slot_norm(slots[i]);
+    }
+    // A NaN or inf anywhere shows in the norm (which may also overflow for finite rows near FLT_MAX);
+    // short rows have no stored norm and are checked directly.
+    for (std::size_t i = 0; i < k; ++i) {
+      const row_id s = slots[i];
+      if (store_.has_norms() ? !std::isfinite(store_.slot_norm(s)) && !all_finite(store_.slot_data(s), d)
+                             : !all_finite(store_.slot_data(s), d)) {
         tree_ = KdTree();
         throw std::invalid_argument("hsrnet: row " + std::to_string(store_.id_of(s)) +
                                     " contains NaN or infinity after a move");
       }
     }
-    if (tree_.built()) tree_.loosen_sorted(store_, moved_slots_.data(), k);
+    if (tree_.built()) tree_.loosen_sorted(store_, slots, k);
     rows_changed(k);
   }
 
-  /// Rebuilds the tree now (tightens boxes loosened by updates); builds one if there is none.
+  /// Moves rows in place in one pass: for i < k, in order, fn(i, row) changes the d floats of row ids[i]
+  /// (ids strictly ascending), and the index brings its own data for that row up to date (norm,
+  /// finiteness, tree box) while the row is still in cache: what rows_moved does after separate writes,
+  /// without a second pass over the rows. A row left non-finite drops the tree and throws
+  /// std::invalid_argument once every row was moved (the caller's step is then complete, if diverged).
+  template <class Fn>
+  void move_rows(const row_id* ids, std::size_t k, Fn&& fn) {
+    for (std::size_t i = 0; i < k; ++i) {
+      check_id(ids[i]);
+      if (i > 0 && !(ids[i - 1] < ids[i])) throw std::invalid_argument("hsrnet: move_rows needs strictly ascending ids");
+    }
+    const bool norms = store_.has_norms(), identity = store_.identity_order();
+    KdTree::AscendingLoosener loosener(tree_);  // ascending ids are ascending slots in an identity order
+    std::ptrdiff_t bad = -1;
+    // Blocks of rows: fn writes a block, then the upkeep reads it. Reading a row right after its element
+    // stores would stall on store forwarding (a vector load cannot take its data from several stores).
+    constexpr std::size_t kBlock = 32;
+    for (std::size_t i0 = 0; i0 < k; i0 += kBlock) {
+      const std::size_t i1 = std::min(k, i0 + kBlock);
+      for (std::size_t i = i0; i < i1; ++i) fn(i, store_.slot_data(store_.slot_of(ids[i])));
+      for (std::size_t i = i0; i < i1; ++i) {
+        const row_id s = store_.slot_of(ids[i]);
+        const float* w = store_.slot_data(s);
+        if (norms) store_.refresh_slot_norm(s);
+        if (!(norms && std::isfinite(store_.slot_norm(s))) && !row_finite(w)) {
+          if (bad < 0) bad = static_cast<std::ptrdiff_t>(i);
+          continue;
+        }
+        if (identity) {
+          loosener.add(w, s);
+        } else if (tree_.built()) {
+          tree_.loosen(store_, s);
+        }
+      }
+    }
+    loosener.finish();
+    if (bad >= 0) {
+      tree_ = KdTree();
+      throw std::invalid_argument("hsrnet: row " + std::to_string(ids[bad]) + " contains NaN or infinity after a move");
+    }
+    rows_changed(k);
+  }
+
+  /// Rebuilds the tree now (tightens boxes loosened by updates and regroups rows); builds one if there is
+  /// none. May permute the store (ids stay valid; slots change).
   void rebuild() { build_tree(); }
+
+  /// Tightens the tree's boxes to the current rows without moving any row (O(m d), far cheaper than a
+  /// rebuild); rows keep their slots, so an identity order stays one. No effect without a tree.
+  void refit() {
+    if (!tree_.built()) return;
+    tree_.refit(store_);
+    ++stats_.tree_refits;
+  }
+
+  /// Sorts the rows into k-d tree order (leaves of 8 rows) and renumbers them so that row id == slot, then
+  /// builds the tree the options ask for, which then moves nothing: rows of a leaf are adjacent *and* ids
+  /// follow the layout, so no id <-> slot maps are stored and per-row data of an owner (a network's output
+  /// weights) can be kept in the same order. Every id changes meaning: for owners that choose their own
+  /// numbering (fresh random neurons), before anyone saw the ids. The order depends only on the rows.
+  void renumber_in_tree_order() {
+    build_tree(8);
+    store_.adopt_slot_order();
+    if (wants_tree()) {
+      build_tree();
+    } else {
+      tree_ = KdTree();
+    }
+  }
 
   std::size_t memory_bytes() const { return store_.memory_bytes() + tree_.memory_bytes(); }
 
@@ -242,6 +326,16 @@ class HalfSpaceIndex {
       if (!std::isfinite(v[i])) return false;
     return true;
   }
+  /// all_finite for a row of the store (d <= 4: one vector test, see RowStore::read_short_row).
+  bool row_finite(const float* w) const {
+    const int d = dim();
+    if (d <= 4) {
+      const __m128 a = _mm_andnot_ps(_mm_set1_ps(-0.0f), RowStore::read_short_row(w));
+      const __m128 bad = _mm_cmp_ps(a, _mm_set1_ps(std::numeric_limits<float>::max()), _CMP_NLE_UQ);  // inf, NaN
+      return (_mm_movemask_ps(bad) & ((1 << d) - 1)) == 0;
+    }
+    return all_finite(w, static_cast<std::size_t>(d));
+  }
 
   // Before auto can weigh the tree it needs one observation of its work on this data: one query.
   void probe_tree(const float* x, float b) {
@@ -266,12 +360,31 @@ class HalfSpaceIndex {
       build_tree();
   }
 
-  void build_tree() {
-    for (std::size_t r = 0; r < rows(); ++r)
-      if (!all_finite(store_.row_data(static_cast<row_id>(r)), static_cast<std::size_t>(dim())))
-        throw std::invalid_argument("hsrnet: cannot build a tree: row " + std::to_string(r) + " contains NaN or infinity");
-    tree_.build(store_, options_.leaf_size);
+  void build_tree(int leaf_size = 0) {
+    for (std::size_t s = 0; s < rows(); ++s)
+      if (!all_finite(store_.slot_data(static_cast<row_id>(s)), static_cast<std::size_t>(dim())))
+        throw std::invalid_argument("hsrnet: cannot build a tree: row " + std::to_string(store_.id_of(static_cast<row_id>(s))) +
+                                    " contains NaN or infinity");
+    tree_.build(store_, leaf_size > 0 ? leaf_size : options_.leaf_size);
     ++stats_.tree_builds;
+  }
+
+  bool wants_tree() const {
+    return options_.backend == Backend::Tree || (options_.backend == Backend::Auto && dim() <= options_.tree_max_dim);
+  }
+
+  void finish_construction() {
+    const std::size_t m = store_.rows();
+    const int d = store_.dim();
+    if (m == 0) throw std::invalid_argument("hsrnet: an index needs at least one row");
+    for (std::size_t r = 0; r < m; ++r)
+      if (!all_finite(store_.slot_data(static_cast<row_id>(r)), static_cast<std::size_t>(d)))
+        throw std::invalid_argument("hsrnet: row " + std::to_string(r) + " contains NaN or infinity");
+    if (options_.leaf_size < 8 || options_.leaf_size > 4096)
+      throw std::invalid_argument("hsrnet: leaf_size must be in [8, 4096]");
+    if (!(options_.rebuild_after > 0.0)) throw std::invalid_argument("hsrnet: rebuild_after must be > 0");
+    if (options_.n_threads < 0) throw std::invalid_argument("hsrnet: n_threads must be >= 0");
+    if (wants_tree()) build_tree();
   }
 
   // Row range [begin, end) of chunk t out of T, on 8-row boundaries.

@@ -7,8 +7,10 @@
 // reference kernel's own rounding bound (dot_error_coefficient) and the double sum's rounding.
 //
 // Building the tree permutes the row store so that every node owns a contiguous range of slots: leaf scans
-// read memory sequentially. Updates loosen boxes (grow them to contain the moved row) instead of
-// restructuring; the index rebuilds when enough rows moved.
+// read memory sequentially. The build is deterministic (ties in a split coordinate go by slot, rows inside a
+// leaf keep their previous relative order), so rebuilding over an order this tree produced permutes
+// nothing. Updates loosen boxes (grow them to contain the moved row) instead of restructuring; refit()
+// tightens every box to its rows again without moving any row; a rebuild also regroups the rows.
 #pragma once
 
 #include <algorithm>
@@ -42,6 +44,8 @@ class KdTree {
     std::vector<row_id> order(m);
     std::iota(order.begin(), order.end(), row_id{0});
     if (m > 0) build_node(store, order, 0, static_cast<row_id>(m), -1);
+    for (const Node& node : nodes_)  // rows inside a leaf in their previous order (nth_element left any)
+      if (node.left < 0) std::sort(order.begin() + node.begin, order.begin() + node.end);
     store.permute_slots(order);
     leaf_begin_.clear();
     leaf_node_.clear();
@@ -59,8 +63,8 @@ class KdTree {
   std::size_t num_nodes() const { return nodes_.size(); }
   std::size_t updates_since_build() const { return updates_since_build_; }
 
-  /// Appends every slot whose reference_dot with x (padded to the store's stride) exceeds b. Slots of a
-  /// subtree come in ascending runs, but runs come in traversal order: the caller sorts.
+  /// Appends, ascending, every slot whose reference_dot with x (padded to the store's stride) exceeds b
+  /// (depth first, left child first, and every node owns a contiguous slot range).
   void query(const RowStore& store, const float* x, float b, std::vector<row_id>& out, TreeQueryStats* stats) const {
     if (nodes_.empty()) return;
     const int d = d_;
@@ -99,7 +103,7 @@ class KdTree {
         local.leaf_rows_scanned += static_cast<std::size_t>(node.end - node.begin);
         continue;
       }
-      // Visit the child with the larger upper bound first (pushed last): better locality of reported runs.
+      // Left child first (pushed last): slots come out ascending.
       stack[top++] = node.right;
       stack[top++] = node.left;
     }
@@ -119,33 +123,131 @@ class KdTree {
   /// and rows and boxes are touched in memory order (a training step moves thousands of rows that the tree
   /// reported as a few contiguous runs).
   void loosen_sorted(const RowStore& store, const row_id* slots, std::size_t k) {
-    updates_since_build_ += k;
-    if (!built_ || k == 0) return;
-    const std::size_t L = leaf_begin_.size();
-    std::size_t li = 0;
-    for (std::size_t i = 0; i < k; ++i) {
-      const row_id s = slots[i];
-      if (li + 1 < L && leaf_begin_[li + 1] <= s) {
-        // Short hops walk; long jumps search the rest.
-        std::size_t hop = 0;
-        while (li + 1 < L && leaf_begin_[li + 1] <= s && hop < 4) ++li, ++hop;
-        if (li + 1 < L && leaf_begin_[li + 1] <= s)
-          li = static_cast<std::size_t>(std::upper_bound(leaf_begin_.begin() + li, leaf_begin_.end(), s) - leaf_begin_.begin()) - 1;
+    AscendingLoosener batch(*this);
+    for (std::size_t i = 0; i < k; ++i) batch.add(store.slot_data(slots[i]), slots[i]);
+    batch.finish();
+  }
+
+  /// Loosening for rows moved in ascending slot order, one leaf at a time: the moved rows of a leaf (the
+  /// tree reports them as runs) are gathered into one box with branch-free min/max, and the leaf and its
+  /// ancestors are grown once per run instead of once per row. Call finish() after the last row.
+  class AscendingLoosener {
+   public:
+    explicit AscendingLoosener(KdTree& tree) : t_(tree), lo_(tree.d_), hi_(tree.d_) {}
+    /// `w` is a row of the store (rows of d <= 4 are read with one vector load, see RowStore).
+    void add(const float* w, row_id slot) {
+      ++updates_;
+      if (!t_.built_) return;
+      const std::size_t li = t_.leaf_from(cursor_, slot);
+      const int d = t_.d_;
+      if (d <= 4) {  // the run's box in two registers
+        const __m128 v = RowStore::read_short_row(w);
+        if (li != leaf_) {
+          finish_leaf();
+          leaf_ = li;
+          vlo_ = vhi_ = v;
+          return;
+        }
+        vlo_ = _mm_min_ps(vlo_, v);
+        vhi_ = _mm_max_ps(vhi_, v);
+        return;
       }
-      loosen_leaf(store, s, li);
+      if (li != leaf_) {
+        finish_leaf();
+        leaf_ = li;
+        std::copy_n(w, d, lo_.data());
+        std::copy_n(w, d, hi_.data());
+        return;
+      }
+      for (int j = 0; j < d; ++j) lo_[j] = std::min(lo_[j], w[j]), hi_[j] = std::max(hi_[j], w[j]);
     }
+    void finish() {
+      finish_leaf();
+      t_.updates_since_build_ += updates_;
+      updates_ = 0;
+    }
+
+   private:
+    void finish_leaf() {
+      if (leaf_ == kNone) return;
+      if (t_.d_ <= 4) {
+        alignas(16) float l[4], h[4];
+        _mm_store_ps(l, vlo_);
+        _mm_store_ps(h, vhi_);
+        t_.grow_from_leaf(leaf_, l, h);
+      } else {
+        t_.grow_from_leaf(leaf_, lo_.data(), hi_.data());
+      }
+      leaf_ = kNone;
+    }
+
+    static constexpr std::size_t kNone = ~std::size_t{0};
+    KdTree& t_;
+    std::vector<float> lo_, hi_;
+    __m128 vlo_ = _mm_setzero_ps(), vhi_ = _mm_setzero_ps();
+    std::size_t cursor_ = 0, leaf_ = kNone, updates_ = 0;
+  };
+
+  /// Tightens every box to the rows it holds now (after updates loosened them), keeping the layout: no row
+  /// moves, so slots and ids stay valid. O(m d).
+  void refit(const RowStore& store) {
+    if (!built_) return;
+    // Children come after their parent in nodes_ (depth-first creation): one backward pass.
+    for (std::size_t k = nodes_.size(); k-- > 0;) {
+      const Node& node = nodes_[k];
+      float* lo = lo_.data() + k * d_;
+      float* hi = hi_.data() + k * d_;
+      if (node.left < 0) {
+        box_of_slots(store, node.begin, node.end, lo, hi);
+        continue;
+      }
+      const float* l0 = lo_.data() + static_cast<std::size_t>(node.left) * d_;
+      const float* h0 = hi_.data() + static_cast<std::size_t>(node.left) * d_;
+      const float* l1 = lo_.data() + static_cast<std::size_t>(node.right) * d_;
+      const float* h1 = hi_.data() + static_cast<std::size_t>(node.right) * d_;
+      for (int j = 0; j < d_; ++j) lo[j] = std::min(l0[j], l1[j]), hi[j] = std::max(h0[j], h1[j]);
+    }
+    updates_since_build_ = 0;
   }
 
  private:
+  /// The leaf holding `slot`, walking forward from leaf `cursor` (slots come ascending): short hops walk,
+  /// long jumps search the rest.
+  std::size_t leaf_from(std::size_t& cursor, row_id slot) const {
+    const std::size_t L = leaf_begin_.size();
+    std::size_t li = cursor;
+    if (li + 1 < L && leaf_begin_[li + 1] <= slot) {
+      std::size_t hop = 0;
+      while (li + 1 < L && leaf_begin_[li + 1] <= slot && hop < 4) ++li, ++hop;
+      if (li + 1 < L && leaf_begin_[li + 1] <= slot)
+        li = static_cast<std::size_t>(std::upper_bound(leaf_begin_.begin() + li, leaf_begin_.end(), slot) - leaf_begin_.begin()) - 1;
+    }
+    return cursor = li;
+  }
+
+  void box_of_slots(const RowStore& store, row_id begin, row_id end, float* lo, float* hi) const {
+    std::copy_n(store.slot_data(begin), d_, lo);
+    std::copy_n(lo, d_, hi);
+    for (row_id s = begin + 1; s < end; ++s) {
+      const float* w = store.slot_data(s);
+      for (int j = 0; j < d_; ++j) lo[j] = std::min(lo[j], w[j]), hi[j] = std::max(hi[j], w[j]);
+    }
+  }
+
   void loosen_leaf(const RowStore& store, row_id slot, std::size_t li) {
     const float* w = store.slot_data(slot);
+    grow_from_leaf(li, w, w);
+  }
+
+  /// Grows leaf li's box and its ancestors' to contain the box [blo, bhi].
+  void grow_from_leaf(std::size_t li, const float* blo, const float* bhi) {
     for (std::int32_t ni = leaf_node_[li]; ni >= 0; ni = nodes_[ni].parent) {
       float* lo = lo_.data() + static_cast<std::size_t>(ni) * d_;
       float* hi = hi_.data() + static_cast<std::size_t>(ni) * d_;
       bool grew = false;
       for (int j = 0; j < d_; ++j) {
-        if (w[j] < lo[j]) lo[j] = w[j], grew = true;
-        if (w[j] > hi[j]) hi[j] = w[j], grew = true;
+        if (blo[j] < lo[j]) lo[j] = blo[j], grew = true;
+        if (bhi[j] > hi[j]) hi[j] = bhi[j], grew = true;
       }
       if (!grew) break;  // inside this box, hence inside every ancestor's
     }
@@ -189,8 +291,11 @@ class KdTree {
     // Split near the median at a multiple of 8 slots so leaves start on 8-row blocks of the scan kernel.
     row_id mid = begin + (size / 2 + 7) / 8 * 8;
     if (mid >= end) mid = begin + size / 2;
-    std::nth_element(order.begin() + begin, order.begin() + mid, order.begin() + end,
-                     [&](row_id a, row_id c) { return store.slot_data(a)[split] < store.slot_data(c)[split]; });
+    // Ties go by slot, so the two halves are the same sets whatever nth_element's implementation does.
+    std::nth_element(order.begin() + begin, order.begin() + mid, order.begin() + end, [&](row_id a, row_id c) {
+      const float va = store.slot_data(a)[split], vc = store.slot_data(c)[split];
+      return va < vc || (!(vc < va) && a < c);
+    });
     const std::int32_t left = build_node(store, order, begin, mid, ni);
     const std::int32_t right = build_node(store, order, mid, end, ni);
     nodes_[ni].left = left;

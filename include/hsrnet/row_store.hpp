@@ -1,8 +1,11 @@
 // The one copy of the weight rows: padded, aligned, and stored in *slot* order.
 //
 // A space-partitioning tree wants the rows of a leaf next to each other, so the store keeps rows in slot
-// order and maps row ids (what users see) to slots and back. Until a tree is built the map is the
-// identity. Every backend reads this storage; nothing else holds the weights.
+// order and maps row ids (what users see) to slots and back. While the order is the identity (no tree, or
+// a network that numbered its neurons in tree order, see adopt_slot_order) the maps are not stored at all.
+// Norm upper bounds (rounding margins) are stored only for rows of 8 floats or more: below that they would
+// cost a third or more of the rows' own memory and are recomputed on demand in a few instructions.
+// Every backend reads this storage; nothing else holds the weights.
 #pragma once
 
 #include <immintrin.h>
@@ -58,54 +61,87 @@ class RowStore {
   RowStore() = default;
 
   /// Copies m rows of d floats, given row-major with `src_stride` floats between rows.
-  RowStore(const float* src, std::size_t m, int d, std::size_t src_stride) : m_(m), d_(d), stride_(padded_stride(d)) {
-    if (d < 1) throw std::invalid_argument("hsrnet: row dimension d must be >= 1");
-    if (m > static_cast<std::size_t>(std::numeric_limits<row_id>::max()))
-      throw std::invalid_argument("hsrnet: at most 2^31 - 1 rows are supported");
-    // Round the row count up to a multiple of 8 so 8-row kernels may read a whole block; padding rows are 0.
-    data_ = AlignedBuffer<float>(((m + 7) / 8 * 8) * static_cast<std::size_t>(stride_));
-    norms_.resize(m);
-    slot_of_.resize(m);
-    id_of_.resize(m);
-    std::iota(slot_of_.begin(), slot_of_.end(), row_id{0});
-    std::iota(id_of_.begin(), id_of_.end(), row_id{0});
+  RowStore(const float* src, std::size_t m, int d, std::size_t src_stride) : RowStore(m, d) {
     for (std::size_t r = 0; r < m; ++r) write_slot(static_cast<row_id>(r), src + r * src_stride);
   }
+
+  /// m rows of d floats written by fill(first_row, count, dst, stride), called for consecutive blocks of
+  /// rows (possibly from several threads at once): dst points at row first_row, rows `stride` floats apart,
+  /// padding already zero. The rows are created in place, never as a second m x d array.
+  template <class Fill>
+  RowStore(std::size_t m, int d, Fill&& fill, int threads) : RowStore(m, d) {
+    constexpr std::size_t kBlock = 1024;
+    const std::ptrdiff_t blocks = static_cast<std::ptrdiff_t>((m + kBlock - 1) / kBlock);
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads) if (blocks > 1 && threads > 1)
+    for (std::ptrdiff_t blk = 0; blk < blocks; ++blk) {
+      const std::size_t r0 = static_cast<std::size_t>(blk) * kBlock, r1 = std::min(m, r0 + kBlock);
+      fill(r0, r1 - r0, slot_data(static_cast<row_id>(r0)), static_cast<std::size_t>(stride_));
+      for (std::size_t r = r0; r < r1; ++r) {
+        float* row = slot_data(static_cast<row_id>(r));
+        std::fill(row + d_, row + stride_, 0.0f);
+        if (has_norms()) norms_[r] = norm_upper_bound(row, d_);
+      }
+    }
+  }
+
+  /// Floats readable past the last row (see read_short_row).
+  static constexpr std::size_t kTailFloats = 8;
 
   std::size_t rows() const { return m_; }
   int dim() const { return d_; }
   int stride() const { return stride_; }
 
+  /// A row of d <= 4 floats in one vector load; lanes from d on hold whatever follows the row (the next
+  /// row or zeros), so callers must ignore them.
+  static __m128 read_short_row(const float* row) { return _mm_loadu_ps(row); }
+
   const float* slot_data(row_id slot) const { return data_.data() + static_cast<std::size_t>(slot) * stride_; }
   float* slot_data(row_id slot) { return data_.data() + static_cast<std::size_t>(slot) * stride_; }
-  const float* row_data(row_id id) const { return slot_data(slot_of_[id]); }
-  float* mutable_row_data(row_id id) { return slot_data(slot_of_[id]); }
+  const float* row_data(row_id id) const { return slot_data(slot_of(id)); }
+  float* mutable_row_data(row_id id) { return slot_data(slot_of(id)); }
   const float* data() const { return data_.data(); }
 
+  /// Whether norm upper bounds are stored (rows of 8 floats or more) or computed on demand.
+  bool has_norms() const { return stride_ >= 8; }
   /// Upper bound of the norm of the row in `slot` (used for rounding margins).
-  float slot_norm(row_id slot) const { return norms_[slot]; }
-  const float* slot_norms() const { return norms_.data(); }
+  float slot_norm(row_id slot) const { return has_norms() ? norms_[slot] : norm_upper_bound(slot_data(slot), d_); }
+  /// slot_norm of slots [begin, begin + count) into out.
+  void slot_norms(row_id begin, std::size_t count, float* out) const {
+    if (has_norms()) {
+      std::copy_n(norms_.data() + begin, count, out);
+      return;
+    }
+    for (std::size_t k = 0; k < count; ++k) out[k] = norm_upper_bound(slot_data(begin + static_cast<row_id>(k)), d_);
+  }
 
-  row_id slot_of(row_id id) const { return slot_of_[id]; }
-  row_id id_of(row_id slot) const { return id_of_[slot]; }
-  const row_id* id_of_slots() const { return id_of_.data(); }
+  row_id slot_of(row_id id) const { return identity_ ? id : slot_of_[id]; }
+  row_id id_of(row_id slot) const { return identity_ ? slot : id_of_[slot]; }
+  /// The slot -> id map, or nullptr while the order is the identity.
+  const row_id* id_of_slots() const { return identity_ ? nullptr : id_of_.data(); }
   bool identity_order() const { return identity_; }
 
   /// Overwrites row `id` with d floats from `src`.
-  void write_row(row_id id, const float* src) { write_slot(slot_of_[id], src); }
+  void write_row(row_id id, const float* src) { write_slot(slot_of(id), src); }
 
   /// Must be called after the row's floats were changed in place through mutable_row_data().
-  void refresh_norm(row_id id) { refresh_slot_norm(slot_of_[id]); }
-  void refresh_slot_norm(row_id slot) { norms_[slot] = norm_upper_bound(slot_data(slot), d_); }
+  void refresh_norm(row_id id) { refresh_slot_norm(slot_of(id)); }
+  void refresh_slot_norm(row_id slot) {
+    if (has_norms()) norms_[slot] = norm_upper_bound(slot_data(slot), d_);
+  }
 
   /// Reorders the storage so that new slot k holds what old slot order[k] held. In place (cycle by cycle),
-  /// so the weights never exist twice.
+  /// so the weights never exist twice. The id maps come into existence only if the order stops being the
+  /// identity.
   void permute_slots(const std::vector<row_id>& order) {
     const std::size_t m = m_;
+    bool unchanged = true;
+    for (std::size_t k = 0; k < m && unchanged; ++k) unchanged = order[k] == static_cast<row_id>(k);
+    if (unchanged) return;
     std::vector<row_id> new_id_of(m);
-    for (std::size_t k = 0; k < m; ++k) new_id_of[k] = id_of_[order[k]];
+    for (std::size_t k = 0; k < m; ++k) new_id_of[k] = id_of(order[k]);
     std::vector<bool> done(m, false);
     std::vector<float> tmp(stride_);
+    const bool norms = has_norms();
     for (std::size_t start = 0; start < m; ++start) {
       if (done[start] || order[start] == static_cast<row_id>(start)) {
         done[start] = true;
@@ -113,48 +149,72 @@ class RowStore {
       }
       // Cycle: slot start <- order[start] <- order[order[start]] ...
       std::memcpy(tmp.data(), slot_data(static_cast<row_id>(start)), sizeof(float) * stride_);
-      const float tmp_norm = norms_[start];
+      const float tmp_norm = norms ? norms_[start] : 0.0f;
       std::size_t cur = start;
       while (true) {
         const std::size_t src = static_cast<std::size_t>(order[cur]);
         done[cur] = true;
         if (src == start) {
           std::memcpy(slot_data(static_cast<row_id>(cur)), tmp.data(), sizeof(float) * stride_);
-          norms_[cur] = tmp_norm;
+          if (norms) norms_[cur] = tmp_norm;
           break;
         }
         std::memcpy(slot_data(static_cast<row_id>(cur)), slot_data(static_cast<row_id>(src)), sizeof(float) * stride_);
-        norms_[cur] = norms_[src];
+        if (norms) norms_[cur] = norms_[src];
         cur = src;
       }
     }
-    id_of_.swap(new_id_of);
-    identity_ = true;
-    for (std::size_t k = 0; k < m; ++k) {
-      slot_of_[id_of_[k]] = static_cast<row_id>(k);
-      identity_ = identity_ && id_of_[k] == static_cast<row_id>(k);
+    bool identity = true;
+    for (std::size_t k = 0; k < m && identity; ++k) identity = new_id_of[k] == static_cast<row_id>(k);
+    if (identity) {
+      adopt_slot_order();
+      return;
     }
+    id_of_.swap(new_id_of);
+    slot_of_.resize(m);
+    for (std::size_t k = 0; k < m; ++k) slot_of_[id_of_[k]] = static_cast<row_id>(k);
+    identity_ = false;
   }
 
-  /// Bytes held (rows, norms, id maps).
+  /// Renumbers the rows: from now on row id k is the row in slot k, and the maps are freed. For an owner that
+  /// is free to choose its numbering (a network numbering fresh neurons in tree order): every other view
+  /// of the rows by id changes meaning.
+  void adopt_slot_order() {
+    std::vector<row_id>().swap(id_of_);
+    std::vector<row_id>().swap(slot_of_);
+    identity_ = true;
+  }
+
+  /// Bytes held (rows, stored norms, id maps).
   std::size_t memory_bytes() const {
-    return data_.size() * sizeof(float) + norms_.size() * sizeof(float) + 2 * m_ * sizeof(row_id);
+    return data_.size() * sizeof(float) + norms_.capacity() * sizeof(float) +
+           (slot_of_.capacity() + id_of_.capacity()) * sizeof(row_id);
   }
 
  private:
+  RowStore(std::size_t m, int d) : m_(m), d_(d), stride_(d >= 1 ? padded_stride(d) : 0) {
+    if (d < 1) throw std::invalid_argument("hsrnet: row dimension d must be >= 1");
+    if (m > static_cast<std::size_t>(std::numeric_limits<row_id>::max()))
+      throw std::invalid_argument("hsrnet: at most 2^31 - 1 rows are supported");
+    // Round the row count up to a multiple of 8 so 8-row kernels may read a whole block; padding rows are 0.
+    // kTailFloats more let any row be read with one 4- or 8-float load (short rows: read_short_row).
+    data_ = AlignedBuffer<float>(((m + 7) / 8 * 8) * static_cast<std::size_t>(stride_) + kTailFloats);
+    if (has_norms()) norms_.resize(m);
+  }
+
   void write_slot(row_id slot, const float* src) {
     float* dst = slot_data(slot);
     std::memcpy(dst, src, sizeof(float) * d_);
     std::fill(dst + d_, dst + stride_, 0.0f);
-    norms_[slot] = norm_upper_bound(dst, d_);
+    refresh_slot_norm(slot);
   }
 
   std::size_t m_ = 0;
   int d_ = 0;
   int stride_ = 0;
   AlignedBuffer<float> data_;
-  std::vector<float> norms_;
-  std::vector<row_id> slot_of_, id_of_;
+  std::vector<float> norms_;                 // empty unless has_norms()
+  std::vector<row_id> slot_of_, id_of_;      // empty while identity_
   bool identity_ = true;
 };
 

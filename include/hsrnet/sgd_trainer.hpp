@@ -96,6 +96,7 @@ struct EpochStats {
   double cache_delta = 0.0;               // delta of the cache in use at the end of the epoch
   std::size_t cache_bytes = 0;
   std::size_t tree_builds = 0;            // index tree (re)builds during the epoch
+  std::size_t tree_refits = 0;            // index tree refits (boxes tightened in place) during the epoch
   std::size_t rows_updated = 0;           // hidden rows moved, summed over the epoch's steps
   std::size_t candidates = 0;             // (sample, neuron) pairs evaluated, summed over the epoch
 };
@@ -169,7 +170,7 @@ class SgdTrainer {
     // parallelises a product on its own when called from a one-thread region (nested threads beyond the
     // budget); the default team size of 1 for the epoch keeps it sequential. Restored on exit.
     const ScopedDefaultThreads one_thread_default(1);
-    const std::size_t tree_builds0 = index.stats().tree_builds;
+    const std::size_t tree_builds0 = index.stats().tree_builds, tree_refits0 = index.stats().tree_refits;
 
     EpochStats st;
     const std::size_t builds0 = cache_builds_total_;
@@ -228,6 +229,7 @@ class SgdTrainer {
     }
     if (st.strategy != Strategy::Dense && st.strategy != Strategy::Cache) st.index_backend = index.stats().last_backend;
     st.tree_builds = index.stats().tree_builds - tree_builds0;
+    st.tree_refits = index.stats().tree_refits - tree_refits0;
     st.total_s = seconds_since(t_epoch);
     return st;
   }
@@ -431,6 +433,12 @@ class SgdTrainer {
       cand_ids_.swap(hits_.indices);
       if (index.stats().last_backend == Backend::Tree) maintain_tree(index, seconds_since(tq));
     }
+    if (nb == 1 && exact && (T == 1 || cand_ids_.size() * static_cast<std::size_t>(d + 16) <= kParallelWork)) {
+      lap(st.identify_s);
+      step_single(net, xb, targets, samples[0], lr, st, t);
+      ++step_;
+      return;
+    }
     nm_.build(cand_off_.data(), cand_ids_.data(), nb, m, store);
     const std::size_t total = cand_ids_.size();
     const std::size_t nu = nm_.size();
@@ -611,33 +619,123 @@ class SgdTrainer {
     ++step_;
   }
 
-  /// Tree upkeep (ski rental). Updates loosen the boxes, so queries slow down; a rebuild restores them. The
-  /// mean query time of the first steps after a build is the baseline; time above it accumulates, and once
-  /// it exceeds what the last rebuild took (before any: about 0.3 us per row), the tree is rebuilt. At most
-  /// twice the optimal cost; results never change (every tree answers exactly).
+  /// The paper's step, one sample, with exact candidates (ascending ids, each of which fires), on one thread:
+  /// the same arithmetic as the general step (tests compare them bit for bit through the cache strategy,
+  /// which always takes the general path), without the per-neuron view and in two passes over the firing
+  /// neurons: pre-activations and output (forward); coefficients and the output layer (backward); the row
+  /// updates with the index upkeep in the same pass (HalfSpaceIndex::move_rows), timed as update (the index
+  /// phase stays 0).
+  void step_single(ShiftedReLUNet& net, const float* x, const Targets& targets, std::size_t sample, double lr,
+                   EpochStats& st, Clock::time_point& t) {
+    auto lap = [&t](double& acc) {
+      const auto now = Clock::now();
+      acc += std::chrono::duration<double>(now - t).count();
+      t = now;
+    };
+    HalfSpaceIndex& index = net.index();
+    const RowStore& store = index.store();
+    const int d = net.input_dim(), K = net.outputs(), stride = store.stride();
+    const float b = net.threshold();
+    const std::size_t k = cand_ids_.size();
+    const row_id* ids = cand_ids_.data();
+
+    // Forward: z for four rows at a time (reference_dot4 == reference_dot), then f over the firing ones.
+    z_.resize(k);
+    float* z = z_.data();
+    const float* xs[4] = {x, x, x, x};
+    for (std::size_t j = 0; j < k; j += 4) {
+      const std::size_t c = std::min<std::size_t>(4, k - j);
+      const float* ws[4];
+      for (std::size_t q = 0; q < 4; ++q) ws[q] = store.row_data(ids[j + std::min(q, c - 1)]);
+      float out[4];
+      reference_dot4(ws, xs, d, out);
+      for (std::size_t q = 0; q < c; ++q) z[j + q] = out[q];
+    }
+    ensure_scratch(1, 1);
+    f_.resize(static_cast<std::size_t>(K));
+    g_.resize(static_cast<std::size_t>(K));
+    loss_.resize(1);
+    gnorm_.resize(1);
+    fired_.resize(1);
+    fired_[0] = net.output_from_preactivations(ids, z, k, f_.data(), acc_.data());
+    loss_[0] = loss_and_gradient(opt_.loss, f_.data(), K, targets, sample, g_.data());
+    double gg = 0.0;
+    for (int c = 0; c < K; ++c) gg += static_cast<double>(g_[c]) * g_[c];
+    gnorm_[0] = std::sqrt(gg);
+    lap(st.forward_s);
+    if (callback_) report_step(1, &sample, lr, b, true);
+
+    // Coefficients of the firing rows (old a_r), the output layer, then the rows and the index in one pass.
+    const double neg_step = -lr;
+    const double s_out = neg_step * net.output_scale();
+    const bool train_a = opt_.train_output_layer;
+    float* A = net.mutable_output_weights();
+    const float* g = g_.data();
+    moved_ids_.clear();
+    cs_single_.clear();
+    for (std::size_t j = 0; j < k; ++j) {
+      if (!(z[j] > b)) continue;
+      float* a = A + static_cast<std::size_t>(ids[j]) * K;
+      moved_ids_.push_back(ids[j]);
+      cs_single_.push_back(static_cast<float>(neg_step * net.output_coefficient(a, g)));
+      if (train_a) {
+        const double h = static_cast<double>(z[j] - b);
+        for (int c = 0; c < K; ++c)
+          a[c] = static_cast<float>(std::fma(s_out, std::fma(h, static_cast<double>(g[c]), 0.0), static_cast<double>(a[c])));
+      }
+    }
+    const float* cs = cs_single_.data();
+    lap(st.backward_s);
+    index.move_rows(moved_ids_.data(), moved_ids_.size(), [&](std::size_t i, float* w) {
+      update_row(w, d, stride, xs, cs + i, nullptr, 1, false);
+    });
+    st.rows_updated += moved_ids_.size();
+    lap(st.update_s);
+  }
+
+  /// Tree upkeep (ski rental). Updates loosen the boxes, so queries slow down; tightening them restores
+  /// the speed. The mean query time of the first steps after a build or refit is the baseline; time above
+  /// it accumulates, and once it exceeds what the last upkeep took, the tree is refitted (boxes tightened
+  /// in place, O(m d): rows keep their slots, so a network numbered in tree order stays map-free) or, once
+  /// refits stop bringing queries back near the speed after the last full build (rows drifted away from
+  /// their leaf mates), rebuilt. At most about twice the optimal cost; results never change (every tree
+  /// answers exactly).
   void maintain_tree(HalfSpaceIndex& index, double query_s) {
     constexpr std::size_t kBaselineSteps = 16;
+    constexpr double kRefitWorthIt = 1.5;  // refit while its baseline stays within this of a fresh build's
     if (opt_.tree_rebuild_every > 0) {
       if (++tree_steps_ % opt_.tree_rebuild_every == 0) index.rebuild();
       return;
     }
-    if (index.stats().tree_builds != tree_builds_seen_) {  // built or rebuilt (by us, the index, a user)
-      tree_builds_seen_ = index.stats().tree_builds;
+    const IndexStats& is = index.stats();
+    if (is.tree_builds != tree_builds_seen_ || is.tree_refits != tree_refits_seen_) {  // by us, the index, a user
+      tree_after_build_ = is.tree_builds != tree_builds_seen_;
+      tree_builds_seen_ = is.tree_builds;
+      tree_refits_seen_ = is.tree_refits;
       tree_steps_ = 0;
       tree_base_ = tree_excess_ = 0.0;
-      return;  // this query may include the build itself
+      return;  // this query may include the upkeep itself
     }
     ++tree_steps_;
     if (tree_steps_ <= kBaselineSteps) {
       tree_base_ += query_s / kBaselineSteps;
+      if (tree_steps_ == kBaselineSteps && tree_after_build_) tree_built_base_ = tree_base_;
       return;
     }
     tree_excess_ = std::max(0.0, tree_excess_ + query_s - tree_base_);
-    const double rebuild_s = tree_rebuild_s_ > 0.0 ? tree_rebuild_s_ : 3e-7 * static_cast<double>(index.rows());
-    if (tree_excess_ > rebuild_s) {
+    const bool refit = tree_built_base_ > 0.0 && tree_base_ <= kRefitWorthIt * tree_built_base_;
+    const double m = static_cast<double>(index.rows());
+    const double upkeep_s = refit ? (tree_refit_s_ > 0.0 ? tree_refit_s_ : 1e-8 * m * index.dim())
+                                  : (tree_rebuild_s_ > 0.0 ? tree_rebuild_s_ : 3e-7 * m);
+    if (tree_excess_ > upkeep_s) {
       const auto t0 = Clock::now();
-      index.rebuild();
-      tree_rebuild_s_ = seconds_since(t0);
+      if (refit) {
+        index.refit();
+        tree_refit_s_ = seconds_since(t0);
+      } else {
+        index.rebuild();
+        tree_rebuild_s_ = seconds_since(t0);
+      }
     }
   }
 
@@ -770,8 +868,9 @@ class SgdTrainer {
   std::size_t cache_builds_total_ = 0;
 
   // Tree upkeep.
-  std::size_t tree_builds_seen_ = ~std::size_t{0}, tree_steps_ = 0;
-  double tree_base_ = 0.0, tree_excess_ = 0.0, tree_rebuild_s_ = 0.0;
+  std::size_t tree_builds_seen_ = ~std::size_t{0}, tree_refits_seen_ = ~std::size_t{0}, tree_steps_ = 0;
+  bool tree_after_build_ = false;
+  double tree_base_ = 0.0, tree_excess_ = 0.0, tree_built_base_ = 0.0, tree_rebuild_s_ = 0.0, tree_refit_s_ = 0.0;
 
   // Step workspace (capacity kept between steps: no allocation in steady state).
   DenseIdentifier dense_;
@@ -780,7 +879,7 @@ class SgdTrainer {
   AlignedBuffer<float> xb_;
   std::size_t xb_cap_ = 0;
   int xb_stride_ = 0;
-  std::vector<float> xnorm_, z_, f_, g_, coef_, cs_, xn_;
+  std::vector<float> xnorm_, z_, f_, g_, coef_, cs_, xn_, cs_single_;
   std::vector<const float*> xs_;
   std::size_t acc_k_ = 0, acc_stride_ = 0, scratch_stride_ = 0;
   std::vector<double> loss_, gnorm_, acc_, gA_, moved_norm_, moved_vals_;

@@ -55,24 +55,26 @@ class ShiftedReLUNet {
   static constexpr std::uint64_t kWeightStreamBase = std::uint64_t{1} << 32;
   static constexpr std::size_t kInitBlockRows = 1024;
 
+  /// Up to this input dimension a fresh network numbers its neurons in k-d tree order (see below).
+  static constexpr int kTreeOrderMaxDim = 16;
+
   /// Paper initialisation: w_r ~ N(0, I_d), a_r entries uniform in {-1, +1}, b = sqrt(0.4 ln m).
+  /// The m rows are drawn straight into the index (no temporary copy). For d <= kTreeOrderMaxDim they are
+  /// then numbered in k-d tree order of their initial values (HalfSpaceIndex::renumber_in_tree_order):
+  /// the neurons are i.i.d., so this is the same random network, but neurons that fire together sit
+  /// together in memory and need no id <-> slot maps, and A is drawn in that order. The numbering depends
+  /// only on (d, m, seed), never on the index options; random_weights() gives the rows in draw order.
   ShiftedReLUNet(int d, std::size_t m, int K, const NetOptions& options = {})
-      : ShiftedReLUNet(d, m, K, random_weights(d, m, options.seed).data(), nullptr, options) {}
+      : d_(d), m_(m), K_(K), seed_(options.seed), uid_(next_uid()),
+        index_(checked_shape(d, m, K), d, RowDraw{d, options.seed}, options.index) {
+    if (d <= kTreeOrderMaxDim) index_.renumber_in_tree_order();
+    init_output(nullptr, options);
+  }
 
   /// Given weights: W (m x d) and A (m x K, row-major); A == nullptr draws the paper's random signs.
   ShiftedReLUNet(int d, std::size_t m, int K, const float* W, const float* A, const NetOptions& options = {})
       : d_(d), m_(m), K_(K), seed_(options.seed), uid_(next_uid()), index_(checked(W, d, m, K), m, d, options.index) {
-    const double b = std::isnan(options.threshold) ? default_threshold(m) : options.threshold;
-    if (!std::isfinite(b)) throw std::invalid_argument("hsrnet: the threshold must be finite");
-    b_ = float_threshold(b);  // z > b_ exactly when z > b, for every float z
-    inv_sqrt_m_ = 1.0 / std::sqrt(static_cast<double>(m));
-    A_.resize(m * static_cast<std::size_t>(K));
-    if (A) {
-      std::copy(A, A + A_.size(), A_.begin());
-    } else {
-      Rng rng(options.seed, kOutputStream);
-      for (float& a : A_) a = rng.sign();
-    }
+    init_output(A, options);
   }
 
   /// sqrt(0.4 ln m) as a float threshold (portable log: the same threshold on every platform).
@@ -80,17 +82,17 @@ class ShiftedReLUNet {
     return float_threshold(std::sqrt(0.4 * portable::log(static_cast<double>(std::max<std::size_t>(m, 1)))));
   }
 
-  /// The paper's W for (d, m, seed), row-major m x d (what the first constructor uses).
+  /// The paper's rows for (d, m, seed) in draw order, row-major m x d (the first constructor draws the same
+  /// rows and, for d <= kTreeOrderMaxDim, renumbers them).
   static std::vector<float> random_weights(int d, std::size_t m, std::uint64_t seed) {
     if (d < 1) throw std::invalid_argument("hsrnet: input dimension d must be >= 1");
     std::vector<float> W(m * static_cast<std::size_t>(d));
     const std::ptrdiff_t blocks = static_cast<std::ptrdiff_t>((m + kInitBlockRows - 1) / kInitBlockRows);
+    const RowDraw draw{d, seed};
 #pragma omp parallel for schedule(dynamic, 1) if (blocks > 1)
     for (std::ptrdiff_t blk = 0; blk < blocks; ++blk) {
-      Rng rng(seed, kWeightStreamBase + static_cast<std::uint64_t>(blk));
       const std::size_t r0 = static_cast<std::size_t>(blk) * kInitBlockRows;
-      const std::size_t r1 = std::min(m, r0 + kInitBlockRows);
-      for (std::size_t i = r0 * d; i < r1 * d; ++i) W[i] = static_cast<float>(rng.normal());
+      draw(r0, std::min(m, r0 + kInitBlockRows) - r0, W.data() + r0 * d, static_cast<std::size_t>(d));
     }
     return W;
   }
@@ -229,10 +231,49 @@ class ShiftedReLUNet {
   std::size_t memory_bytes() const { return index_.memory_bytes() + A_.size() * sizeof(float); }
 
  private:
-  static const float* checked(const float* W, int d, std::size_t m, int K) {
+  /// Draws rows [r0, r0 + count): stream kWeightStreamBase + block for each block of kInitBlockRows rows,
+  /// row after row, d normals each. Any split of the rows into calls gives the same values.
+  struct RowDraw {
+    int d;
+    std::uint64_t seed;
+    void operator()(std::size_t r0, std::size_t count, float* dst, std::size_t stride) const {
+      std::size_t r = r0;
+      const std::size_t end = r0 + count;
+      while (r < end) {
+        const std::size_t blk = r / kInitBlockRows, b0 = blk * kInitBlockRows;
+        const std::size_t b1 = std::min(end, b0 + kInitBlockRows);
+        Rng rng(seed, kWeightStreamBase + static_cast<std::uint64_t>(blk));
+        for (std::size_t k = b0; k < r; ++k)  // rows of this block before r0: drawn and dropped
+          for (int j = 0; j < d; ++j) rng.normal();
+        for (; r < b1; ++r)
+          for (int j = 0; j < d; ++j) dst[(r - r0) * stride + j] = static_cast<float>(rng.normal());
+      }
+    }
+  };
+
+  void init_output(const float* A, const NetOptions& options) {
+    const double b = std::isnan(options.threshold) ? default_threshold(m_) : options.threshold;
+    if (!std::isfinite(b)) throw std::invalid_argument("hsrnet: the threshold must be finite");
+    b_ = float_threshold(b);  // z > b_ exactly when z > b, for every float z
+    inv_sqrt_m_ = 1.0 / std::sqrt(static_cast<double>(m_));
+    A_.resize(m_ * static_cast<std::size_t>(K_));
+    if (A) {
+      std::copy(A, A + A_.size(), A_.begin());
+    } else {
+      Rng rng(options.seed, kOutputStream);
+      for (float& a : A_) a = rng.sign();
+    }
+  }
+
+  static std::size_t checked_shape(int d, std::size_t m, int K) {
     if (d < 1) throw std::invalid_argument("hsrnet: input dimension d must be >= 1");
     if (m < 1) throw std::invalid_argument("hsrnet: width m must be >= 1");
     if (K < 1) throw std::invalid_argument("hsrnet: the number of outputs K must be >= 1");
+    return m;
+  }
+
+  static const float* checked(const float* W, int d, std::size_t m, int K) {
+    checked_shape(d, m, K);
     if (!W) throw std::invalid_argument("hsrnet: W must not be null");
     return W;
   }

@@ -317,3 +317,86 @@ TEST(IndexUpdates, EmptyUpdateIsANoOp) {
 }
 
 }  // namespace
+
+namespace {
+
+// move_rows (rows changed in place and the index brought up to date in the same pass), refit (boxes tightened
+// without moving rows) and renumber_in_tree_order (ids follow the layout, no maps): queries stay exactly the
+// brute force through long sequences of small and far moves, in identity and permuted stores, for d on both
+// sides of the short-row paths (d <= 4: vector loads of rows, no stored norms).
+class MoveRows : public ::testing::TestWithParam<std::tuple<int, bool>> {};
+
+TEST_P(MoveRows, InPlaceMovesRefitsAndRenumberingMatchBruteForce) {
+  const auto [d, renumber] = GetParam();
+  std::mt19937_64 rng(77 + d * 2 + renumber);
+  const std::size_t m = 2000;
+  IndexOptions o;
+  o.backend = Backend::Tree;
+  o.leaf_size = 8;
+  o.rebuild_after = 1e9;
+  std::vector<float> rows = gaussian(rng, m * d);
+  HalfSpaceIndex index(rows.data(), m, d, o);
+  if (renumber) {
+    index.renumber_in_tree_order();
+    ASSERT_TRUE(index.store().identity_order());
+    for (std::size_t r = 0; r < m; ++r)  // the reference follows the new numbering
+      std::copy_n(index.store().slot_data(static_cast<row_id>(r)), d, rows.data() + r * d);
+    const std::size_t builds = index.stats().tree_builds;
+    index.rebuild();  // over its own order a rebuild moves nothing
+    EXPECT_TRUE(index.store().identity_order());
+    EXPECT_EQ(index.stats().tree_builds, builds + 1);
+  } else {
+    ASSERT_FALSE(index.store().identity_order());
+  }
+  std::normal_distribution<float> g(0.0f, 1.0f);
+  for (int op = 0; op < 120; ++op) {
+    const std::vector<float> x = gaussian(rng, d);
+    const float b = op % 2 ? 0.5f : 1.5f;
+    std::vector<row_id> ids = index.query(x.data(), b, Backend::Tree);  // the firing rows, ascending
+    const float scale = op % 10 == 0 ? 3.0f : 0.01f;                   // SGD-sized or far
+    std::vector<float> c(ids.size());
+    for (float& v : c) v = scale * g(rng);
+    index.move_rows(ids.data(), ids.size(), [&](std::size_t i, float* w) {
+      for (int j = 0; j < d; ++j) w[j] = std::fma(c[i], x[j], w[j]);
+    });
+    for (std::size_t i = 0; i < ids.size(); ++i)
+      for (int j = 0; j < d; ++j) {
+        float& w = rows[static_cast<std::size_t>(ids[i]) * d + j];
+        w = std::fma(c[i], x[j], w);
+      }
+    if (op % 30 == 29) index.refit();
+    const std::vector<float> q = gaussian(rng, d);
+    const std::vector<float> dots = hsrtest::all_dots(rows, d, q.data());
+    for (float t : {dots[op % m], 1.0f, -2.0f})
+      ASSERT_TRUE(single_matches(index, rows, q.data(), t, Backend::Tree)) << "op " << op;
+  }
+  EXPECT_EQ(index.stats().tree_refits, 4u);
+  EXPECT_EQ(index.store().identity_order(), renumber);
+  std::vector<float> got(d);
+  for (std::size_t r = 0; r < m; ++r) {
+    index.get_row(static_cast<row_id>(r), got.data());
+    ASSERT_EQ(0, std::memcmp(got.data(), rows.data() + r * d, sizeof(float) * d)) << "row " << r;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(All, MoveRows, ::testing::Combine(::testing::Values(1, 2, 3, 4, 5, 9), ::testing::Bool()));
+
+TEST(MoveRowsErrors, RejectsUnorderedIdsAndReportsNonFiniteRows) {
+  std::mt19937_64 rng(3);
+  std::vector<float> rows = gaussian(rng, 100 * 3);
+  HalfSpaceIndex index(rows.data(), 100, 3);
+  const row_id unordered[2] = {5, 4}, repeated[2] = {4, 4}, out_of_range[1] = {100};
+  auto nothing = [](std::size_t, float*) {};
+  EXPECT_THROW(index.move_rows(unordered, 2, nothing), std::invalid_argument);
+  EXPECT_THROW(index.move_rows(repeated, 2, nothing), std::invalid_argument);
+  EXPECT_THROW(index.move_rows(out_of_range, 1, nothing), std::out_of_range);
+  const row_id ids[3] = {1, 2, 3};
+  EXPECT_THROW(index.move_rows(ids, 3, [](std::size_t i, float* w) { w[1] = i == 1 ? NAN : w[1] + 1.0f; }),
+               std::invalid_argument);
+  EXPECT_FALSE(index.has_tree());
+  std::vector<float> got(3);
+  index.get_row(3, got.data());  // every row was moved, the bad one included
+  EXPECT_EQ(got[1], rows[3 * 3 + 1] + 1.0f);
+}
+
+}  // namespace

@@ -114,9 +114,33 @@ TEST(ShiftedReLUNet, InitialisationIsReproducibleAndGolden) {
   EXPECT_EQ(wa, wb);
   EXPECT_NE(wa, wc);
   EXPECT_TRUE(std::equal(a.output_weights(), a.output_weights() + 6000, b.output_weights()));
-  // Rows are drawn in blocks with their own streams: a wider net starts with the same rows.
-  ShiftedReLUNet wide(8, 5000, 2, opts(7));
-  for (row_id r = 0; r < 3000; r += 97) EXPECT_TRUE(std::equal(wa.begin() + r * 8, wa.begin() + r * 8 + 8, wide.hidden_row(r)));
+  // Rows are drawn in blocks with their own streams: a wider net draws the same first rows.
+  const std::vector<float> first = ShiftedReLUNet::random_weights(8, 3000, 7), wider = ShiftedReLUNet::random_weights(8, 5000, 7);
+  EXPECT_TRUE(std::equal(first.begin(), first.end(), wider.begin()));
+  // At d <= 16 the network numbers its rows in k-d tree order: the same rows as drawn, permuted, with no id
+  // maps, and the store already in the order a tree of any leaf size keeps.
+  ASSERT_LE(8, ShiftedReLUNet::kTreeOrderMaxDim);
+  auto sorted_rows = [](std::vector<float> v) {
+    std::vector<std::vector<float>> r;
+    for (std::size_t i = 0; i < v.size(); i += 8) r.emplace_back(v.begin() + i, v.begin() + i + 8);
+    std::sort(r.begin(), r.end());
+    return r;
+  };
+  EXPECT_EQ(sorted_rows(wa), sorted_rows(first));
+  EXPECT_NE(wa, first);
+  EXPECT_TRUE(a.index().store().identity_order());
+  EXPECT_TRUE(b.index().store().identity_order());
+  NetOptions big_leaves = opts(7, Backend::Tree);
+  big_leaves.index.leaf_size = 200;
+  ShiftedReLUNet e(8, 3000, 2, big_leaves);
+  std::vector<float> we(3000 * 8);
+  e.get_hidden_weights(we.data());
+  EXPECT_EQ(we, wa);
+  EXPECT_TRUE(e.index().store().identity_order());
+  // Above kTreeOrderMaxDim rows keep their draw order.
+  ShiftedReLUNet h(17, 100, 1, opts(7));
+  const std::vector<float> wh = ShiftedReLUNet::random_weights(17, 100, 7);
+  for (row_id r = 0; r < 100; ++r) EXPECT_TRUE(std::equal(wh.begin() + r * 17, wh.begin() + r * 17 + 17, h.hidden_row(r)));
 }
 
 TEST(ShiftedReLUNet, ThresholdAndWeightsAreSettable) {

@@ -118,7 +118,8 @@ TEST(RowStore, PermuteSlotsKeepsIdToRowMapping) {
         } else if (round != 3) {
           std::shuffle(order.begin(), order.end(), rng);
         }
-        const std::vector<row_id> id_of_before(store.id_of_slots(), store.id_of_slots() + m);
+        std::vector<row_id> id_of_before(m);
+        for (std::size_t k = 0; k < m; ++k) id_of_before[k] = store.id_of(static_cast<row_id>(k));
         store.permute_slots(order);
         for (std::size_t k = 0; k < m; ++k) ASSERT_EQ(store.id_of(static_cast<row_id>(k)), id_of_before[order[k]]);
         for (std::size_t r = 0; r < m; ++r) {
@@ -185,12 +186,25 @@ TEST(RowStore, WritesKeepPaddingAndNorms) {
 TEST(RowStore, MemoryBytesCountsRows) {
   const std::vector<float> rows(9 * 5, 1.0f);
   const RowStore store(rows.data(), 9, 5, 5);
-  // 16 padded rows of stride 8, plus norms and two id maps.
-  EXPECT_EQ(store.memory_bytes(), 16u * 8u * 4u + 9u * 4u + 2u * 9u * 4u);
-  // d = 3 is stored unpadded: 3 floats a row (16 rows: the count is still rounded up to whole 8-row blocks).
-  const RowStore store3(rows.data(), 9, 3, 3);
+  // 16 padded rows of stride 8 and the readable tail, plus stored norms; no id maps in identity order.
+  const std::size_t tail = RowStore::kTailFloats * 4u;
+  EXPECT_EQ(store.memory_bytes(), 16u * 8u * 4u + tail + 9u * 4u);
+  // d = 3 is stored unpadded: 3 floats a row (16 rows: the count is still rounded up to whole 8-row blocks),
+  // and short rows keep no norms.
+  RowStore store3(rows.data(), 9, 3, 3);
   EXPECT_EQ(store3.stride(), 3);
-  EXPECT_EQ(store3.memory_bytes(), 16u * 3u * 4u + 9u * 4u + 2u * 9u * 4u);
+  EXPECT_FALSE(store3.has_norms());
+  EXPECT_EQ(store3.memory_bytes(), 16u * 3u * 4u + tail);
+  // A permutation brings the two id maps into existence; adopting the order frees them again.
+  std::vector<row_id> order(9);
+  std::iota(order.rbegin(), order.rend(), row_id{0});
+  store3.permute_slots(order);
+  EXPECT_FALSE(store3.identity_order());
+  EXPECT_EQ(store3.memory_bytes(), 16u * 3u * 4u + tail + 2u * 9u * 4u);
+  store3.adopt_slot_order();
+  EXPECT_TRUE(store3.identity_order());
+  EXPECT_EQ(store3.id_of(4), 4);
+  EXPECT_EQ(store3.memory_bytes(), 16u * 3u * 4u + tail);
 }
 
 }  // namespace

@@ -133,7 +133,9 @@ NetOptions net_options(std::uint64_t seed, Backend backend = Backend::Auto) {
 TEST(NeuronMajor, TransposesBatchesInSlotOrder) {
   // Three samples' lists over a store permuted by a tree: every (sample, neuron) pair appears once, neurons
   // in slot order, samples ascending within a neuron.
-  ShiftedReLUNet net(3, 500, 1, net_options(1, Backend::Tree));
+  // Given weights keep their numbering, so the tree permutes the store (a fresh network would not).
+  const std::vector<float> W = ShiftedReLUNet::random_weights(3, 500, 1);
+  ShiftedReLUNet net(3, 500, 1, W.data(), nullptr, net_options(1, Backend::Tree));
   const RowStore& store = net.index().store();
   ASSERT_FALSE(store.identity_order());
   const std::vector<std::int64_t> offsets = {0, 4, 4, 9};
