@@ -12,6 +12,9 @@
 #pragma once
 
 #include <omp.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 #include <algorithm>
 #include <atomic>
@@ -69,6 +72,11 @@ class ShiftedReLUNet {
         index_(checked_shape(d, m, K), d, RowDraw{d, options.seed}, options.index) {
     if (d <= kTreeOrderMaxDim) index_.renumber_in_tree_order();
     init_output(nullptr, options);
+#if defined(__GLIBC__)
+    // Sorting and building left tens of MB of freed temporaries (id maps, a deep tree, orders) that glibc
+    // keeps mapped; hand them back so the process's memory is the network's own.
+    malloc_trim(0);
+#endif
   }
 
   /// Given weights: W (m x d) and A (m x K, row-major); A == nullptr draws the paper's random signs.
