@@ -140,13 +140,13 @@ class DenseIdentifier {
           // Rounded down to float, so no entry inside a band is skipped. Near overflow (|w||x| ~ FLT_MAX)
           // fp32 sums of different orders can disagree without bound: no shortcut, reference_dot decides.
           const double low_d = bd - (qm * max_norm + floor_abs) * (1.0 + 1e-6);
-          const bool tile_bounded = static_cast<double>(xnorms[q0 + q]) * max_norm < kNoOverflow;
-          const float low = tile_bounded ? round_down(low_d) : -std::numeric_limits<float>::infinity();
+          const bool tile_bounded = static_cast<double>(xnorms[q0 + q]) * max_norm < kNoOverflowBound;
+          const float low = tile_bounded ? float_threshold(low_d) : -std::numeric_limits<float>::infinity();
           const __m256 lowv = _mm256_set1_ps(low);
           std::vector<row_id>& dst = out[q0 + q];
           auto decide = [&](int r) {
             double margin = qm * norms[r] + floor_abs;
-            if (!(static_cast<double>(xnorms[q0 + q]) * norms[r] < kNoOverflow))
+            if (!(static_cast<double>(xnorms[q0 + q]) * norms[r] < kNoOverflowBound))
               margin = std::numeric_limits<double>::infinity();
             const double val = v[r];
             if (val > bd + margin) {
@@ -172,15 +172,6 @@ class DenseIdentifier {
       }
     }
     return verified;
-  }
-
-  /// Below this |w| |x| no fp32 partial sum of any order can overflow, so the rounding band holds.
-  static constexpr double kNoOverflow = 1e38;
-
-  static float round_down(double v) {
-    float f = static_cast<float>(v);
-    if (static_cast<double>(f) > v) f = std::nextafter(f, -std::numeric_limits<float>::infinity());
-    return f;
   }
 
   std::vector<std::vector<std::vector<row_id>>> parts_;  // [thread][query] hits in slot order

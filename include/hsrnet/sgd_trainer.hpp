@@ -244,6 +244,12 @@ class SgdTrainer {
  private:
   using Clock = std::chrono::steady_clock;
   static double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+  /// Adds the time since t to acc and restarts t (the per-phase clocks of a step).
+  static void lap_into(Clock::time_point& t, double& acc) {
+    const auto now = Clock::now();
+    acc += std::chrono::duration<double>(now - t).count();
+    t = now;
+  }
 
   /// Sets OpenMP's default team size (nthreads-var) and restores it on scope exit.
   struct ScopedDefaultThreads {
@@ -378,11 +384,7 @@ class SgdTrainer {
     const int T = threads_;
     acc_k_ = static_cast<std::size_t>(K);
     auto t = Clock::now();
-    auto lap = [&t](double& acc) {
-      const auto now = Clock::now();
-      acc += std::chrono::duration<double>(now - t).count();
-      t = now;
-    };
+    auto lap = [&t](double& acc) { lap_into(t, acc); };
 
     // Batch inputs, padded to the row stride (padding stays zero from allocation).
     if (xb_cap_ < nb || xb_stride_ != stride) {
@@ -627,11 +629,7 @@ class SgdTrainer {
   /// phase stays 0).
   void step_single(ShiftedReLUNet& net, const float* x, const Targets& targets, std::size_t sample, double lr,
                    EpochStats& st, Clock::time_point& t) {
-    auto lap = [&t](double& acc) {
-      const auto now = Clock::now();
-      acc += std::chrono::duration<double>(now - t).count();
-      t = now;
-    };
+    auto lap = [&t](double& acc) { lap_into(t, acc); };
     HalfSpaceIndex& index = net.index();
     const RowStore& store = index.store();
     const int d = net.input_dim(), K = net.outputs(), stride = store.stride();
