@@ -78,12 +78,17 @@ class HalfSpaceIndex {
     finish_construction();
   }
 
+  /// How an index over rows it created itself numbers them: as created, or renumbered in tree order (see
+  /// renumber_in_tree_order; done before any tree is built, so none is built twice).
+  enum class Numbering { AsCreated, TreeOrder };
+
   /// m rows of d floats created in place by fill(first_row, count, dst, stride) (see RowStore): no second
   /// copy of the rows ever exists.
   template <class Fill>
-  HalfSpaceIndex(std::size_t m, int d, Fill&& fill, IndexOptions options = {})
+  HalfSpaceIndex(std::size_t m, int d, Fill&& fill, IndexOptions options = {}, Numbering numbering = Numbering::AsCreated)
       : options_(options), store_(m, d, std::forward<Fill>(fill), options.n_threads > 0 ? options.n_threads : omp_get_max_threads()) {
-    finish_construction();
+    finish_construction(numbering == Numbering::AsCreated);
+    if (numbering == Numbering::TreeOrder) renumber_in_tree_order();
   }
 
   std::size_t rows() const { return store_.rows(); }
@@ -236,10 +241,7 @@ class HalfSpaceIndex {
   /// std::invalid_argument once every row was moved (the caller's step is then complete, if diverged).
   template <class Fn>
   void move_rows(const row_id* ids, std::size_t k, Fn&& fn) {
-    for (std::size_t i = 0; i < k; ++i) {
-      check_id(ids[i]);
-      if (i > 0 && !(ids[i - 1] < ids[i])) throw std::invalid_argument("hsrnet: move_rows needs strictly ascending ids");
-    }
+    check_ascending(ids, k, "move_rows");
     const bool norms = store_.has_norms(), identity = store_.identity_order();
     KdTree::AscendingLoosener loosener(tree_);  // ascending ids are ascending slots in an identity order
     std::ptrdiff_t bad = -1;
@@ -272,6 +274,44 @@ class HalfSpaceIndex {
     rows_changed(k);
   }
 
+  /// Moves rows along one direction x (d floats): w_{ids[i]} <- fma(cs[i], x, w) coordinate by coordinate,
+  /// one rounding each (as std::fma), for strictly ascending ids; upkeep and errors as in move_rows. This is
+  /// the single-sample SGD update. Rows of at most 4 floats in an identity order (the paper's regime) are
+  /// loaded, moved, checked and added to their leaf's box in registers and never read back from memory.
+  void move_rows_along(const row_id* ids, std::size_t k, const float* cs, const float* x) {
+    const int d = dim();
+    if (d > 4 || !store_.identity_order()) {
+      move_rows(ids, k, [&](std::size_t i, float* w) {
+        for (int j = 0; j < d; ++j) w[j] = std::fma(cs[i], x[j], w[j]);
+      });
+      return;
+    }
+    check_ascending(ids, k, "move_rows_along");
+    alignas(16) float xp[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    std::copy_n(x, d, xp);
+    const __m128 xv = _mm_load_ps(xp);
+    const __m128 abs_mask = _mm_castsi128_ps(_mm_set1_epi32(0x7fffffff));
+    const __m128 big = _mm_set1_ps(std::numeric_limits<float>::max());
+    const int lanes = (1 << d) - 1;
+    std::ptrdiff_t bad = -1;
+    // Ascending ids are ascending slots in an identity order.
+    tree_.move_short_rows(ids, k, [&](std::size_t i, __m128& v) {
+      float* w = store_.slot_data(ids[i]);
+      // Lanes from d on hold the next row's first floats (times x's zero padding): computed, never stored.
+      v = _mm_fmadd_ps(_mm_set1_ps(cs[i]), xv, RowStore::read_short_row(w));
+      RowStore::write_short_row(w, v, d);
+      const __m128 nonfinite = _mm_cmp_ps(_mm_and_ps(v, abs_mask), big, _CMP_NLE_UQ);  // inf, NaN
+      if (!(_mm_movemask_ps(nonfinite) & lanes)) return true;
+      if (bad < 0) bad = static_cast<std::ptrdiff_t>(i);
+      return false;
+    });
+    if (bad >= 0) {
+      tree_ = KdTree();
+      throw std::invalid_argument("hsrnet: row " + std::to_string(ids[bad]) + " contains NaN or infinity after a move");
+    }
+    rows_changed(k);
+  }
+
   /// Rebuilds the tree now (tightens boxes loosened by updates and regroups rows); builds one if there is
   /// none. May permute the store (ids stay valid; slots change).
   void rebuild() { build_tree(); }
@@ -290,8 +330,9 @@ class HalfSpaceIndex {
   /// weights) can be kept in the same order. Every id changes meaning: for owners that choose their own
   /// numbering (fresh random neurons), before anyone saw the ids. The order depends only on the rows.
   void renumber_in_tree_order() {
-    build_tree(8);
-    store_.adopt_slot_order();
+    // Rows are checked finite at construction. Leaf size 8 (the finest): a tree of any leaf size built over
+    // this order moves nothing, so the numbering does not depend on the index options.
+    store_.permute_slots_and_renumber(KdTree::leaf_order(store_, 8));
     if (wants_tree()) {
       build_tree();
     } else {
@@ -347,6 +388,14 @@ class HalfSpaceIndex {
                        static_cast<double>(st.rows_reported_whole));
   }
 
+  void check_ascending(const row_id* ids, std::size_t k, const char* what) const {
+    for (std::size_t i = 0; i < k; ++i) {
+      check_id(ids[i]);
+      if (i > 0 && !(ids[i - 1] < ids[i]))
+        throw std::invalid_argument(std::string("hsrnet: ") + what + " needs strictly ascending ids");
+    }
+  }
+
   void check_id(row_id id) const {
     if (id < 0 || static_cast<std::size_t>(id) >= rows())
       throw std::out_of_range("hsrnet: row id " + std::to_string(id) + " out of range [0, " +
@@ -373,7 +422,7 @@ class HalfSpaceIndex {
     return options_.backend == Backend::Tree || (options_.backend == Backend::Auto && dim() <= options_.tree_max_dim);
   }
 
-  void finish_construction() {
+  void finish_construction(bool build_wanted_tree = true) {
     const std::size_t m = store_.rows();
     const int d = store_.dim();
     if (m == 0) throw std::invalid_argument("hsrnet: an index needs at least one row");
@@ -384,7 +433,7 @@ class HalfSpaceIndex {
       throw std::invalid_argument("hsrnet: leaf_size must be in [8, 4096]");
     if (!(options_.rebuild_after > 0.0)) throw std::invalid_argument("hsrnet: rebuild_after must be > 0");
     if (options_.n_threads < 0) throw std::invalid_argument("hsrnet: n_threads must be >= 0");
-    if (wants_tree()) build_tree();
+    if (build_wanted_tree && wants_tree()) build_tree();
   }
 
   // Row range [begin, end) of chunk t out of T, on 8-row boundaries.

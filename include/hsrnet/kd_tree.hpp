@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <limits>
 #include <numeric>
 #include <vector>
 
@@ -38,14 +39,19 @@ class KdTree {
     d_ = store.dim();
     leaf_size_ = std::max(8, leaf_size);
     const std::size_t m = store.rows();
-    nodes_.clear();
-    lo_.clear();
-    hi_.clear();
+    // Fresh vectors of the exact size: clear() would keep the capacity of a deeper tree built before (the
+    // leaf-8 sort of a new network), and push_back's doubling would hold up to twice the nodes.
+    const std::size_t nodes = m > 0 ? count_nodes(static_cast<row_id>(m)) : 0;
+    std::vector<Node>().swap(nodes_);
+    std::vector<float>().swap(lo_);
+    std::vector<float>().swap(hi_);
+    nodes_.reserve(nodes);
+    lo_.reserve(nodes * d_);
+    hi_.reserve(nodes * d_);
     std::vector<row_id> order(m);
     std::iota(order.begin(), order.end(), row_id{0});
-    if (m > 0) build_node(store, order, 0, static_cast<row_id>(m), -1);
-    for (const Node& node : nodes_)  // rows inside a leaf in their previous order (nth_element left any)
-      if (node.left < 0) std::sort(order.begin() + node.begin, order.begin() + node.end);
+    std::vector<float> box;
+    if (m > 0) build_node<true>(store, order, 0, static_cast<row_id>(m), -1, box);
     store.permute_slots(order);
     leaf_begin_.clear();
     leaf_node_.clear();
@@ -57,6 +63,19 @@ class KdTree {
     // Leaves were created in slot order (depth first, left to right), so leaf_begin_ is ascending.
     updates_since_build_ = 0;
     built_ = true;
+  }
+
+  /// The slot order a tree of this leaf size would put the rows in, without building one (no boxes kept):
+  /// what a network sorting its fresh neurons needs. build() over that order moves no row.
+  static std::vector<row_id> leaf_order(const RowStore& store, int leaf_size) {
+    KdTree sorter;
+    sorter.d_ = store.dim();
+    sorter.leaf_size_ = std::max(8, leaf_size);
+    std::vector<row_id> order(store.rows());
+    std::iota(order.begin(), order.end(), row_id{0});
+    std::vector<float> box;
+    if (!order.empty()) sorter.build_node<false>(store, order, 0, static_cast<row_id>(order.size()), -1, box);
+    return order;
   }
 
   bool built() const { return built_; }
@@ -188,6 +207,38 @@ class KdTree {
     std::size_t cursor_ = 0, leaf_ = kNone, updates_ = 0;
   };
 
+  /// Moves rows of d <= 4 floats and loosens the boxes around them, for slots[0..k) strictly ascending:
+  /// move(i, v) moves the row in slots[i] and sets v to its new value (lanes from d on are ignored), or
+  /// returns false to leave it out of the boxes (a row that became non-finite). Rows are taken one leaf
+  /// run at a time, the run's box kept in registers: AscendingLoosener's work without reloading rows.
+  template <class Move>
+  void move_short_rows(const row_id* slots, std::size_t k, Move&& move) {
+    std::size_t i = 0, cursor = 0;
+    __m128 v;
+    if (!built_) {
+      for (; i < k; ++i) move(i, v);
+      return;
+    }
+    alignas(16) float lo[4], hi[4];
+    while (i < k) {
+      const std::size_t li = leaf_from(cursor, slots[i]);
+      const row_id end = li + 1 < leaf_begin_.size() ? leaf_begin_[li + 1] : std::numeric_limits<row_id>::max();
+      __m128 vlo = _mm_set1_ps(std::numeric_limits<float>::infinity()), vhi = _mm_set1_ps(-std::numeric_limits<float>::infinity());
+      std::size_t added = 0;
+      for (; i < k && slots[i] < end; ++i) {
+        if (!move(i, v)) continue;
+        vlo = _mm_min_ps(vlo, v);
+        vhi = _mm_max_ps(vhi, v);
+        ++added;
+      }
+      if (added == 0) continue;
+      _mm_store_ps(lo, vlo);
+      _mm_store_ps(hi, vhi);
+      grow_from_leaf(li, lo, hi);
+      updates_since_build_ += added;
+    }
+  }
+
   /// Tightens every box to the rows it holds now (after updates loosened them), keeping the layout: no row
   /// moves, so slots and ids stay valid. O(m d).
   void refit(const RowStore& store) {
@@ -255,8 +306,8 @@ class KdTree {
 
  public:
   std::size_t memory_bytes() const {
-    return nodes_.size() * sizeof(Node) + (lo_.size() + hi_.size()) * sizeof(float) +
-           leaf_begin_.size() * (sizeof(row_id) + sizeof(std::int32_t));
+    return nodes_.capacity() * sizeof(Node) + (lo_.capacity() + hi_.capacity()) * sizeof(float) +
+           leaf_begin_.capacity() * sizeof(row_id) + leaf_node_.capacity() * sizeof(std::int32_t);
   }
 
  private:
@@ -266,14 +317,39 @@ class KdTree {
     std::int32_t parent;         // -1 at the root
   };
 
+  /// Where a node of slots [begin, end) splits: near the median, at a multiple of 8 slots so leaves start on
+  /// 8-row blocks of the scan kernel. Depends on the sizes only.
+  static row_id split_point(row_id begin, row_id end) {
+    const row_id mid = begin + ((end - begin) / 2 + 7) / 8 * 8;
+    return mid < end ? mid : begin + (end - begin) / 2;
+  }
+
+  std::size_t count_nodes(row_id size) const {
+    if (size <= leaf_size_) return 1;
+    const row_id mid = split_point(0, size);
+    return 1 + count_nodes(mid) + count_nodes(size - mid);
+  }
+
+  /// Boxes order[begin, end), splits it at split_point along its widest coordinate and recurses; a leaf's
+  /// rows are put back in their previous relative order (nth_element leaves any). kRecord: keep the node
+  /// and its box (build); otherwise only the order is wanted (leaf_order) and `box` is scratch.
+  template <bool kRecord>
   std::int32_t build_node(const RowStore& store, std::vector<row_id>& order, row_id begin, row_id end,
-                          std::int32_t parent) {
-    const std::int32_t ni = static_cast<std::int32_t>(nodes_.size());
-    nodes_.push_back(Node{begin, end, -1, -1, parent});
-    lo_.resize(lo_.size() + d_);
-    hi_.resize(hi_.size() + d_);
-    float* lo = lo_.data() + static_cast<std::size_t>(ni) * d_;
-    float* hi = hi_.data() + static_cast<std::size_t>(ni) * d_;
+                          std::int32_t parent, std::vector<float>& box) {
+    std::int32_t ni = -1;
+    float *lo, *hi;
+    if constexpr (kRecord) {
+      ni = static_cast<std::int32_t>(nodes_.size());
+      nodes_.push_back(Node{begin, end, -1, -1, parent});
+      lo_.resize(lo_.size() + d_);
+      hi_.resize(hi_.size() + d_);
+      lo = lo_.data() + static_cast<std::size_t>(ni) * d_;
+      hi = hi_.data() + static_cast<std::size_t>(ni) * d_;
+    } else {
+      box.resize(2 * static_cast<std::size_t>(d_));  // needed only until the split is chosen
+      lo = box.data();
+      hi = lo + d_;
+    }
     std::copy(store.slot_data(order[begin]), store.slot_data(order[begin]) + d_, lo);
     std::copy(lo, lo + d_, hi);
     for (row_id k = begin + 1; k < end; ++k) {
@@ -283,23 +359,25 @@ class KdTree {
         hi[j] = std::max(hi[j], w[j]);
       }
     }
-    const row_id size = end - begin;
-    if (size <= leaf_size_) return ni;
+    if (end - begin <= leaf_size_) {
+      std::sort(order.begin() + begin, order.begin() + end);
+      return ni;
+    }
     int split = 0;
     for (int j = 1; j < d_; ++j)
       if (hi[j] - lo[j] > hi[split] - lo[split]) split = j;
-    // Split near the median at a multiple of 8 slots so leaves start on 8-row blocks of the scan kernel.
-    row_id mid = begin + (size / 2 + 7) / 8 * 8;
-    if (mid >= end) mid = begin + size / 2;
+    const row_id mid = split_point(begin, end);
     // Ties go by slot, so the two halves are the same sets whatever nth_element's implementation does.
     std::nth_element(order.begin() + begin, order.begin() + mid, order.begin() + end, [&](row_id a, row_id c) {
       const float va = store.slot_data(a)[split], vc = store.slot_data(c)[split];
       return va < vc || (!(vc < va) && a < c);
     });
-    const std::int32_t left = build_node(store, order, begin, mid, ni);
-    const std::int32_t right = build_node(store, order, mid, end, ni);
-    nodes_[ni].left = left;
-    nodes_[ni].right = right;
+    const std::int32_t left = build_node<kRecord>(store, order, begin, mid, ni, box);
+    const std::int32_t right = build_node<kRecord>(store, order, mid, end, ni, box);
+    if constexpr (kRecord) {
+      nodes_[ni].left = left;
+      nodes_[ni].right = right;
+    }
     return ni;
   }
 

@@ -39,6 +39,18 @@ HSRNET_ALWAYS_INLINE void reference_dot4(const float* const a[4], const float* c
   out[3] = detail::reduce_lanes(s3);
 }
 
+/// reference_dot of four rows of d <= 4 floats (w0..w3, each read with one 128-bit load) against one x
+/// (lanes from d on zero); `keep` has all bits set in lanes [0, d). Lane k of the result is
+/// reference_dot(row k, x, d), bit for bit up to the sign of zero: lanes from d on are cleared before
+/// multiplying (they may hold another row's floats), and ((p0 + p1) + (p2 + p3)) is the reference's first
+/// half, its second half being +0.
+HSRNET_ALWAYS_INLINE __m128 reference_dot4_short(__m128 w0, __m128 w1, __m128 w2, __m128 w3, __m128 x, __m128 keep) {
+  const __m128 zero = _mm_setzero_ps();
+  const __m128 p0 = _mm_fmadd_ps(_mm_and_ps(w0, keep), x, zero), p1 = _mm_fmadd_ps(_mm_and_ps(w1, keep), x, zero);
+  const __m128 p2 = _mm_fmadd_ps(_mm_and_ps(w2, keep), x, zero), p3 = _mm_fmadd_ps(_mm_and_ps(w3, keep), x, zero);
+  return _mm_hadd_ps(_mm_hadd_ps(p0, p1), _mm_hadd_ps(p2, p3));
+}
+
 /// out[k] = reference_dot(a[k], b[k], d) for k < n, four at a time.
 inline void reference_dots(const float* const* a, const float* const* b, std::size_t n, int d, float* out) {
   std::size_t k = 0;

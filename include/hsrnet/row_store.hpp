@@ -94,6 +94,17 @@ class RowStore {
   /// A row of d <= 4 floats in one vector load; lanes from d on hold whatever follows the row (the next
   /// row or zeros), so callers must ignore them.
   static __m128 read_short_row(const float* row) { return _mm_loadu_ps(row); }
+  /// Stores lanes [0, d) of v as a row of d <= 4 floats; the floats after the row are not touched.
+  static void write_short_row(float* row, __m128 v, int d) {
+    if (d == 4) {
+      _mm_storeu_ps(row, v);
+    } else if (d == 1) {
+      _mm_store_ss(row, v);
+    } else {
+      _mm_storel_pi(reinterpret_cast<__m64*>(row), v);
+      if (d == 3) _mm_store_ss(row + 2, _mm_movehl_ps(v, v));
+    }
+  }
 
   const float* slot_data(row_id slot) const { return data_.data() + static_cast<std::size_t>(slot) * stride_; }
   float* slot_data(row_id slot) { return data_.data() + static_cast<std::size_t>(slot) * stride_; }
@@ -132,13 +143,39 @@ class RowStore {
   /// Reorders the storage so that new slot k holds what old slot order[k] held. In place (cycle by cycle),
   /// so the weights never exist twice. The id maps come into existence only if the order stops being the
   /// identity.
-  void permute_slots(const std::vector<row_id>& order) {
+  void permute_slots(const std::vector<row_id>& order) { permute(order, true); }
+
+  /// permute_slots followed by adopt_slot_order, without building id maps on the way (the rows are
+  /// renumbered anyway): the only extra memory is one bit per row.
+  void permute_slots_and_renumber(const std::vector<row_id>& order) {
+    permute(order, false);
+    adopt_slot_order();
+  }
+
+  /// Renumbers the rows: from now on row id k is the row in slot k, and the maps are freed. For an owner that
+  /// is free to choose its numbering (a network numbering fresh neurons in tree order): every other view
+  /// of the rows by id changes meaning.
+  void adopt_slot_order() {
+    std::vector<row_id>().swap(id_of_);
+    std::vector<row_id>().swap(slot_of_);
+    identity_ = true;
+  }
+
+  /// Bytes held (rows, stored norms, id maps).
+  std::size_t memory_bytes() const {
+    return data_.size() * sizeof(float) + norms_.capacity() * sizeof(float) +
+           (slot_of_.capacity() + id_of_.capacity()) * sizeof(row_id);
+  }
+
+ private:
+  void permute(const std::vector<row_id>& order, bool keep_ids) {
     const std::size_t m = m_;
     bool unchanged = true;
     for (std::size_t k = 0; k < m && unchanged; ++k) unchanged = order[k] == static_cast<row_id>(k);
     if (unchanged) return;
-    std::vector<row_id> new_id_of(m);
-    for (std::size_t k = 0; k < m; ++k) new_id_of[k] = id_of(order[k]);
+    std::vector<row_id> new_id_of(keep_ids ? m : 0);
+    if (keep_ids)
+      for (std::size_t k = 0; k < m; ++k) new_id_of[k] = id_of(order[k]);
     std::vector<bool> done(m, false);
     std::vector<float> tmp(stride_);
     const bool norms = has_norms();
@@ -164,6 +201,7 @@ class RowStore {
         cur = src;
       }
     }
+    if (!keep_ids) return;
     bool identity = true;
     for (std::size_t k = 0; k < m && identity; ++k) identity = new_id_of[k] == static_cast<row_id>(k);
     if (identity) {
@@ -176,22 +214,6 @@ class RowStore {
     identity_ = false;
   }
 
-  /// Renumbers the rows: from now on row id k is the row in slot k, and the maps are freed. For an owner that
-  /// is free to choose its numbering (a network numbering fresh neurons in tree order): every other view
-  /// of the rows by id changes meaning.
-  void adopt_slot_order() {
-    std::vector<row_id>().swap(id_of_);
-    std::vector<row_id>().swap(slot_of_);
-    identity_ = true;
-  }
-
-  /// Bytes held (rows, stored norms, id maps).
-  std::size_t memory_bytes() const {
-    return data_.size() * sizeof(float) + norms_.capacity() * sizeof(float) +
-           (slot_of_.capacity() + id_of_.capacity()) * sizeof(row_id);
-  }
-
- private:
   RowStore(std::size_t m, int d) : m_(m), d_(d), stride_(d >= 1 ? padded_stride(d) : 0) {
     if (d < 1) throw std::invalid_argument("hsrnet: row dimension d must be >= 1");
     if (m > static_cast<std::size_t>(std::numeric_limits<row_id>::max()))

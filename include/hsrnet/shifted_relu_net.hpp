@@ -69,12 +69,12 @@ class ShiftedReLUNet {
   /// only on (d, m, seed), never on the index options; random_weights() gives the rows in draw order.
   ShiftedReLUNet(int d, std::size_t m, int K, const NetOptions& options = {})
       : d_(d), m_(m), K_(K), seed_(options.seed), uid_(next_uid()),
-        index_(checked_shape(d, m, K), d, RowDraw{d, options.seed}, options.index) {
-    if (d <= kTreeOrderMaxDim) index_.renumber_in_tree_order();
+        index_(checked_shape(d, m, K), d, RowDraw{d, options.seed}, options.index,
+               d <= kTreeOrderMaxDim ? HalfSpaceIndex::Numbering::TreeOrder : HalfSpaceIndex::Numbering::AsCreated) {
     init_output(nullptr, options);
 #if defined(__GLIBC__)
-    // Sorting and building left tens of MB of freed temporaries (id maps, a deep tree, orders) that glibc
-    // keeps mapped; hand them back so the process's memory is the network's own.
+    // Sorting and building leave freed temporaries (orders of m ids) that glibc may keep mapped; hand them
+    // back so the process's memory is the network's own.
     malloc_trim(0);
 #endif
   }

@@ -369,3 +369,36 @@ TEST(CpuFeatures, ThisMachineRunsTheKernels) {
 }
 
 }  // namespace
+
+namespace {
+
+// Four rows of d <= 4 floats read with one 128-bit load each; whatever follows a row (here NaN, infinity or
+// another row) must not leak into the result.
+TEST(ReferenceDot4Short, BitwiseEqualToReferenceDot) {
+  std::mt19937_64 rng(12);
+  const float junk[3] = {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity(), 7.0f};
+  for (int d = 1; d <= 4; ++d) {
+    alignas(16) std::int32_t keep_bits[4] = {0, 0, 0, 0};
+    for (int c = 0; c < d; ++c) keep_bits[c] = -1;
+    const __m128 keep = _mm_load_ps(reinterpret_cast<const float*>(keep_bits));
+    for (int trial = 0; trial < 3000; ++trial) {
+      std::vector<float> rows = trial % 2 ? spread_values(rng, 4 * 4) : gaussian(rng, 4 * 4);  // 4 floats per row
+      for (int r = 0; r < 4; ++r)
+        for (int c = d; c < 4; ++c) rows[r * 4 + c] = junk[(trial + r + c) % 3];
+      std::vector<float> x = trial % 3 ? spread_values(rng, d) : gaussian(rng, d);
+      if (trial % 5 == 0) x[trial % d] = 0.0f;
+      alignas(16) float xp[4] = {0, 0, 0, 0}, out[4];
+      std::copy(x.begin(), x.end(), xp);
+      _mm_store_ps(out, hsrnet::reference_dot4_short(_mm_loadu_ps(&rows[0]), _mm_loadu_ps(&rows[4]),
+                                                      _mm_loadu_ps(&rows[8]), _mm_loadu_ps(&rows[12]),
+                                                      _mm_load_ps(xp), keep));
+      for (int r = 0; r < 4; ++r) {
+        const float want = hsrnet::reference_dot(&rows[r * 4], x.data(), d);
+        ASSERT_TRUE(out[r] == want || (std::isnan(out[r]) && std::isnan(want)))
+            << "d " << d << " trial " << trial << " row " << r << ": " << out[r] << " vs " << want;
+      }
+    }
+  }
+}
+
+}  // namespace

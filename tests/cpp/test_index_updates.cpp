@@ -324,10 +324,11 @@ namespace {
 // without moving rows) and renumber_in_tree_order (ids follow the layout, no maps): queries stay exactly the
 // brute force through long sequences of small and far moves, in identity and permuted stores, for d on both
 // sides of the short-row paths (d <= 4: vector loads of rows, no stored norms).
-class MoveRows : public ::testing::TestWithParam<std::tuple<int, bool>> {};
+// along: move_rows_along (rows of d <= 4 in an identity order take its in-register path), else move_rows.
+class MoveRows : public ::testing::TestWithParam<std::tuple<int, bool, bool>> {};
 
 TEST_P(MoveRows, InPlaceMovesRefitsAndRenumberingMatchBruteForce) {
-  const auto [d, renumber] = GetParam();
+  const auto [d, renumber, along] = GetParam();
   std::mt19937_64 rng(77 + d * 2 + renumber);
   const std::size_t m = 2000;
   IndexOptions o;
@@ -356,9 +357,17 @@ TEST_P(MoveRows, InPlaceMovesRefitsAndRenumberingMatchBruteForce) {
     const float scale = op % 10 == 0 ? 3.0f : 0.01f;                   // SGD-sized or far
     std::vector<float> c(ids.size());
     for (float& v : c) v = scale * g(rng);
-    index.move_rows(ids.data(), ids.size(), [&](std::size_t i, float* w) {
-      for (int j = 0; j < d; ++j) w[j] = std::fma(c[i], x[j], w[j]);
-    });
+    if (op % 7 == 3) ids.push_back(static_cast<row_id>(m - 1)), c.push_back(0.5f);  // the last slot too
+    std::sort(ids.begin(), ids.end());
+    ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+    c.resize(ids.size(), 0.5f);
+    if (along) {
+      index.move_rows_along(ids.data(), ids.size(), c.data(), x.data());
+    } else {
+      index.move_rows(ids.data(), ids.size(), [&](std::size_t i, float* w) {
+        for (int j = 0; j < d; ++j) w[j] = std::fma(c[i], x[j], w[j]);
+      });
+    }
     for (std::size_t i = 0; i < ids.size(); ++i)
       for (int j = 0; j < d; ++j) {
         float& w = rows[static_cast<std::size_t>(ids[i]) * d + j];
@@ -379,7 +388,8 @@ TEST_P(MoveRows, InPlaceMovesRefitsAndRenumberingMatchBruteForce) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(All, MoveRows, ::testing::Combine(::testing::Values(1, 2, 3, 4, 5, 9), ::testing::Bool()));
+INSTANTIATE_TEST_SUITE_P(All, MoveRows,
+                         ::testing::Combine(::testing::Values(1, 2, 3, 4, 5, 9), ::testing::Bool(), ::testing::Bool()));
 
 TEST(MoveRowsErrors, RejectsUnorderedIdsAndReportsNonFiniteRows) {
   std::mt19937_64 rng(3);
@@ -397,6 +407,33 @@ TEST(MoveRowsErrors, RejectsUnorderedIdsAndReportsNonFiniteRows) {
   std::vector<float> got(3);
   index.get_row(3, got.data());  // every row was moved, the bad one included
   EXPECT_EQ(got[1], rows[3 * 3 + 1] + 1.0f);
+}
+
+TEST(MoveRowsErrors, AlongRejectsUnorderedIdsAndReportsNonFiniteRows) {
+  for (int d : {3, 4, 6}) {  // in-register path (renumbered, d <= 4) and the general one
+    std::mt19937_64 rng(4 + d);
+    std::vector<float> rows = gaussian(rng, 100 * d);
+    HalfSpaceIndex index(rows.data(), 100, d);
+    index.renumber_in_tree_order();
+    std::vector<float> x(d, 1.0f);
+    const float c[3] = {1.0f, 3e38f, 1.0f};
+    const row_id unordered[2] = {5, 4}, out_of_range[1] = {100};
+    EXPECT_THROW(index.move_rows_along(unordered, 2, c, x.data()), std::invalid_argument);
+    EXPECT_THROW(index.move_rows_along(out_of_range, 1, c, x.data()), std::out_of_range);
+    std::vector<float> before(d), after(d);
+    index.get_row(99, before.data());
+    const row_id ids[3] = {1, 2, 99};
+    index.get_row(2, after.data());
+    const float row2 = after[0];
+    x[0] = 3e38f;  // row 2 overflows to infinity
+    EXPECT_THROW(index.move_rows_along(ids, 3, c, x.data()), std::invalid_argument) << d;
+    EXPECT_FALSE(index.has_tree());
+    index.get_row(2, after.data());
+    EXPECT_TRUE(std::isinf(after[0])) << row2;
+    index.get_row(99, after.data());  // every row was moved, the ones after the bad one included
+    EXPECT_EQ(after[0], std::fma(1.0f, 3e38f, before[0]));
+    EXPECT_EQ(after[d - 1], before[d - 1] + 1.0f);
+  }
 }
 
 }  // namespace
