@@ -23,9 +23,12 @@
 //
 // Choosing delta: the largest of 0.5 |x|, 0.3 |x|, ... (|x| the mean input norm) for which a probe of 64
 // samples predicts at most max_candidate_ratio cached pairs per firing pair and a size within the budget;
-// never below 4x the rounding slack. Memory: 6 bytes per cached pair, 16 per sample, 9 per neuron. When even
-// the smallest delta does not fit, or the real size outgrows the budget while filling, rebuild() returns
-// false and the trainer falls back to index queries.
+// never below 4x the rounding slack. Memory: 6 bytes per cached pair, 16 per sample, 9 per neuron, stored in
+// chunks of samples sized exactly (no growth by doubling). The build works one chunk at a time, with about
+// kBuildBytesPerPair bytes of scratch per pair of the chunk; chunks are made small enough that this scratch
+// stays within a quarter of the cache's own size, and the budget covers both. When even the smallest delta
+// does not fit, or the real size outgrows the budget while filling, rebuild() returns false and the trainer
+// falls back to index queries.
 #pragma once
 
 #include <omp.h>
@@ -55,7 +58,11 @@ struct CacheSettings {
 class CandidateCache {
  public:
   static constexpr std::size_t kProbeSamples = 64;
-  static constexpr std::size_t kChunk = 1024;  // samples per index pass while filling
+  static constexpr std::size_t kMaxChunk = 1024;  // samples per index pass while filling, at most
+  static constexpr std::size_t kMinChunk = 16;
+  // Scratch per pair while a chunk is filled: the index's per-query lists and CSR result, z0, the
+  // neuron-major view (measured: ~40 bytes).
+  static constexpr double kBuildBytesPerPair = 40.0;
   static constexpr double kAllowanceSteps = 32768.0;  // allowance unit = delta / (|x| (1 + g)) / this
 
   /// Builds at the current weights of `index` for X (n x d, row-major). Returns false, leaving the cache
@@ -105,7 +112,9 @@ class CandidateCache {
       probe_firing_ = count_above(b) / static_cast<double>(np);
       auto fits = [&](double dl, double ratio_cap) {
         const double per = count_above(lowered(b, dl)) / static_cast<double>(np);
-        return per <= ratio_cap * firing && bytes_for(n, m, per * static_cast<double>(n) * 1.1) <= settings.budget_bytes;
+        const double cache = static_cast<double>(bytes_for(n, m, per * static_cast<double>(n) * 1.1));
+        per_sample_ = per;
+        return per <= ratio_cap * firing && cache + scratch_bytes(per, chunk_for(per, n, m)) <= static_cast<double>(settings.budget_bytes);
       };
       if (delta > 0.0) {
         if (!fits(delta, std::numeric_limits<double>::infinity())) return false;
@@ -123,19 +132,24 @@ class CandidateCache {
     const double delta_eff = (static_cast<double>(b) - static_cast<double>(thr)) * (1.0 - 1e-15);
     unit_ = delta_eff / (xbar * (1.0 + g)) / kAllowanceSteps;
 
-    offsets_.assign(n + 1, 0);
+    chunk_ = chunk_for(per_sample_, n, m);
+    chunks_.reserve((n + chunk_ - 1) / chunk_);
+    std::size_t pairs = 0;
     std::vector<float> z;
-    for (std::size_t i0 = 0; i0 < n; i0 += kChunk) {
-      const std::size_t nc = std::min(kChunk, n - i0);
-      const CsrResult r = index.query_batch(X + i0 * d, nc, thr, backend);
-      if (bytes_for(n, m, static_cast<double>(ids_.size() + r.indices.size())) > settings.budget_bytes) {
+    CsrResult r;
+    for (std::size_t i0 = 0; i0 < n; i0 += chunk_) {
+      const std::size_t nc = std::min(chunk_, n - i0);
+      index.query_batch_into(X + i0 * d, nc, thr, r, backend);
+      pairs += r.indices.size();
+      if (bytes_for(n, m, static_cast<double>(pairs)) > settings.budget_bytes) {
         clear();
         return false;
       }
-      const std::size_t base = ids_.size();
-      ids_.insert(ids_.end(), r.indices.begin(), r.indices.end());
-      allow_.resize(ids_.size());
-      for (std::size_t q = 0; q < nc; ++q) offsets_[i0 + q + 1] = static_cast<std::int64_t>(base) + r.offsets[q + 1];
+      chunks_.emplace_back();
+      Chunk& ch = chunks_.back();
+      ch.offsets.assign(r.offsets.begin(), r.offsets.end());
+      ch.ids.assign(r.indices.begin(), r.indices.end());
+      ch.allow.resize(r.indices.size());
       // Allowances from z0 = reference_dot(w_r, x_i), computed per neuron so that each row is read once per
       // chunk (four samples per pass of the row), then per sample.
       nm_.build(r.offsets.data(), r.indices.data(), nc, m, store);
@@ -160,11 +174,10 @@ class CandidateCache {
         const double xn = xnorm_[i0 + static_cast<std::size_t>(q)];
         const double slack = 2.0 * g * w0 * xn + 2.0 * e;
         for (std::int64_t p = r.offsets[q]; p < r.offsets[q + 1]; ++p)
-          allow_[base + static_cast<std::size_t>(p)] = quantize((static_cast<double>(b) - z[p] - slack) / (xn * (1.0 + g)));
+          ch.allow[static_cast<std::size_t>(p)] = quantize((static_cast<double>(b) - z[p] - slack) / (xn * (1.0 + g)));
       }
     }
-    ids_.shrink_to_fit();
-    allow_.shrink_to_fit();
+    nm_ = NeuronMajor();  // build scratch: handed back, not kept for the cache's lifetime
 
     // theta = min_i theta_i for neurons outside the cached lists.
     double theta = std::numeric_limits<double>::infinity();
@@ -177,7 +190,7 @@ class CandidateCache {
     threshold_ = thr;
     delta_ = delta;
     theta_ = theta;
-    mean_cached_ = static_cast<double>(ids_.size()) / static_cast<double>(n);
+    mean_cached_ = static_cast<double>(pairs) / static_cast<double>(n);
     moved_limit_ = std::max<std::size_t>(8, static_cast<std::size_t>(settings.max_moved_fraction * static_cast<double>(m)));
     extra_seconds_ = 0.0;
     n_ = n;
@@ -190,12 +203,7 @@ class CandidateCache {
   void clear() {
     valid_ = false;
     n_ = 0;
-    offsets_.clear();
-    offsets_.shrink_to_fit();
-    ids_.clear();
-    ids_.shrink_to_fit();
-    allow_.clear();
-    allow_.shrink_to_fit();
+    std::vector<Chunk>().swap(chunks_);
     moved_.clear();
   }
 
@@ -204,9 +212,11 @@ class CandidateCache {
   /// Appends the candidates of training sample i to `out`, ascending: cached pairs whose neuron moved past
   /// the pair's allowance, merged with the moved set.
   void candidates(std::size_t i, std::vector<row_id>& out) const {
-    const std::int64_t p0 = offsets_[i], p1 = offsets_[i + 1];
-    const row_id* ids = ids_.data();
-    const std::uint16_t* allow = allow_.data();
+    const Chunk& ch = chunks_[i / chunk_];
+    const std::size_t q = i % chunk_;
+    const std::int64_t p0 = ch.offsets[q], p1 = ch.offsets[q + 1];
+    const row_id* ids = ch.ids.data();
+    const std::uint16_t* allow = ch.allow.data();
     const double* mv = movement_.data();
     const std::uint8_t* flag = moved_flag_.data();
     const double unit = unit_;
@@ -259,9 +269,12 @@ class CandidateCache {
   double probe_firing() const { return probe_firing_; }
   double rebuild_seconds() const { return rebuild_seconds_; }
   std::size_t memory_bytes() const {
-    return ids_.capacity() * sizeof(row_id) + allow_.capacity() * sizeof(std::uint16_t) +
-           offsets_.capacity() * sizeof(std::int64_t) + xnorm_.capacity() * sizeof(double) +
-           movement_.capacity() * sizeof(double) + moved_flag_.capacity() + moved_.capacity() * sizeof(row_id);
+    std::size_t bytes = chunks_.capacity() * sizeof(Chunk);
+    for (const Chunk& ch : chunks_)
+      bytes += ch.ids.capacity() * sizeof(row_id) + ch.allow.capacity() * sizeof(std::uint16_t) +
+               ch.offsets.capacity() * sizeof(std::int64_t);
+    return bytes + xnorm_.capacity() * sizeof(double) + movement_.capacity() * sizeof(double) + moved_flag_.capacity() +
+           moved_.capacity() * sizeof(row_id);
   }
 
  private:
@@ -269,6 +282,16 @@ class CandidateCache {
     const double b = static_cast<double>(n) * (sizeof(std::int64_t) + sizeof(double)) +
                      static_cast<double>(m) * (sizeof(double) + 1) + pairs * (sizeof(row_id) + sizeof(std::uint16_t));
     return b >= 1.8e19 ? ~std::size_t{0} : static_cast<std::size_t>(b);
+  }
+  /// Samples per chunk: the build's scratch (kBuildBytesPerPair per pair of a chunk) stays within a quarter
+  /// of the cache's estimated size (`per` pairs per sample), between kMinChunk and kMaxChunk samples.
+  static std::size_t chunk_for(double per, std::size_t n, std::size_t m) {
+    const double cache = static_cast<double>(bytes_for(n, m, per * static_cast<double>(n)));
+    const double c = 0.25 * cache / (std::max(per, 1.0) * kBuildBytesPerPair);
+    return static_cast<std::size_t>(std::clamp(c, static_cast<double>(kMinChunk), static_cast<double>(kMaxChunk)));
+  }
+  static double scratch_bytes(double per, std::size_t chunk) {
+    return std::max(per, 1.0) * static_cast<double>(chunk) * kBuildBytesPerPair;
   }
   /// float(b - delta) rounded down, so the effective delta is never below the requested one.
   static float lowered(float b, double delta) {
@@ -287,11 +310,16 @@ class CandidateCache {
     return static_cast<std::uint16_t>(q);
   }
 
+  struct Chunk {                      // samples [k * chunk_, (k + 1) * chunk_), each vector sized exactly
+    std::vector<std::int64_t> offsets; // pairs of the chunk's sample q: [offsets[q], offsets[q + 1])
+    std::vector<row_id> ids;           // per cached pair: the neuron
+    std::vector<std::uint16_t> allow;  // per cached pair: allowance / unit_, rounded down
+  };
+
   bool valid_ = false;
-  std::size_t n_ = 0;
-  std::vector<std::int64_t> offsets_;
-  std::vector<row_id> ids_;
-  std::vector<std::uint16_t> allow_;  // per cached pair: allowance / unit_, rounded down
+  std::size_t n_ = 0, chunk_ = kMaxChunk;
+  double per_sample_ = 0.0;           // cached pairs per sample predicted by the probe at the chosen delta
+  std::vector<Chunk> chunks_;
   std::vector<double> xnorm_;
   std::vector<double> movement_;      // mv_r: summed update norms since the build
   std::vector<std::uint8_t> moved_flag_;

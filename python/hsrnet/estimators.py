@@ -383,7 +383,9 @@ class HSRClassifier(ClassifierMixin, _BaseHSR):
         How firing neurons are found during training. Every strategy gives the same model bit for bit; they
         differ in speed only ("dense" is the reference dense SGD).
     cache_memory_budget : int, default=2**30
-        Bytes the "cache" strategy may use for its per-sample candidate lists.
+        Bytes the "cache" strategy may use: its per-sample candidate lists plus the estimated scratch of
+        building them (the build works on chunks of samples sized to keep that scratch small). When the
+        cache would not fit, training falls back to index queries (same model, other speed).
     input_map : {"standardize", "none"}, default="standardize"
         "standardize": per-feature standardisation, a constant coordinate sqrt(n_features) appended, rows
         scaled to unit norm (the network sees n_features + 1 inputs). "none": rows used as given (finite;

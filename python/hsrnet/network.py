@@ -123,7 +123,8 @@ class SGDTrainer:
     train_output_layer : train A as well (the paper keeps it fixed)
     loss : "squared_error" (targets float32 (n, K)) or "softmax_cross_entropy" (int32 labels in [0, K))
     seed : shuffling seed; shuffle : reshuffle every epoch
-    cache_budget_bytes : memory the cache strategy may use before it falls back to the index
+    cache_budget_bytes : memory the cache strategy may use (candidate lists and estimated build scratch)
+        before it falls back to the index
     """
 
     def __init__(self, batch_size=1, learning_rate=0.01, schedule="constant", power=0.5, strategy="auto",
