@@ -23,11 +23,13 @@ struct GemmTiling {
 };
 
 /// For every query q of `queries` (n x stride, zero padded, row-major; `qnorms` upper bounds of their
-/// norms) appends to out[q], ascending, every slot s in [begin, end) with reference_dot(row s, q) > b.
+/// norms) calls emit(q, s, v) for every slot s in [begin, end) with reference_dot(row s, q) > b, slots
+/// ascending per query. v is a value of <w_s, q> computed in some order (the GEMM's, or reference_dot's
+/// in the rounding band): within dot_error_coefficient(d) |w| |q| + dot_error_floor(d) of the exact one.
 /// Returns how many candidates needed the reference kernel (rounding-band cases).
-inline std::size_t gemm_threshold_slots(const RowStore& store, const float* queries, const float* qnorms, int n,
-                                        float b, row_id begin, row_id end, std::vector<std::vector<row_id>>& out,
-                                        const GemmTiling& tiling = {}) {
+template <class Emit>
+std::size_t gemm_threshold_visit(const RowStore& store, const float* queries, const float* qnorms, int n, float b,
+                                 row_id begin, row_id end, Emit&& emit, const GemmTiling& tiling = {}) {
   using RowMajor = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
   // Unaligned: a tile or query block may start anywhere (stride 3, tilings not a multiple of 8). Eigen's GEMM
   // packs with unaligned loads anyway; only its small-product path would act on an alignment promise.
@@ -66,7 +68,7 @@ inline std::size_t gemm_threshold_slots(const RowStore& store, const float* quer
         // Rounded down: a float cutoff above low_d could skip entries inside the rounding band.
         const float low = tile_bounded ? float_threshold(low_d) : -std::numeric_limits<float>::infinity();
         const __m256 lowv = _mm256_set1_ps(low);
-        std::vector<row_id>& dst = out[q0 + q];
+        const int qi = q0 + q;
         const float* xq = queries + static_cast<std::size_t>(q0 + q) * stride;
         int r = 0;
         auto decide = [&](int rr) {
@@ -77,10 +79,11 @@ inline std::size_t gemm_threshold_slots(const RowStore& store, const float* quer
             margin = std::numeric_limits<double>::infinity();
           const double val = v[rr];
           if (val > fb + margin) {
-            dst.push_back(r0 + rr);
+            emit(qi, r0 + rr, v[rr]);
           } else if (!(val <= fb - margin)) {
             ++verified;
-            if (reference_dot(store.slot_data(r0 + rr), xq, stride) > fb) dst.push_back(r0 + rr);
+            const float z = reference_dot(store.slot_data(r0 + rr), xq, stride);
+            if (z > fb) emit(qi, r0 + rr, z);
           }
         };
         for (; r + 8 <= nr; r += 8) {
@@ -97,6 +100,14 @@ inline std::size_t gemm_threshold_slots(const RowStore& store, const float* quer
     }
   }
   return verified;
+}
+
+/// gemm_threshold_visit collecting the slots: appended to out[q], ascending.
+inline std::size_t gemm_threshold_slots(const RowStore& store, const float* queries, const float* qnorms, int n,
+                                        float b, row_id begin, row_id end, std::vector<std::vector<row_id>>& out,
+                                        const GemmTiling& tiling = {}) {
+  return gemm_threshold_visit(
+      store, queries, qnorms, n, b, begin, end, [&out](int q, row_id s, float) { out[q].push_back(s); }, tiling);
 }
 
 }  // namespace hsrnet

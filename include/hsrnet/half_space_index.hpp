@@ -136,19 +136,7 @@ class HalfSpaceIndex {
     result.offsets.assign(n + 1, 0);
     result.indices.clear();
     if (n == 0) return;
-    const int stride = store_.stride();
-    // Queries padded to the row stride, aligned for the GEMM; norms for its rounding band.
-    if (queries_.size() < n * static_cast<std::size_t>(stride)) queries_ = AlignedBuffer<float>(n * static_cast<std::size_t>(stride));
-    qnorms_.resize(n);
-    float* Q = queries_.data();
-    for (std::size_t q = 0; q < n; ++q) {
-      const float* src = X + q * x_stride;
-      if (!all_finite(src, dim()))
-        throw std::invalid_argument("hsrnet: query " + std::to_string(q) + " contains NaN or infinity");
-      std::copy(src, src + dim(), Q + q * stride);
-      std::fill(Q + q * stride + dim(), Q + (q + 1) * stride, 0.0f);
-      qnorms_[q] = norm_upper_bound(Q + q * stride, dim());
-    }
+    const float* Q = prepare_queries(X, n, x_stride);
     if ((backend == Backend::Auto ? options_.backend : backend) == Backend::Auto) probe_tree(Q, b);
     const Backend chosen = choose(backend, n);
     if (lists_.size() < n) lists_.resize(n);
@@ -180,6 +168,36 @@ class HalfSpaceIndex {
       }
       std::copy(l.begin(), l.end(), result.indices.begin() + result.offsets[q]);
     }
+  }
+
+  /// The gemm backend's answer with the values it computed, for callers that need <w, x> of every reported
+  /// pair (the candidate cache): for queries X (n x d, row-major), calls emit(t, q, id, v) for every pair
+  /// with reference_dot(w_id, x_q) > b, v within dot_error_coefficient(d) |w| |x| + dot_error_floor(d) of
+  /// the exact <w_id, x_q> (see gemm_threshold_visit). Thread t of threads() owns a range of ids, ranges
+  /// ascending with t, and reports each query's ids ascending; emit runs concurrently for different t.
+  /// Only for an identity order (ids are slots); returns false without calling emit otherwise.
+  template <class Emit>
+  bool gemm_visit(const float* X, std::size_t n, double b_real, Emit&& emit) {
+    if (!store_.identity_order()) return false;
+    if (!std::isfinite(b_real)) throw std::invalid_argument("hsrnet: threshold b must be finite");
+    if (n == 0) return true;
+    const float b = float_threshold(b_real);
+    const float* Q = prepare_queries(X, n, static_cast<std::size_t>(dim()));
+    const int T = std::max(1, std::min(threads(), static_cast<int>((rows() + 4095) / 4096)));
+    std::size_t verified = 0;
+#pragma omp parallel num_threads(T) reduction(+ : verified)
+    {
+      omp_set_num_threads(1);  // Eigen inside the region stays on this thread (see over_row_chunks)
+      const int t = omp_get_thread_num();
+      const auto [begin, end] = chunk(t, omp_get_num_threads());
+      verified += gemm_threshold_visit(store_, Q, qnorms_.data(), static_cast<int>(n), b, begin, end,
+                                       [&](int q, row_id s, float v) { emit(t, static_cast<std::size_t>(q), s, v); });
+    }
+    stats_.rounding_checks += verified;
+    ++stats_.gemm_calls;
+    stats_.last_backend = Backend::Gemm;
+    stats_.queries += n;
+    return true;
   }
 
   /// Replaces rows ids[0..k) by the k rows of `values` (row-major k x d). Later queries stay exact.
@@ -437,6 +455,24 @@ class HalfSpaceIndex {
   }
 
   // Row range [begin, end) of chunk t out of T, on 8-row boundaries.
+  /// Copies queries (x_stride floats apart) into queries_, zero padded to the row stride and aligned for the
+  /// GEMM, with norm upper bounds in qnorms_ (the GEMM's rounding band); rejects non-finite queries.
+  const float* prepare_queries(const float* X, std::size_t n, std::size_t x_stride) {
+    const int stride = store_.stride();
+    if (queries_.size() < n * static_cast<std::size_t>(stride)) queries_ = AlignedBuffer<float>(n * static_cast<std::size_t>(stride));
+    qnorms_.resize(n);
+    float* Q = queries_.data();
+    for (std::size_t q = 0; q < n; ++q) {
+      const float* src = X + q * x_stride;
+      if (!all_finite(src, dim()))
+        throw std::invalid_argument("hsrnet: query " + std::to_string(q) + " contains NaN or infinity");
+      std::copy(src, src + dim(), Q + q * stride);
+      std::fill(Q + q * stride + dim(), Q + (q + 1) * stride, 0.0f);
+      qnorms_[q] = norm_upper_bound(Q + q * stride, dim());
+    }
+    return Q;
+  }
+
   std::pair<row_id, row_id> chunk(int t, int T) const {
     const std::size_t m = rows(), blocks = (m + 7) / 8;
     const std::size_t b0 = blocks * t / T, b1 = blocks * (t + 1) / T;
