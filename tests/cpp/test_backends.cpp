@@ -97,6 +97,58 @@ TEST(GemmThresholdSlots, CountsBandEntries) {
   EXPECT_FALSE(std::binary_search(out[0].begin(), out[0].end(), row_id{5})) << "a tie is not > b";
 }
 
+// gemm_visit: the firing pairs with the GEMM's values, split over threads by ascending id ranges.
+TEST(GemmVisit, ReportsExactPairsWithValuesWithinTheRoundingBound) {
+  std::mt19937_64 rng(31);
+  for (int threads : {1, 2, 3}) {
+    for (int d : {7, 40, 100}) {
+      const std::size_t m = 9000, n = 9;
+      const std::vector<float> rows = gaussian(rng, m * d);
+      hsrnet::IndexOptions o;
+      o.backend = hsrnet::Backend::Gemm;
+      o.n_threads = threads;
+      hsrnet::HalfSpaceIndex index(rows.data(), m, d, o);
+      const std::vector<float> X = gaussian(rng, n * d);
+      const std::vector<float> dots0 = hsrtest::all_dots(rows, d, X.data());
+      const float b = dots0[17];  // a tie at the threshold for query 0
+      std::vector<std::vector<std::vector<row_id>>> ids(threads, std::vector<std::vector<row_id>>(n));
+      std::vector<std::vector<std::vector<float>>> vals(threads, std::vector<std::vector<float>>(n));
+      ASSERT_TRUE(index.gemm_visit(X.data(), n, b, [&](int t, std::size_t q, row_id id, float v) {
+        ids[t][q].push_back(id);
+        vals[t][q].push_back(v);
+      }));
+      const double coef = hsrnet::dot_error_coefficient(d), floor_abs = hsrnet::dot_error_floor(d);
+      for (std::size_t q = 0; q < n; ++q) {
+        const float* x = X.data() + q * d;
+        std::vector<row_id> got;
+        for (int t = 0; t < threads; ++t) {
+          for (std::size_t k = 0; k < ids[t][q].size(); ++k) {
+            const float* w = rows.data() + static_cast<std::size_t>(ids[t][q][k]) * d;
+            double exact = 0.0, wn = 0.0, xn = 0.0;
+            for (int j = 0; j < d; ++j) exact += static_cast<double>(w[j]) * x[j], wn += static_cast<double>(w[j]) * w[j], xn += static_cast<double>(x[j]) * x[j];
+            ASSERT_LE(std::abs(vals[t][q][k] - exact), coef * std::sqrt(wn * xn) + floor_abs) << "d " << d << " q " << q;
+          }
+          got.insert(got.end(), ids[t][q].begin(), ids[t][q].end());
+        }
+        // Concatenated in thread order they are ascending, and exactly the brute-force set.
+        ASSERT_TRUE(hsrtest::same_ids(brute_force(rows, d, x, b), got)) << "threads " << threads << " d " << d << " q " << q;
+        ASSERT_TRUE(std::is_sorted(got.begin(), got.end()));
+      }
+    }
+  }
+}
+
+TEST(GemmVisit, DeclinesAPermutedStore) {
+  std::mt19937_64 rng(32);
+  const std::vector<float> rows = gaussian(rng, 500 * 3);
+  hsrnet::HalfSpaceIndex index(rows.data(), 500, 3);  // auto builds a tree, which permutes the store
+  ASSERT_FALSE(index.store().identity_order());
+  const std::vector<float> x = gaussian(rng, 3);
+  bool called = false;
+  EXPECT_FALSE(index.gemm_visit(x.data(), 1, 0.5, [&](int, std::size_t, row_id, float) { called = true; }));
+  EXPECT_FALSE(called);
+}
+
 TEST(KdTree, BuildPermutesStoreAndQueriesMatch) {
   std::mt19937_64 rng(33);
   for (int d : {1, 2, 3, 4, 6}) {
