@@ -101,6 +101,9 @@ def parse_args(argv=None):
     p.add_argument("--mnist-epochs", type=int, default=None, help="epochs (default 3; quick 2)")
     p.add_argument("--mnist-lr", type=float, default=None, help="learning rate (default 5.0)")
     p.add_argument("--mnist-batch", type=int, default=256)
+    p.add_argument("--mnist-strategies", default=",".join(MNIST_STRATEGIES),
+                   help="comma list, dense first (default dense,cache,gemm,auto); e.g. dense,cache with "
+                        "--mnist-epochs 8 for the cache's long-run behaviour")
     p.add_argument("--mnist-sweep-lr", default=None,
                    help="comma list of learning rates for the sweep on a subset (default 0.5,5,20; '' to skip)")
     p.add_argument("--mnist-sweep-samples", type=int, default=None, help="subset size of the sweep (default 10000)")
@@ -529,7 +532,10 @@ def run_mnist(args, hs):
         f"{load_s:.1f} s)")
     runs = []
     init_eval = None
-    for strat in MNIST_STRATEGIES:
+    strategies = [s.strip() for s in args.mnist_strategies.split(",") if s.strip()]
+    if not strategies or strategies[0] != "dense" or any(s not in MNIST_STRATEGIES for s in strategies):
+        raise SystemExit(f"--mnist-strategies: a comma list of {', '.join(MNIST_STRATEGIES)} starting with dense")
+    for strat in strategies:
         net, build_s = make_net(hs, d, m, 10, args.seed + 1)
         if init_eval is None:
             init_eval = evaluate(net, Xte, yte)
@@ -1199,13 +1205,21 @@ def notes_markdown(P, M, S, Mem):
                 continue
             rest = 1e3 * (r["total_s"] - r["identify_s"]) / r["steps"]
             idx = 1e3 * r["index_s"] / r["steps"]
-            out.append(f"Paper regime: `tree` spends {1e3 * r['identify_s'] / r['steps']:.3f} ms/step identifying the "
-                       f"firing neurons and {rest:.3f} ms/step on the work per firing neuron (forward, backward, "
-                       f"update, and {idx:.3f} ms/step of index upkeep for the ~"
-                       f"{r['epochs'][-1]['firing_fraction'] * P['m']:,.0f} rows moved per step). Even with free "
-                       f"identification the ratio to the best dense step ({bd_ms:.3f} ms) could not exceed "
-                       f"{bd_ms / rest:.2f}x: reaching {PAPER_TARGET:g}x needs a cheaper per-firing-neuron path "
-                       "(notably the index upkeep), not a faster query.")
+            tree_ms = 1e3 * r["total_s"] / r["steps"]
+            upkeep = (f"{idx:.3f} ms/step of separate index upkeep" if idx >= 0.0005 else
+                      "the index upkeep, which the single-sample step does inside the update, in the same pass "
+                      "over the rows")
+            line = (f"Paper regime: `tree` spends {1e3 * r['identify_s'] / r['steps']:.3f} ms/step identifying the "
+                    f"firing neurons and {rest:.3f} ms/step on the work per firing neuron (forward, backward, update, "
+                    f"and {upkeep}; ~{r['epochs'][-1]['firing_fraction'] * P['m']:,.0f} rows moved per step). Even "
+                    f"with free identification the ratio to the best dense step ({bd_ms:.3f} ms) could not exceed "
+                    f"{bd_ms / rest:.2f}x")
+            if bd_ms / tree_ms >= PAPER_TARGET:
+                line += f"; it is {bd_ms / tree_ms:.2f}x, above the {PAPER_TARGET:g}x target."
+            else:
+                line += (f": reaching {PAPER_TARGET:g}x needs a cheaper per-firing-neuron path (notably the index "
+                         "upkeep), not a faster query.")
+            out.append(line)
         tree = [r for r in res if r["strategy"] == "tree"]
         for r in res:
             if r["strategy"] == "cache" and tree:

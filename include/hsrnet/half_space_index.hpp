@@ -215,9 +215,14 @@ class HalfSpaceIndex {
 
   /// For trainers that move rows in place through mutable_row(): tell the index which ids moved.
   float* mutable_row(row_id id) { return store_.mutable_row_data(id); }
+  /// Brings the stored norm of row id up to date after a write through mutable_row(), while the row is still
+  /// in cache; safe from several threads for distinct ids. rows_moved(..., norms_current = true) then skips
+  /// its own pass over the rows.
+  void refresh_norm(row_id id) { store_.refresh_norm(id); }
   /// A moved row holding NaN or infinity cannot be bounded by a box: the tree is dropped (queries stay exact
   /// through the other backends, which never report such a row) and std::invalid_argument is thrown.
-  void rows_moved(const row_id* ids, std::size_t k) {
+  /// norms_current: the caller called refresh_norm for every moved row after its last write.
+  void rows_moved(const row_id* ids, std::size_t k, bool norms_current = false) {
     // Trainers pass ascending ids; in an identity order those are the slots already. One pass validates.
     bool ascending = store_.identity_order();
     for (std::size_t i = 0; i < k; ++i) {
@@ -232,7 +237,7 @@ class HalfSpaceIndex {
       slots = moved_slots_.data();
     }
     const std::size_t d = static_cast<std::size_t>(dim());
-    if (store_.has_norms()) {
+    if (store_.has_norms() && !norms_current) {
       const std::ptrdiff_t kk = static_cast<std::ptrdiff_t>(k);
 #pragma omp parallel for schedule(static) num_threads(threads()) if (k * d > 65536)
       for (std::ptrdiff_t i = 0; i < kk; ++i) store_.refresh_slot_norm(slots[i]);

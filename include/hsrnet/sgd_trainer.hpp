@@ -6,8 +6,9 @@
 //                f = (1/sqrt m) sum over candidates with z > b of a_r (z - b), ascending r; loss, g = dL/df;
 //   3. backward: per firing (sample, neuron) the coefficient -lr/B * (1/sqrt m) <a_r, g>; output layer a_r
 //                moved by -lr/B * (1/sqrt m) sum (z - b) g if enabled (from the same old a_r);
-//   4. update:   per firing neuron, w_r += sum of coefficient * x over its samples, in sample order;
-//   5. index:    index.rows_moved(moved rows) keeps the index exact.
+//   4. update:   per firing neuron, w_r += sum of coefficient * x over its samples, in sample order, and the
+//                row's stored norm refreshed while it is in cache;
+//   5. index:    index.rows_moved(moved rows) keeps the index exact (finiteness, tree boxes).
 // Only identification differs between strategies, and all of them yield the same firing sets, so dense and
 // sparse training give the same weights bit for bit. Every sum of products is an explicit fma, so the bits
 // do not depend on -ffp-contract either.
@@ -83,8 +84,9 @@ struct EpochStats {
   //             the per-neuron view; for the cache also the evaluation of its candidates;
   //   forward:  pre-activations of the firing neurons (except cache), outputs, loss and dL/df;
   //   backward: update coefficients per (sample, firing neuron) and the output-layer update;
-  //   update:   hidden-row updates (for the cache with their movement bounds);
-  //   index:    index.rows_moved and the cache's movement bookkeeping.
+  //   update:   hidden-row updates and their stored norms (for the cache with their movement bounds);
+  //   index:    index.rows_moved and the cache's movement bookkeeping (the B = 1 step does its index
+  //             upkeep inside update).
   double identify_s = 0.0, forward_s = 0.0, backward_s = 0.0, update_s = 0.0, index_s = 0.0, total_s = 0.0;
   double learning_rate = 0.0;             // of the last step
   // The strategy in use at the end of the epoch (auto resolved). Auto here means index queries with the
@@ -599,6 +601,7 @@ class SgdTrainer {
         // ||w_new - w|| <= ||update|| + 2^-24 ||w_new|| (one rounding per coordinate; exact for d <= 4) and
         // ||w_new|| <= ||w|| + ||update|| (the store's norm of w is still the pre-update bound).
         if (track) moved_norm_[u] = (moved + 0x1.0p-24 * (store.slot_norm(store.slot_of(r)) + moved)) * (1.0 + 1e-9);
+        index.refresh_norm(r);  // now, while the row is in cache (rows_moved would read every row again)
       }
     }
     lap(st.update_s);
@@ -611,7 +614,7 @@ class SgdTrainer {
         moved_ids_.push_back(nm_.neuron(u));
         if (track) moved_vals_.push_back(moved_norm_[u]);
       }
-    index.rows_moved(moved_ids_.data(), moved_ids_.size());
+    index.rows_moved(moved_ids_.data(), moved_ids_.size(), /*norms_current=*/true);
     st.rows_updated += moved_ids_.size();
     if (track) {
       cache_.record_movement(moved_ids_.data(), moved_vals_.data(), moved_ids_.size());
