@@ -39,6 +39,27 @@ HSRNET_ALWAYS_INLINE void reference_dot4(const float* const a[4], const float* c
   out[3] = detail::reduce_lanes(s3);
 }
 
+/// One row against N = 4 or 8 vectors, all zero padded to `stride` floats (a multiple of 8: index rows and
+/// the trainer's padded batch): out[k] == reference_dot(w, x[k], d) bit for bit (up to the sign of zero;
+/// padding lanes add fma(0, 0, p) = p). Each 8-float block of w is loaded once for the N chains, and no
+/// masked loads are needed: a neuron's pre-activations over the samples of a batch it is a candidate for.
+template <int N>
+HSRNET_ALWAYS_INLINE void reference_dot_row(const float* HSRNET_RESTRICT w, const float* const x[N], int stride,
+                                            float* HSRNET_RESTRICT out) {
+  static_assert(N == 4 || N == 8, "four or eight chains");
+  __m256 acc[N];
+  for (int k = 0; k < N; ++k) acc[k] = _mm256_setzero_ps();
+  for (int i = 0; i < stride; i += 8) {
+    const __m256 wv = _mm256_loadu_ps(w + i);
+    for (int k = 0; k < N; ++k) acc[k] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x[k] + i), acc[k]);
+  }
+  if constexpr (N == 8) {
+    _mm256_storeu_ps(out, detail::reduce_lanes8(acc[0], acc[1], acc[2], acc[3], acc[4], acc[5], acc[6], acc[7]));
+  } else {
+    for (int k = 0; k < N; ++k) out[k] = detail::reduce_lanes(acc[k]);
+  }
+}
+
 /// reference_dot of four rows of d <= 4 floats (w0..w3, each read with one 128-bit load) against one x
 /// (lanes from d on zero); `keep` has all bits set in lanes [0, d). Lane k of the result is
 /// reference_dot(row k, x, d), bit for bit up to the sign of zero: lanes from d on are cleared before

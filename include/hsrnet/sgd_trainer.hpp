@@ -486,13 +486,32 @@ class SgdTrainer {
           z[nm.position(e0)] = reference_dot(w, xb + static_cast<std::size_t>(nm.sample(e0)) * stride, d);
           continue;
         }
-        // Several samples for this row: four dot chains at a time.
+        // Several samples for this row: four or eight dot chains at a time.
+        auto x_of = [&](std::uint32_t e) { return xb + static_cast<std::size_t>(nm.sample(e)) * stride; };
+        if (stride % 8 == 0) {  // padded rows: the row is loaded once per block for all chains
+          std::uint32_t e = e0;
+          for (; e + 8 <= e1; e += 8) {
+            const float* xs[8];
+            for (std::uint32_t k = 0; k < 8; ++k) xs[k] = x_of(e + k);
+            float out[8];
+            reference_dot_row<8>(w, xs, stride, out);
+            for (std::uint32_t k = 0; k < 8; ++k) z[nm.position(e + k)] = out[k];
+          }
+          for (; e < e1; e += 4) {
+            const std::uint32_t c = std::min<std::uint32_t>(4, e1 - e);
+            const float* xs[4];
+            for (std::uint32_t k = 0; k < 4; ++k) xs[k] = x_of(e + std::min(k, c - 1));
+            float out[4];
+            reference_dot_row<4>(w, xs, stride, out);
+            for (std::uint32_t k = 0; k < c; ++k) z[nm.position(e + k)] = out[k];
+          }
+          continue;
+        }
         const float* ws[4] = {w, w, w, w};
         for (std::uint32_t e = e0; e < e1; e += 4) {
           const std::uint32_t c = std::min<std::uint32_t>(4, e1 - e);
           const float* xs[4];
-          for (std::uint32_t k = 0; k < 4; ++k)
-            xs[k] = xb + static_cast<std::size_t>(nm.sample(e + std::min(k, c - 1))) * stride;
+          for (std::uint32_t k = 0; k < 4; ++k) xs[k] = x_of(e + std::min(k, c - 1));
           float out[4];
           reference_dot4(ws, xs, d, out);
           for (std::uint32_t k = 0; k < c; ++k) z[nm.position(e + k)] = out[k];

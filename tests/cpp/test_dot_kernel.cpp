@@ -402,3 +402,35 @@ TEST(ReferenceDot4Short, BitwiseEqualToReferenceDot) {
 }
 
 }  // namespace
+
+namespace {
+
+// One padded row against four or eight padded vectors (the trainer's per-neuron pre-activations).
+TEST(ReferenceDotRow, BitwiseEqualToReferenceDotForPaddedRows) {
+  std::mt19937_64 rng(13);
+  for (int d : {5, 8, 9, 16, 17, 63, 64, 100, 785}) {
+    const int stride = hsrnet::padded_stride(d);
+    for (int trial = 0; trial < 200; ++trial) {
+      auto padded = [&](std::vector<float> v) {
+        v.resize(stride, 0.0f);
+        return v;
+      };
+      const std::vector<float> w = padded(trial % 2 ? spread_values(rng, d) : gaussian(rng, d));
+      std::vector<std::vector<float>> xs;
+      for (int k = 0; k < 8; ++k) xs.push_back(padded(trial % 3 ? spread_values(rng, d) : gaussian(rng, d)));
+      const float* p8[8];
+      for (int k = 0; k < 8; ++k) p8[k] = xs[k].data();
+      float out8[8], out4[4];
+      hsrnet::reference_dot_row<8>(w.data(), p8, stride, out8);
+      hsrnet::reference_dot_row<4>(w.data(), p8 + 2, stride, out4);
+      for (int k = 0; k < 8; ++k) {
+        const float want = hsrnet::reference_dot(w.data(), xs[k].data(), d);
+        ASSERT_TRUE(out8[k] == want || (std::isnan(out8[k]) && std::isnan(want))) << "d " << d << " k " << k;
+        if (k >= 2 && k < 6)
+          ASSERT_TRUE(out4[k - 2] == want || (std::isnan(out4[k - 2]) && std::isnan(want))) << "d " << d << " k " << k;
+      }
+    }
+  }
+}
+
+}  // namespace
