@@ -38,6 +38,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <utility>
 #include <vector>
 
 #include "hsrnet/dot_kernel.hpp"
@@ -134,90 +135,25 @@ class CandidateCache {
 
     chunk_ = chunk_for(per_sample_, n, m);
     chunks_.reserve((n + chunk_ - 1) / chunk_);
-    std::size_t pairs = 0;
-    std::vector<float> z;
-    CsrResult r;
-    // With the gemm backend the allowances come from the GEMM's own values (the bound above holds for a dot
+    // Allowance of a pair from a value z of <w_r(t0), x_i> within the rounding bound (see the header).
+    auto allowance = [&](std::size_t i, float z) {
+      const double xn = xnorm_[i];
+      return quantize((static_cast<double>(b) - z - (2.0 * g * w0 * xn + 2.0 * e)) / (xn * (1.0 + g)));
+    };
+    // With the gemm backend the allowances come from the GEMM's own values (the bound holds for a dot
     // computed in any order), which saves computing every cached pair's z0 a second time.
     const bool gemm_values = store.identity_order() && index.choose(backend, chunk_) == Backend::Gemm;
-    const int T = index.threads();
-    std::vector<std::vector<std::vector<row_id>>> part_ids(gemm_values ? T : 0);
-    std::vector<std::vector<std::vector<std::uint16_t>>> part_allow(gemm_values ? T : 0);
+    std::size_t pairs = 0;
     for (std::size_t i0 = 0; i0 < n; i0 += chunk_) {
       const std::size_t nc = std::min(chunk_, n - i0);
-      if (gemm_values) {
-        for (int t = 0; t < T; ++t) {
-          part_ids[t].resize(nc);
-          part_allow[t].resize(nc);
-          for (std::size_t q = 0; q < nc; ++q) part_ids[t][q].clear(), part_allow[t][q].clear();
-        }
-        index.gemm_visit(X + i0 * d, nc, thr, [&](int t, std::size_t q, row_id id, float v) {
-          const double xn = xnorm_[i0 + q];
-          const double slack = 2.0 * g * w0 * xn + 2.0 * e;
-          part_ids[t][q].push_back(id);
-          part_allow[t][q].push_back(quantize((static_cast<double>(b) - v - slack) / (xn * (1.0 + g))));
-        });
-        std::size_t chunk_pairs = 0;
-        for (int t = 0; t < T; ++t)
-          for (std::size_t q = 0; q < nc; ++q) chunk_pairs += part_ids[t][q].size();
-        pairs += chunk_pairs;
-        if (bytes_for(n, m, static_cast<double>(pairs)) > settings.budget_bytes) {
-          clear();
-          return false;
-        }
-        chunks_.emplace_back();
-        Chunk& ch = chunks_.back();
-        ch.offsets.assign(nc + 1, 0);
-        ch.ids.resize(chunk_pairs);
-        ch.allow.resize(chunk_pairs);
-        std::size_t p = 0;
-        for (std::size_t q = 0; q < nc; ++q) {  // thread t's ids lie below thread t + 1's: ascending
-          for (int t = 0; t < T; ++t) {
-            std::copy(part_ids[t][q].begin(), part_ids[t][q].end(), ch.ids.begin() + p);
-            std::copy(part_allow[t][q].begin(), part_allow[t][q].end(), ch.allow.begin() + p);
-            p += part_ids[t][q].size();
-          }
-          ch.offsets[q + 1] = static_cast<std::int64_t>(p);
-        }
-        continue;
-      }
-      index.query_batch_into(X + i0 * d, nc, thr, r, backend);
-      pairs += r.indices.size();
+      Chunk ch = gemm_values ? chunk_from_gemm(index, X + i0 * d, i0, nc, thr, allowance)
+                             : chunk_from_query(index, X, i0, nc, thr, backend, threads, allowance);
+      pairs += ch.ids.size();
       if (bytes_for(n, m, static_cast<double>(pairs)) > settings.budget_bytes) {
         clear();
         return false;
       }
-      chunks_.emplace_back();
-      Chunk& ch = chunks_.back();
-      ch.offsets.assign(r.offsets.begin(), r.offsets.end());
-      ch.ids.assign(r.indices.begin(), r.indices.end());
-      ch.allow.resize(r.indices.size());
-      // Allowances from z0 = reference_dot(w_r, x_i), computed per neuron so that each row is read once per
-      // chunk (four samples per pass of the row), then per sample.
-      nm_.build(r.offsets.data(), r.indices.data(), nc, m, store);
-      z.resize(r.indices.size());
-      const NeuronMajor& nm = nm_;
-#pragma omp parallel for schedule(dynamic, 16) num_threads(threads) if (r.indices.size() > 20000)
-      for (std::ptrdiff_t u = 0; u < static_cast<std::ptrdiff_t>(nm.size()); ++u) {
-        const float* w = store.row_data(nm.neuron(u));
-        const float* ws[4] = {w, w, w, w};
-        const std::uint32_t e0 = nm.begin(u), e1 = nm.end(u);
-        for (std::uint32_t e = e0; e < e1; e += 4) {
-          const std::uint32_t c = std::min<std::uint32_t>(4, e1 - e);
-          const float* xs[4];
-          for (std::uint32_t k = 0; k < 4; ++k) xs[k] = X + (i0 + nm.sample(e + std::min(k, c - 1))) * d;
-          float out[4];
-          reference_dot4(ws, xs, d, out);
-          for (std::uint32_t k = 0; k < c; ++k) z[nm.position(e + k)] = out[k];
-        }
-      }
-#pragma omp parallel for schedule(static) num_threads(threads) if (r.indices.size() > 20000)
-      for (std::ptrdiff_t q = 0; q < static_cast<std::ptrdiff_t>(nc); ++q) {
-        const double xn = xnorm_[i0 + static_cast<std::size_t>(q)];
-        const double slack = 2.0 * g * w0 * xn + 2.0 * e;
-        for (std::int64_t p = r.offsets[q]; p < r.offsets[q + 1]; ++p)
-          ch.allow[static_cast<std::size_t>(p)] = quantize((static_cast<double>(b) - z[p] - slack) / (xn * (1.0 + g)));
-      }
+      chunks_.push_back(std::move(ch));
     }
     nm_ = NeuronMajor();  // build scratch: handed back, not kept for the cache's lifetime
 
@@ -320,11 +256,82 @@ class CandidateCache {
   }
 
  private:
+  struct Chunk {                      // samples [k * chunk_, (k + 1) * chunk_), each vector sized exactly
+    std::vector<std::int64_t> offsets; // pairs of the chunk's sample q: [offsets[q], offsets[q + 1])
+    std::vector<row_id> ids;           // per cached pair: the neuron
+    std::vector<std::uint16_t> allow;  // per cached pair: allowance / unit_, rounded down
+  };
+
   static std::size_t bytes_for(std::size_t n, std::size_t m, double pairs) {
     const double b = static_cast<double>(n) * (sizeof(std::int64_t) + sizeof(double)) +
                      static_cast<double>(m) * (sizeof(double) + 1) + pairs * (sizeof(row_id) + sizeof(std::uint16_t));
     return b >= 1.8e19 ? ~std::size_t{0} : static_cast<std::size_t>(b);
   }
+  /// Cached pairs of samples [i0, i0 + nc) from the gemm backend's values: per-thread lists (each thread owns
+  /// an ascending range of ids) concatenated in thread order, so each sample's ids come out ascending.
+  template <class Allowance>
+  static Chunk chunk_from_gemm(HalfSpaceIndex& index, const float* Xc, std::size_t i0, std::size_t nc, float thr,
+                               Allowance&& allowance) {
+    const int T = index.threads();
+    std::vector<std::vector<std::vector<row_id>>> ids(T, std::vector<std::vector<row_id>>(nc));
+    std::vector<std::vector<std::vector<std::uint16_t>>> allow(T, std::vector<std::vector<std::uint16_t>>(nc));
+    index.gemm_visit(Xc, nc, thr, [&](int t, std::size_t q, row_id id, float v) {
+      ids[t][q].push_back(id);
+      allow[t][q].push_back(allowance(i0 + q, v));
+    });
+    Chunk ch;
+    ch.offsets.assign(nc + 1, 0);
+    for (std::size_t q = 0; q < nc; ++q) {
+      std::int64_t count = 0;
+      for (int t = 0; t < T; ++t) count += static_cast<std::int64_t>(ids[t][q].size());
+      ch.offsets[q + 1] = ch.offsets[q] + count;
+    }
+    ch.ids.reserve(static_cast<std::size_t>(ch.offsets[nc]));
+    ch.allow.reserve(static_cast<std::size_t>(ch.offsets[nc]));
+    for (std::size_t q = 0; q < nc; ++q)
+      for (int t = 0; t < T; ++t) {
+        ch.ids.insert(ch.ids.end(), ids[t][q].begin(), ids[t][q].end());
+        ch.allow.insert(ch.allow.end(), allow[t][q].begin(), allow[t][q].end());
+      }
+    return ch;
+  }
+
+  /// Cached pairs of samples [i0, i0 + nc) from an index query (any backend), with z0 = reference_dot
+  /// computed per neuron so that each row is read once per chunk (four samples per pass of the row).
+  template <class Allowance>
+  Chunk chunk_from_query(HalfSpaceIndex& index, const float* X, std::size_t i0, std::size_t nc, float thr,
+                         Backend backend, int threads, Allowance&& allowance) {
+    const int d = index.dim();
+    const RowStore& store = index.store();
+    CsrResult r = index.query_batch(X + i0 * d, nc, thr, backend);
+    Chunk ch;
+    ch.offsets = std::move(r.offsets);
+    ch.ids = std::move(r.indices);
+    ch.allow.resize(ch.ids.size());
+    nm_.build(ch.offsets.data(), ch.ids.data(), nc, store.rows(), store);
+    std::vector<float> z(ch.ids.size());
+    const NeuronMajor& nm = nm_;
+#pragma omp parallel for schedule(dynamic, 16) num_threads(threads) if (z.size() > 20000)
+    for (std::ptrdiff_t u = 0; u < static_cast<std::ptrdiff_t>(nm.size()); ++u) {
+      const float* w = store.row_data(nm.neuron(u));
+      const float* ws[4] = {w, w, w, w};
+      const std::uint32_t e0 = nm.begin(u), e1 = nm.end(u);
+      for (std::uint32_t e = e0; e < e1; e += 4) {
+        const std::uint32_t c = std::min<std::uint32_t>(4, e1 - e);
+        const float* xs[4];
+        for (std::uint32_t k = 0; k < 4; ++k) xs[k] = X + (i0 + nm.sample(e + std::min(k, c - 1))) * d;
+        float out[4];
+        reference_dot4(ws, xs, d, out);
+        for (std::uint32_t k = 0; k < c; ++k) z[nm.position(e + k)] = out[k];
+      }
+    }
+#pragma omp parallel for schedule(static) num_threads(threads) if (z.size() > 20000)
+    for (std::ptrdiff_t q = 0; q < static_cast<std::ptrdiff_t>(nc); ++q)
+      for (std::int64_t p = ch.offsets[q]; p < ch.offsets[q + 1]; ++p)
+        ch.allow[static_cast<std::size_t>(p)] = allowance(i0 + static_cast<std::size_t>(q), z[p]);
+    return ch;
+  }
+
   /// Samples per chunk: the build's scratch (kBuildBytesPerPair per pair of a chunk) stays within a quarter
   /// of the cache's estimated size (`per` pairs per sample), between kMinChunk and kMaxChunk samples.
   static std::size_t chunk_for(double per, std::size_t n, std::size_t m) {
@@ -352,11 +359,6 @@ class CandidateCache {
     return static_cast<std::uint16_t>(q);
   }
 
-  struct Chunk {                      // samples [k * chunk_, (k + 1) * chunk_), each vector sized exactly
-    std::vector<std::int64_t> offsets; // pairs of the chunk's sample q: [offsets[q], offsets[q + 1])
-    std::vector<row_id> ids;           // per cached pair: the neuron
-    std::vector<std::uint16_t> allow;  // per cached pair: allowance / unit_, rounded down
-  };
 
   bool valid_ = false;
   std::size_t n_ = 0, chunk_ = kMaxChunk;

@@ -183,16 +183,13 @@ class HalfSpaceIndex {
     if (n == 0) return true;
     const float b = float_threshold(b_real);
     const float* Q = prepare_queries(X, n, static_cast<std::size_t>(dim()));
-    const int T = std::max(1, std::min(threads(), static_cast<int>((rows() + 4095) / 4096)));
     std::size_t verified = 0;
-#pragma omp parallel num_threads(T) reduction(+ : verified)
-    {
-      omp_set_num_threads(1);  // Eigen inside the region stays on this thread (see over_row_chunks)
-      const int t = omp_get_thread_num();
-      const auto [begin, end] = chunk(t, omp_get_num_threads());
-      verified += gemm_threshold_visit(store_, Q, qnorms_.data(), static_cast<int>(n), b, begin, end,
-                                       [&](int q, row_id s, float v) { emit(t, static_cast<std::size_t>(q), s, v); });
-    }
+    for_row_chunks([&](int t, row_id begin, row_id end) {
+      const std::size_t v = gemm_threshold_visit(store_, Q, qnorms_.data(), static_cast<int>(n), b, begin, end,
+                                                 [&](int q, row_id s, float z) { emit(t, static_cast<std::size_t>(q), s, z); });
+#pragma omp atomic
+      verified += v;
+    });
     stats_.rounding_checks += verified;
     ++stats_.gemm_calls;
     stats_.last_backend = Backend::Gemm;
@@ -242,17 +239,8 @@ class HalfSpaceIndex {
 #pragma omp parallel for schedule(static) num_threads(threads()) if (k * d > 65536)
       for (std::ptrdiff_t i = 0; i < kk; ++i) store_.refresh_slot_norm(slots[i]);
     }
-    // A NaN or inf anywhere shows in the norm (which may also overflow for finite rows near FLT_MAX);
-    // short rows have no stored norm and are checked directly.
-    for (std::size_t i = 0; i < k; ++i) {
-      const row_id s = slots[i];
-      if (store_.has_norms() ? !std::isfinite(store_.slot_norm(s)) && !all_finite(store_.slot_data(s), d)
-                             : !all_finite(store_.slot_data(s), d)) {
-        tree_ = KdTree();
-        throw std::invalid_argument("hsrnet: row " + std::to_string(store_.id_of(s)) +
-                                    " contains NaN or infinity after a move");
-      }
-    }
+    for (std::size_t i = 0; i < k; ++i)
+      if (!slot_finite(slots[i])) drop_tree_and_throw_nonfinite(store_.id_of(slots[i]));
     if (tree_.built()) tree_.loosen_sorted(store_, slots, k);
     rows_changed(k);
   }
@@ -265,7 +253,7 @@ class HalfSpaceIndex {
   template <class Fn>
   void move_rows(const row_id* ids, std::size_t k, Fn&& fn) {
     check_ascending(ids, k, "move_rows");
-    const bool norms = store_.has_norms(), identity = store_.identity_order();
+    const bool identity = store_.identity_order();
     KdTree::AscendingLoosener loosener(tree_);  // ascending ids are ascending slots in an identity order
     std::ptrdiff_t bad = -1;
     // Blocks of rows: fn writes a block, then the upkeep reads it. Reading a row right after its element
@@ -277,8 +265,8 @@ class HalfSpaceIndex {
       for (std::size_t i = i0; i < i1; ++i) {
         const row_id s = store_.slot_of(ids[i]);
         const float* w = store_.slot_data(s);
-        if (norms) store_.refresh_slot_norm(s);
-        if (!(norms && std::isfinite(store_.slot_norm(s))) && !row_finite(w)) {
+        store_.refresh_slot_norm(s);
+        if (!slot_finite(s)) {
           if (bad < 0) bad = static_cast<std::ptrdiff_t>(i);
           continue;
         }
@@ -290,10 +278,7 @@ class HalfSpaceIndex {
       }
     }
     loosener.finish();
-    if (bad >= 0) {
-      tree_ = KdTree();
-      throw std::invalid_argument("hsrnet: row " + std::to_string(ids[bad]) + " contains NaN or infinity after a move");
-    }
+    if (bad >= 0) drop_tree_and_throw_nonfinite(ids[bad]);
     rows_changed(k);
   }
 
@@ -310,12 +295,7 @@ class HalfSpaceIndex {
       return;
     }
     check_ascending(ids, k, "move_rows_along");
-    alignas(16) float xp[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-    std::copy_n(x, d, xp);
-    const __m128 xv = _mm_load_ps(xp);
-    const __m128 abs_mask = _mm_castsi128_ps(_mm_set1_epi32(0x7fffffff));
-    const __m128 big = _mm_set1_ps(std::numeric_limits<float>::max());
-    const int lanes = (1 << d) - 1;
+    const __m128 xv = RowStore::load_short(x, d);
     std::ptrdiff_t bad = -1;
     // Ascending ids are ascending slots in an identity order.
     tree_.move_short_rows(ids, k, [&](std::size_t i, __m128& v) {
@@ -323,15 +303,11 @@ class HalfSpaceIndex {
       // Lanes from d on hold the next row's first floats (times x's zero padding): computed, never stored.
       v = _mm_fmadd_ps(_mm_set1_ps(cs[i]), xv, RowStore::read_short_row(w));
       RowStore::write_short_row(w, v, d);
-      const __m128 nonfinite = _mm_cmp_ps(_mm_and_ps(v, abs_mask), big, _CMP_NLE_UQ);  // inf, NaN
-      if (!(_mm_movemask_ps(nonfinite) & lanes)) return true;
+      if (RowStore::short_finite(v, d)) return true;
       if (bad < 0) bad = static_cast<std::ptrdiff_t>(i);
       return false;
     });
-    if (bad >= 0) {
-      tree_ = KdTree();
-      throw std::invalid_argument("hsrnet: row " + std::to_string(ids[bad]) + " contains NaN or infinity after a move");
-    }
+    if (bad >= 0) drop_tree_and_throw_nonfinite(ids[bad]);
     rows_changed(k);
   }
 
@@ -390,15 +366,21 @@ class HalfSpaceIndex {
       if (!std::isfinite(v[i])) return false;
     return true;
   }
-  /// all_finite for a row of the store (d <= 4: one vector test, see RowStore::read_short_row).
-  bool row_finite(const float* w) const {
+  /// Whether the row in `slot` is finite. A NaN or inf anywhere shows in a stored norm (which may also
+  /// overflow for finite rows near FLT_MAX, hence the direct check then); short rows take one vector test.
+  bool slot_finite(row_id slot) const {
+    if (store_.has_norms() && std::isfinite(store_.slot_norm(slot))) return true;
+    const float* w = store_.slot_data(slot);
     const int d = dim();
-    if (d <= 4) {
-      const __m128 a = _mm_andnot_ps(_mm_set1_ps(-0.0f), RowStore::read_short_row(w));
-      const __m128 bad = _mm_cmp_ps(a, _mm_set1_ps(std::numeric_limits<float>::max()), _CMP_NLE_UQ);  // inf, NaN
-      return (_mm_movemask_ps(bad) & ((1 << d) - 1)) == 0;
-    }
+    if (d <= 4) return RowStore::short_finite(RowStore::read_short_row(w), d);
     return all_finite(w, static_cast<std::size_t>(d));
+  }
+
+  /// A moved row holding NaN or infinity: no box can bound it, so the tree goes (the other backends never
+  /// report such a row).
+  [[noreturn]] void drop_tree_and_throw_nonfinite(row_id id) {
+    tree_ = KdTree();
+    throw std::invalid_argument("hsrnet: row " + std::to_string(id) + " contains NaN or infinity after a move");
   }
 
   // Before auto can weigh the tree it needs one observation of its work on this data: one query.
@@ -432,12 +414,12 @@ class HalfSpaceIndex {
       build_tree();
   }
 
-  void build_tree(int leaf_size = 0) {
+  void build_tree() {
     for (std::size_t s = 0; s < rows(); ++s)
       if (!all_finite(store_.slot_data(static_cast<row_id>(s)), static_cast<std::size_t>(dim())))
         throw std::invalid_argument("hsrnet: cannot build a tree: row " + std::to_string(store_.id_of(static_cast<row_id>(s))) +
                                     " contains NaN or infinity");
-    tree_.build(store_, leaf_size > 0 ? leaf_size : options_.leaf_size);
+    tree_.build(store_, options_.leaf_size);
     ++stats_.tree_builds;
   }
 
@@ -459,7 +441,6 @@ class HalfSpaceIndex {
     if (build_wanted_tree && wants_tree()) build_tree();
   }
 
-  // Row range [begin, end) of chunk t out of T, on 8-row boundaries.
   /// Copies queries (x_stride floats apart) into queries_, zero padded to the row stride and aligned for the
   /// GEMM, with norm upper bounds in qnorms_ (the GEMM's rounding band); rejects non-finite queries.
   const float* prepare_queries(const float* X, std::size_t n, std::size_t x_stride) {
@@ -478,34 +459,40 @@ class HalfSpaceIndex {
     return Q;
   }
 
+  // Row range [begin, end) of chunk t out of T, on 8-row boundaries.
   std::pair<row_id, row_id> chunk(int t, int T) const {
     const std::size_t m = rows(), blocks = (m + 7) / 8;
     const std::size_t b0 = blocks * t / T, b1 = blocks * (t + 1) / T;
     return {static_cast<row_id>(std::min(m, b0 * 8)), static_cast<row_id>(std::min(m, b1 * 8))};
   }
 
-  // Splits the rows across threads; thread t's hits for query q go to parts[t][q], merged in order.
+  // Threads for splitting the rows: at most one per 4096 rows.
+  int row_chunk_threads() const { return std::max(1, std::min(threads(), static_cast<int>((rows() + 4095) / 4096))); }
+
+  // fn(t, begin, end) on a team of row_chunk_threads(), thread t on rows chunk(t, T) (ranges ascending with
+  // t). Inside the region the team size for nested regions is set to 1: a one-thread region is not an
+  // "active" level, so Eigen's GEMM would otherwise open its own team and ignore n_threads.
   template <class Fn>
-  void over_row_chunks(std::size_t n, std::vector<std::vector<row_id>>& lists, Fn&& fn) {
-    const int T = std::max(1, std::min(threads(), static_cast<int>((rows() + 4095) / 4096)));
-    // Inside each region the team size for nested regions is set to 1: a one-thread region is not an
-    // "active" level, so Eigen's GEMM would otherwise open its own team and ignore n_threads.
-    if (T == 1) {
-#pragma omp parallel num_threads(1)
-      {
-        omp_set_num_threads(1);
-        fn(row_id{0}, static_cast<row_id>(rows()), lists);
-      }
-      return;
-    }
-    std::vector<std::vector<std::vector<row_id>>> parts(T, std::vector<std::vector<row_id>>(n));
-#pragma omp parallel num_threads(T)
+  void for_row_chunks(Fn&& fn) {
+#pragma omp parallel num_threads(row_chunk_threads())
     {
       omp_set_num_threads(1);
       const int t = omp_get_thread_num();
       const auto [begin, end] = chunk(t, omp_get_num_threads());
-      fn(begin, end, parts[t]);
+      fn(t, begin, end);
     }
+  }
+
+  // Splits the rows across threads; thread t's hits for query q go to parts[t][q], merged in order.
+  template <class Fn>
+  void over_row_chunks(std::size_t n, std::vector<std::vector<row_id>>& lists, Fn&& fn) {
+    const int T = row_chunk_threads();
+    if (T == 1) {
+      for_row_chunks([&](int, row_id begin, row_id end) { fn(begin, end, lists); });
+      return;
+    }
+    std::vector<std::vector<std::vector<row_id>>> parts(T, std::vector<std::vector<row_id>>(n));
+    for_row_chunks([&](int t, row_id begin, row_id end) { fn(begin, end, parts[t]); });
     for (std::size_t q = 0; q < n; ++q) {
       std::size_t total = 0;
       for (int t = 0; t < T; ++t) total += parts[t][q].size();

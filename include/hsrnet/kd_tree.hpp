@@ -142,35 +142,31 @@ class KdTree {
   /// and rows and boxes are touched in memory order (a training step moves thousands of rows that the tree
   /// reported as a few contiguous runs).
   void loosen_sorted(const RowStore& store, const row_id* slots, std::size_t k) {
+    if (d_ <= 4) {  // rows of one vector: the run's box in registers
+      move_short_rows(slots, k, [&](std::size_t i, __m128& v) {
+        v = RowStore::read_short_row(store.slot_data(slots[i]));
+        return true;
+      });
+      return;
+    }
     AscendingLoosener batch(*this);
     for (std::size_t i = 0; i < k; ++i) batch.add(store.slot_data(slots[i]), slots[i]);
     batch.finish();
   }
 
   /// Loosening for rows moved in ascending slot order, one leaf at a time: the moved rows of a leaf (the
-  /// tree reports them as runs) are gathered into one box with branch-free min/max, and the leaf and its
-  /// ancestors are grown once per run instead of once per row. Call finish() after the last row.
+  /// tree reports them as runs) are gathered into one box, and the leaf and its ancestors are grown once
+  /// per run instead of once per row. Call finish() after the last row. (Rows of d <= 4 already in
+  /// registers: move_short_rows.)
   class AscendingLoosener {
    public:
     explicit AscendingLoosener(KdTree& tree) : t_(tree), lo_(tree.d_), hi_(tree.d_) {}
-    /// `w` is a row of the store (rows of d <= 4 are read with one vector load, see RowStore).
+    /// `w` is the row in `slot` (d floats).
     void add(const float* w, row_id slot) {
       ++updates_;
       if (!t_.built_) return;
       const std::size_t li = t_.leaf_from(cursor_, slot);
       const int d = t_.d_;
-      if (d <= 4) {  // the run's box in two registers
-        const __m128 v = RowStore::read_short_row(w);
-        if (li != leaf_) {
-          finish_leaf();
-          leaf_ = li;
-          vlo_ = vhi_ = v;
-          return;
-        }
-        vlo_ = _mm_min_ps(vlo_, v);
-        vhi_ = _mm_max_ps(vhi_, v);
-        return;
-      }
       if (li != leaf_) {
         finish_leaf();
         leaf_ = li;
@@ -189,21 +185,13 @@ class KdTree {
    private:
     void finish_leaf() {
       if (leaf_ == kNone) return;
-      if (t_.d_ <= 4) {
-        alignas(16) float l[4], h[4];
-        _mm_store_ps(l, vlo_);
-        _mm_store_ps(h, vhi_);
-        t_.grow_from_leaf(leaf_, l, h);
-      } else {
-        t_.grow_from_leaf(leaf_, lo_.data(), hi_.data());
-      }
+      t_.grow_from_leaf(leaf_, lo_.data(), hi_.data());
       leaf_ = kNone;
     }
 
     static constexpr std::size_t kNone = ~std::size_t{0};
     KdTree& t_;
     std::vector<float> lo_, hi_;
-    __m128 vlo_ = _mm_setzero_ps(), vhi_ = _mm_setzero_ps();
     std::size_t cursor_ = 0, leaf_ = kNone, updates_ = 0;
   };
 

@@ -94,6 +94,23 @@ class RowStore {
   /// A row of d <= 4 floats in one vector load; lanes from d on hold whatever follows the row (the next
   /// row or zeros), so callers must ignore them.
   static __m128 read_short_row(const float* row) { return _mm_loadu_ps(row); }
+  /// d <= 4 floats read exactly (nothing after them), in lanes [0, d) of a vector with zeros after: a query
+  /// for the short-row kernels.
+  static __m128 load_short(const float* v, int d) {
+    alignas(16) float p[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    std::copy_n(v, d, p);
+    return _mm_load_ps(p);
+  }
+  /// All bits set in lanes [0, d), zero after.
+  static __m128 short_lanes(int d) {
+    return _mm_castsi128_ps(_mm_cmpgt_epi32(_mm_set1_epi32(d), _mm_setr_epi32(0, 1, 2, 3)));
+  }
+  /// Whether lanes [0, d) of v are finite (neither infinity nor NaN).
+  static bool short_finite(__m128 v, int d) {
+    const __m128 a = _mm_andnot_ps(_mm_set1_ps(-0.0f), v);
+    const __m128 bad = _mm_cmp_ps(a, _mm_set1_ps(std::numeric_limits<float>::max()), _CMP_NLE_UQ);
+    return (_mm_movemask_ps(bad) & ((1 << d) - 1)) == 0;
+  }
   /// Stores lanes [0, d) of v as a row of d <= 4 floats; the floats after the row are not touched.
   static void write_short_row(float* row, __m128 v, int d) {
     if (d == 4) {

@@ -647,46 +647,21 @@ class SgdTrainer {
   /// the same arithmetic as the general step (tests compare them bit for bit through the cache strategy,
   /// which always takes the general path), without the per-neuron view and in two passes over the firing
   /// neurons: pre-activations and output (forward); coefficients and the output layer (backward); the row
-  /// updates with the index upkeep in the same pass (HalfSpaceIndex::move_rows), timed as update (the index
-  /// phase stays 0).
+  /// updates with the index upkeep in the same pass (HalfSpaceIndex::move_rows_along), timed as update (the
+  /// index phase stays 0).
   void step_single(ShiftedReLUNet& net, const float* x, const Targets& targets, std::size_t sample, double lr,
                    EpochStats& st, Clock::time_point& t) {
     auto lap = [&t](double& acc) { lap_into(t, acc); };
     HalfSpaceIndex& index = net.index();
-    const RowStore& store = index.store();
-    const int d = net.input_dim(), K = net.outputs();
+    const int K = net.outputs();
     const float b = net.threshold();
     const std::size_t k = cand_ids_.size();
     const row_id* ids = cand_ids_.data();
 
-    // Forward: z for four rows at a time (reference_dot4 == reference_dot), then f over the firing ones.
+    // Forward: the candidates' pre-activations, then f over the firing ones.
     z_.resize(k);
     float* z = z_.data();
-    if (d <= 4) {  // rows of one vector each (the paper's d = 3)
-      alignas(16) float xp[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-      alignas(16) std::int32_t keep_bits[4] = {0, 0, 0, 0};
-      for (int c = 0; c < d; ++c) xp[c] = x[c], keep_bits[c] = -1;
-      const __m128 xv = _mm_load_ps(xp), keep = _mm_load_ps(reinterpret_cast<const float*>(keep_bits));
-      auto row = [&](std::size_t j) { return RowStore::read_short_row(store.row_data(ids[j])); };
-      std::size_t j = 0;
-      for (; j + 4 <= k; j += 4) _mm_storeu_ps(z + j, reference_dot4_short(row(j), row(j + 1), row(j + 2), row(j + 3), xv, keep));
-      if (j < k) {
-        alignas(16) float out[4];
-        _mm_store_ps(out, reference_dot4_short(row(j), row(std::min(j + 1, k - 1)), row(std::min(j + 2, k - 1)),
-                                               row(std::min(j + 3, k - 1)), xv, keep));
-        std::copy(out, out + (k - j), z + j);
-      }
-    } else {
-      const float* xs[4] = {x, x, x, x};
-      for (std::size_t j = 0; j < k; j += 4) {
-        const std::size_t c = std::min<std::size_t>(4, k - j);
-        const float* ws[4];
-        for (std::size_t q = 0; q < 4; ++q) ws[q] = store.row_data(ids[j + std::min(q, c - 1)]);
-        float out[4];
-        reference_dot4(ws, xs, d, out);
-        for (std::size_t q = 0; q < c; ++q) z[j + q] = out[q];
-      }
-    }
+    net.preactivations(ids, k, x, z);
     ensure_scratch(1, 1);
     f_.resize(static_cast<std::size_t>(K));
     g_.resize(static_cast<std::size_t>(K));

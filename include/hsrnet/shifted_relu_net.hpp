@@ -28,6 +28,7 @@
 #include "hsrnet/dot_kernel.hpp"
 #include "hsrnet/half_space_index.hpp"
 #include "hsrnet/losses.hpp"
+#include "hsrnet/multi_dot.hpp"
 #include "hsrnet/portable_math.hpp"
 #include "hsrnet/rng.hpp"
 
@@ -191,12 +192,27 @@ class ShiftedReLUNet {
     }
   }
 
-  /// z[j] = reference_dot(w_{ids[j]}, x) for j < k.
+  /// z[j] = reference_dot(w_{ids[j]}, x) for j < k (x: d floats), four rows at a time (bit-identical).
   void preactivations(const row_id* ids, std::size_t k, const float* x, float* z) const {
     const RowStore& store = index_.store();
-    for (std::size_t j = 0; j < k; ++j) {
-      if (j + 4 < k) _mm_prefetch(reinterpret_cast<const char*>(store.row_data(ids[j + 4])), _MM_HINT_T0);
-      z[j] = reference_dot(store.row_data(ids[j]), x, d_);
+    if (d_ <= 4) {  // rows of one vector each (the paper's d = 3)
+      const __m128 xv = RowStore::load_short(x, d_), keep = RowStore::short_lanes(d_);
+      auto row = [&](std::size_t j) { return RowStore::read_short_row(store.row_data(ids[std::min(j, k - 1)])); };
+      for (std::size_t j = 0; j < k; j += 4) {
+        alignas(16) float out[4];
+        _mm_store_ps(out, reference_dot4_short(row(j), row(j + 1), row(j + 2), row(j + 3), xv, keep));
+        std::copy_n(out, std::min<std::size_t>(4, k - j), z + j);
+      }
+      return;
+    }
+    const float* xs[4] = {x, x, x, x};
+    for (std::size_t j = 0; j < k; j += 4) {
+      const std::size_t c = std::min<std::size_t>(4, k - j);
+      const float* ws[4];
+      for (std::size_t q = 0; q < 4; ++q) ws[q] = store.row_data(ids[j + std::min(q, c - 1)]);
+      float out[4];
+      reference_dot4(ws, xs, d_, out);
+      std::copy_n(out, c, z + j);
     }
   }
 

@@ -426,8 +426,9 @@ TEST(ReferenceDotRow, BitwiseEqualToReferenceDotForPaddedRows) {
       for (int k = 0; k < 8; ++k) {
         const float want = hsrnet::reference_dot(w.data(), xs[k].data(), d);
         ASSERT_TRUE(out8[k] == want || (std::isnan(out8[k]) && std::isnan(want))) << "d " << d << " k " << k;
-        if (k >= 2 && k < 6)
+        if (k >= 2 && k < 6) {
           ASSERT_TRUE(out4[k - 2] == want || (std::isnan(out4[k - 2]) && std::isnan(want))) << "d " << d << " k " << k;
+        }
       }
     }
   }
