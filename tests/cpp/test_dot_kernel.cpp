@@ -434,4 +434,30 @@ TEST(ReferenceDotRow, BitwiseEqualToReferenceDotForPaddedRows) {
   }
 }
 
+TEST(ReferenceDotBlock43, BitwiseEqualToReferenceDotForPaddedRows) {
+  std::mt19937_64 rng(14);
+  for (int d : {5, 8, 9, 16, 17, 63, 64, 100, 785}) {
+    const int stride = hsrnet::padded_stride(d);
+    auto padded = [&](std::vector<float> v) {
+      v.resize(stride, 0.0f);
+      return v;
+    };
+    for (int trial = 0; trial < 200; ++trial) {
+      std::vector<std::vector<float>> ws, xs;
+      for (int k = 0; k < 4; ++k) ws.push_back(padded(trial % 2 ? spread_values(rng, d) : gaussian(rng, d)));
+      for (int k = 0; k < 3; ++k) xs.push_back(padded(trial % 3 ? spread_values(rng, d) : gaussian(rng, d)));
+      const float* pw[4] = {ws[0].data(), ws[1].data(), ws[2].data(), ws[3].data()};
+      const float* px[3] = {xs[0].data(), xs[1].data(), xs[2].data()};
+      float out[12];
+      hsrnet::reference_dot_block43(pw, px, stride, out);
+      for (int r = 0; r < 4; ++r)
+        for (int c = 0; c < 3; ++c) {
+          const float want = hsrnet::reference_dot(ws[r].data(), xs[c].data(), d), got = out[3 * r + c];
+          ASSERT_TRUE(got == want || (std::isnan(got) && std::isnan(want)))
+              << "d " << d << " trial " << trial << " row " << r << " input " << c << ": " << got << " vs " << want;
+        }
+    }
+  }
+}
+
 }  // namespace

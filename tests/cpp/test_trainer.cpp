@@ -364,11 +364,14 @@ TEST(SgdTrainer, ReproducibleFromSeeds) {
 TEST(SgdTrainer, StepIsMeanGradientDescent) {
   const int d = 10, K = 3;
   const std::size_t m = 512;
-  for (std::size_t B : {std::size_t{1}, std::size_t{6}}) {
+  // Threshold -6: every neuron fires on every sample, so the step takes its path for rows that are candidates
+  // for the whole batch (four rows against three samples; B = 7 leaves one sample over).
+  for (const double threshold : {1.0, -6.0})
+  for (std::size_t B : {std::size_t{1}, std::size_t{6}, std::size_t{7}}) {
     for (Loss loss : {Loss::SquaredError, Loss::SoftmaxCrossEntropy}) {
       const Data data(B, d, K, 7);
       NetOptions no = net_options(4);
-      no.threshold = 1.0;
+      no.threshold = threshold;
       ShiftedReLUNet net(d, m, K, no), ref(d, m, K, no);
       const Targets t = data.targets(loss);
       std::vector<double> gW(m * d, 0.0), gA(m * K, 0.0);
@@ -402,7 +405,7 @@ TEST(SgdTrainer, StepIsMeanGradientDescent) {
         }
       }
       EXPECT_GT(moved, 1e-3);
-      EXPECT_LT(worst, 1e-6) << "B=" << B << " " << loss_name(loss);
+      EXPECT_LT(worst, 1e-6) << "B=" << B << " b=" << threshold << " " << loss_name(loss);
     }
   }
 }
