@@ -188,8 +188,9 @@ class CandidateCache {
   bool valid() const { return valid_; }
 
   /// Appends the candidates of training sample i to `out`, ascending: cached pairs whose neuron moved past
-  /// the pair's allowance, merged with the moved set.
-  void candidates(std::size_t i, std::vector<row_id>& out) const {
+  /// the pair's allowance, merged with the moved set (left out when !with_moved: a caller that evaluates
+  /// the moved set for every sample anyway, as one block).
+  void candidates(std::size_t i, std::vector<row_id>& out, bool with_moved = true) const {
     const Chunk& ch = chunks_[i / chunk_];
     const std::size_t q = i % chunk_;
     const std::int64_t p0 = ch.offsets[q], p1 = ch.offsets[q + 1];
@@ -199,7 +200,7 @@ class CandidateCache {
     const std::uint8_t* flag = moved_flag_.data();
     const double unit = unit_;
     const row_id* m = moved_.data();
-    const row_id* me = m + moved_.size();
+    const row_id* me = with_moved ? m + moved_.size() : m;
     for (std::int64_t p = p0; p < p1; ++p) {
       const row_id r = ids[p];
       while (m < me && *m < r) out.push_back(*m++);
@@ -238,6 +239,8 @@ class CandidateCache {
 
   std::size_t samples() const { return n_; }
   std::size_t moved() const { return moved_.size(); }
+  /// The moved set M, ascending.
+  const std::vector<row_id>& moved_ids() const { return moved_; }
   std::size_t builds() const { return builds_; }
   double delta() const { return delta_; }
   float candidate_threshold() const { return threshold_; }

@@ -2,8 +2,10 @@
 //
 // One step on a batch of B samples (B = 1 is the paper's algorithm; a mini-batch uses the mean gradient):
 //   1. identify: per sample, candidate neurons (ascending ids) by the chosen strategy (train_strategy.hpp);
-//   2. forward:  z = reference_dot(w_r, x) per (sample, candidate), computed per neuron (neuron_major.hpp),
-//                f = (1/sqrt m) sum over candidates with z > b of a_r (z - b), ascending r; loss, g = dL/df;
+//   2. forward:  z = reference_dot(w_r, x) per (sample, candidate), computed per neuron (neuron_major.hpp;
+//                rows that are candidates for the whole batch, such as the cache's moved set, four at a time
+//                against three samples), f = (1/sqrt m) sum over candidates with z > b of a_r (z - b),
+//                ascending r; loss, g = dL/df;
 //   3. backward: per firing (sample, neuron) the coefficient -lr/B * (1/sqrt m) <a_r, g>; output layer a_r
 //                moved by -lr/B * (1/sqrt m) sum (z - b) g if enabled (from the same old a_r);
 //   4. update:   per firing neuron, w_r += sum of coefficient * x over its samples, in sample order, and the
@@ -34,6 +36,7 @@
 #include <string>
 #include <vector>
 
+#include "hsrnet/above_threshold.hpp"
 #include "hsrnet/aligned_buffer.hpp"
 #include "hsrnet/candidate_cache.hpp"
 #include "hsrnet/dense_identifier.hpp"
@@ -208,8 +211,8 @@ class SgdTrainer {
         thrash_movement_ = expected_epoch_movement(net, n);
         st.strategy = Strategy::Auto;
       }
-      cand_sum += static_cast<double>(cand_ids_.size());
-      st.candidates += cand_ids_.size();
+      cand_sum += static_cast<double>(step_candidates_);
+      st.candidates += step_candidates_;
       st.learning_rate = lr;
       ++st.steps;
     }
@@ -405,6 +408,7 @@ class SgdTrainer {
 
     // 1. identify
     bool exact = true;  // candidates are exactly the firing sets
+    moved_rows_.clear();
     if (strategy == Strategy::Cache && cache_.needs_refresh()) {
       if (rebuild_cache(net, X, n)) {
         cache_key_.rows_updated = index.stats().rows_updated;
@@ -416,11 +420,16 @@ class SgdTrainer {
       }
     }
     if (strategy == Strategy::Cache) {
+      // The moved set (candidates for every sample) stays out of the per-sample lists when its rows can go
+      // against the whole batch as one block (step 2): the lists then hold the cached pairs only, and the
+      // per-neuron view, built per entry, does not grow with it.
+      const bool split = nb >= 3 && stride % 8 == 0;
+      if (split) moved_rows_.assign(cache_.moved_ids().begin(), cache_.moved_ids().end());
       cand_off_.resize(nb + 1);
       cand_off_[0] = 0;
       cand_ids_.clear();
       for (std::size_t q = 0; q < nb; ++q) {
-        cache_.candidates(samples[q], cand_ids_);
+        cache_.candidates(samples[q], cand_ids_, /*with_moved=*/!split);
         cand_off_[q + 1] = static_cast<std::int64_t>(cand_ids_.size());
       }
       exact = false;
@@ -437,6 +446,7 @@ class SgdTrainer {
       cand_ids_.swap(hits_.indices);
       if (index.stats().last_backend == Backend::Tree) maintain_tree(index, seconds_since(tq));
     }
+    step_candidates_ = cand_ids_.size();
     if (nb == 1 && exact && (T == 1 || cand_ids_.size() * static_cast<std::size_t>(d + 16) <= kParallelWork)) {
       lap(st.identify_s);
       step_single(net, xb, targets, samples[0], lr, st, t);
@@ -446,9 +456,12 @@ class SgdTrainer {
     nm_.build(cand_off_.data(), cand_ids_.data(), nb, m, store);
     const std::size_t total = cand_ids_.size();
     const std::size_t nu = nm_.size();
+    const std::size_t nmv = moved_rows_.size();         // split-off moved set: rows against every sample
+    const std::size_t evaluated = total + nmv * nb;     // (sample, neuron) pairs whose z this step computes
+    step_candidates_ = evaluated;
     // Rough operation counts of the loops below: under kParallelWork a fork-join costs more than it saves.
-    const std::size_t row_work = total * static_cast<std::size_t>(d + 16);
-    const std::size_t out_work = total * static_cast<std::size_t>(K + 16);
+    const std::size_t row_work = evaluated * static_cast<std::size_t>(d + 16);
+    const std::size_t out_work = evaluated * static_cast<std::size_t>(K + 16);
     lap(st.identify_s);
 
     // 2. forward: pre-activations per neuron (for the cache this is where candidates are filtered, so it
@@ -497,25 +510,10 @@ class SgdTrainer {
         const float* ws[4];
         for (int k = 0; k < 4; ++k) ws[k] = store.row_data(nm.neuron(us[k]));
         // Entries of a full neuron: sample q is entry begin + q (samples ascend).
-        auto put = [&](int k, std::size_t q, float v) {
+        rows4_against_batch(ws, xb, nb, stride, d, [&](int k, std::size_t q, float v) {
           const std::uint32_t e = nm.begin(us[k]) + static_cast<std::uint32_t>(q);
           z[nm.position(e)] = zn[e] = v;
-        };
-        std::size_t q = 0;
-        for (; q + 3 <= nb; q += 3) {
-          const float* xs[3] = {xb + q * stride, xb + (q + 1) * stride, xb + (q + 2) * stride};
-          float out[12];
-          reference_dot_block43(ws, xs, stride, out);
-          for (int k = 0; k < 4; ++k)
-            for (int c = 0; c < 3; ++c) put(k, q + static_cast<std::size_t>(c), out[3 * k + c]);
-        }
-        for (; q < nb; ++q) {
-          const float* x = xb + q * stride;
-          const float* xs[4] = {x, x, x, x};
-          float out[4];
-          reference_dot4(ws, xs, d, out);
-          for (int k = 0; k < 4; ++k) put(k, q, out[k]);
-        }
+        });
       }
       const std::ptrdiff_t nrest = static_cast<std::ptrdiff_t>(rest_u_.size());
 #pragma omp parallel for schedule(dynamic, 512) num_threads(T) if (T > 1 && row_work > kParallelWork)
@@ -560,6 +558,25 @@ class SgdTrainer {
           for (std::uint32_t k = 0; k < c; ++k) z[nm.position(e + k)] = zn[e + k] = out[k];
         }
       }
+      // The split-off moved set, four rows at a time against the whole batch: values by sample (zm_, for the
+      // outputs) and by row (zmn_, for the backward and update passes).
+      if (nmv > 0) {
+        zm_.resize(nb * nmv);
+        zmn_.resize(nmv * nb);
+        float* zm = zm_.data();
+        float* zmn = zmn_.data();
+        const std::ptrdiff_t mgroups = static_cast<std::ptrdiff_t>((nmv + 3) / 4);
+#pragma omp parallel for schedule(dynamic, 16) num_threads(T) if (T > 1 && row_work > kParallelWork)
+        for (std::ptrdiff_t gi = 0; gi < mgroups; ++gi) {
+          const std::size_t j0 = 4 * static_cast<std::size_t>(gi), c = std::min<std::size_t>(4, nmv - j0);
+          const float* ws[4];
+          for (std::size_t k = 0; k < 4; ++k) ws[k] = store.row_data(moved_rows_[j0 + std::min(k, c - 1)]);
+          rows4_against_batch(ws, xb, nb, stride, d, [&](int k, std::size_t q, float v) {
+            const std::size_t j = j0 + static_cast<std::size_t>(k);
+            if (j < j0 + c) zm[q * nmv + j] = zmn[j * nb + q] = v;
+          });
+        }
+      }
     }
     std::size_t fired_total = 0;
     if (exact) {
@@ -567,8 +584,8 @@ class SgdTrainer {
     } else {
       const double before = st.identify_s;
       lap(st.identify_s);
-      if (total > 0) {  // seconds per evaluated candidate (moving average)
-        const double per = (st.identify_s - before) / static_cast<double>(total);
+      if (evaluated > 0) {  // seconds per evaluated candidate (moving average)
+        const double per = (st.identify_s - before) / static_cast<double>(evaluated);
         seconds_per_dot_ = seconds_per_dot_ > 0.0 ? 0.9 * seconds_per_dot_ + 0.1 * per : per;
       }
     }
@@ -581,15 +598,24 @@ class SgdTrainer {
     for (std::ptrdiff_t q = 0; q < static_cast<std::ptrdiff_t>(nb); ++q) {
       const std::int64_t o = cand_off_[q];
       const std::size_t k = static_cast<std::size_t>(cand_off_[q + 1] - o);
-      double* acc = acc_.data() + static_cast<std::size_t>(omp_get_thread_num()) * acc_stride_;
-      fired_[q] = net.output_from_preactivations(cand_ids_.data() + o, z_.data() + o, k, f_.data() + q * K, acc);
+      const int th = omp_get_thread_num();
+      double* acc = acc_.data() + static_cast<std::size_t>(th) * acc_stride_;
+      if (nmv == 0) {
+        fired_[q] = net.output_from_preactivations(cand_ids_.data() + o, z_.data() + o, k, f_.data() + q * K, acc);
+      } else {
+        FiringScratch& fs = firing_scratch_[static_cast<std::size_t>(th)];
+        fs.ids.clear();
+        fs.z.clear();
+        merged_firing(static_cast<std::size_t>(q), b, fs.ids, fs.z, fs);
+        fired_[q] = net.output_from_preactivations(fs.ids.data(), fs.z.data(), fs.ids.size(), f_.data() + q * K, acc);
+      }
       loss_[q] = loss_and_gradient(opt_.loss, f_.data() + q * K, K, targets, samples[q], g_.data() + q * K);
       double gg = 0.0;
       for (int k2 = 0; k2 < K; ++k2) gg += static_cast<double>(g_[q * K + k2]) * g_[q * K + k2];
       gnorm_[q] = std::sqrt(gg);
     }
     for (std::size_t q = 0; q < nb; ++q) fired_total += fired_[q];
-    if (!exact) cache_.charge(static_cast<double>(total - fired_total) * seconds_per_dot_);
+    if (!exact) cache_.charge(static_cast<double>(evaluated - fired_total) * seconds_per_dot_);
     lap(st.forward_s);
 
     if (callback_) report_step(nb, samples, lr, b, exact);
@@ -597,85 +623,121 @@ class SgdTrainer {
     // 3. backward: per firing entry its update coefficient; the output layer (old a_r for both layers).
     const double neg_step = -lr / static_cast<double>(nb);
     coef_.resize(total);
+    coefm_.resize(nmv * nb);
     u_fired_.resize(nu);
+    um_fired_.resize(nmv);
     {
       float* A = net.mutable_output_weights();
       const float* g = g_.data();
-      const float* z = zn_.data();  // by entry of the neuron-major view
-      float* coef = coef_.data();
       const NeuronMajor& nm = nm_;
       const bool train_a = opt_.train_output_layer;
       const double inv_sqrt_m = net.output_scale();
-#pragma omp parallel for schedule(dynamic, 256) num_threads(T) if (T > 1 && out_work > kParallelWork)
-      for (std::ptrdiff_t u = 0; u < static_cast<std::ptrdiff_t>(nu); ++u) {
-        const std::size_t r = static_cast<std::size_t>(nm.neuron(u));
-        float* a = A + r * K;
+      // One row: coefficients cr[j] of its firing entries (values zr[0..cnt), samples sample_of(j)) and its
+      // output-layer update; true when any entry fired.
+      auto backward_row = [&](row_id r, const float* zr, std::uint32_t cnt, auto sample_of, float* cr) {
+        float* a = A + static_cast<std::size_t>(r) * K;
         double* ga = gA_.data() + static_cast<std::size_t>(omp_get_thread_num()) * acc_stride_;
         if (train_a) std::fill(ga, ga + K, 0.0);
         bool any = false;
-        for (std::uint32_t e = nm.begin(u); e < nm.end(u); ++e) {
-          const float zz = z[e];
-          if (!(zz > b)) continue;
+        for_each_above(zr, cnt, b, [&](std::size_t j) {
           any = true;
-          const float* gq = g + static_cast<std::size_t>(nm.sample(e)) * K;
-          coef[e] = static_cast<float>(neg_step * net.output_coefficient(a, gq));
+          const float* gq = g + static_cast<std::size_t>(sample_of(j)) * K;
+          cr[j] = static_cast<float>(neg_step * net.output_coefficient(a, gq));
           if (train_a) {
-            const double h = static_cast<double>(zz - b);
+            const double h = static_cast<double>(zr[j] - b);
             for (int k = 0; k < K; ++k) ga[k] = std::fma(h, static_cast<double>(gq[k]), ga[k]);
           }
-        }
-        u_fired_[u] = any;
+        });
         if (train_a && any) {
           const double s = neg_step * inv_sqrt_m;
           for (int k = 0; k < K; ++k) a[k] = static_cast<float>(std::fma(s, ga[k], static_cast<double>(a[k])));
         }
+        return any;
+      };
+#pragma omp parallel for schedule(dynamic, 256) num_threads(T) if (T > 1 && out_work > kParallelWork)
+      for (std::ptrdiff_t u = 0; u < static_cast<std::ptrdiff_t>(nu); ++u) {
+        const std::uint32_t e0 = nm.begin(u);
+        u_fired_[u] = backward_row(nm.neuron(u), zn_.data() + e0, nm.end(u) - e0,
+                                   [&](std::size_t j) { return nm.sample(e0 + static_cast<std::uint32_t>(j)); }, coef_.data() + e0);
       }
+#pragma omp parallel for schedule(dynamic, 16) num_threads(T) if (T > 1 && out_work > kParallelWork)
+      for (std::ptrdiff_t j = 0; j < static_cast<std::ptrdiff_t>(nmv); ++j)
+        um_fired_[j] = backward_row(moved_rows_[j], zmn_.data() + j * nb, static_cast<std::uint32_t>(nb),
+                                    [](std::size_t q) { return q; }, coefm_.data() + j * nb);
     }
     lap(st.backward_s);
 
     // 4. update: w_r += sum over its firing samples of coefficient * x (sample order).
     const bool track = strategy == Strategy::Cache;
     moved_norm_.resize(nu);
+    mnorm_.resize(nmv);
     {
-      const float* z = zn_.data();  // by entry of the neuron-major view
-      const float* coef = coef_.data();
       const NeuronMajor& nm = nm_;
-#pragma omp parallel for schedule(dynamic, 512) num_threads(T) if (T > 1 && row_work > kParallelWork)
-      for (std::ptrdiff_t u = 0; u < static_cast<std::ptrdiff_t>(nu); ++u) {
-        if (!u_fired_[u]) continue;
-        if (static_cast<std::size_t>(u) + 2 < nu)
-          _mm_prefetch(reinterpret_cast<const char*>(store.row_data(nm.neuron(u + 2))), _MM_HINT_T0);
+      // One row: w += its firing entries' coefficients times their inputs (as in backward_row); returns the
+      // bound on how far it moved when tracking.
+      auto update_one = [&](row_id r, const float* zr, std::uint32_t cnt, auto sample_of, const float* cr) {
         const int t = omp_get_thread_num();
         const float** xs = xs_.data() + static_cast<std::size_t>(t) * scratch_stride_;
         float* cs = cs_.data() + static_cast<std::size_t>(t) * scratch_stride_;
         float* xn = xn_.data() + static_cast<std::size_t>(t) * scratch_stride_;
         std::uint32_t count = 0;
-        for (std::uint32_t e = nm.begin(u); e < nm.end(u); ++e)
-          if (z[e] > b) {
-            xs[count] = xb + static_cast<std::size_t>(nm.sample(e)) * stride;
-            cs[count] = coef[e];
-            if (track) xn[count] = xnorm_[nm.sample(e)];
-            ++count;
-          }
-        const row_id r = nm.neuron(u);
+        for_each_above(zr, cnt, b, [&](std::size_t j) {
+          const std::size_t q = sample_of(j);
+          xs[count] = xb + q * stride;
+          cs[count] = cr[j];
+          if (track) xn[count] = xnorm_[q];
+          ++count;
+        });
         float* w = index.mutable_row(r);
         const double moved = update_row(w, d, stride, xs, cs, xn, count, track);
         // ||w_new - w|| <= ||update|| + 2^-24 ||w_new|| (one rounding per coordinate; exact for d <= 4) and
         // ||w_new|| <= ||w|| + ||update|| (the store's norm of w is still the pre-update bound).
-        if (track) moved_norm_[u] = (moved + 0x1.0p-24 * (store.slot_norm(store.slot_of(r)) + moved)) * (1.0 + 1e-9);
+        const double bound = track ? (moved + 0x1.0p-24 * (store.slot_norm(store.slot_of(r)) + moved)) * (1.0 + 1e-9) : 0.0;
         index.refresh_norm(r);  // now, while the row is in cache (rows_moved would read every row again)
+        return bound;
+      };
+#pragma omp parallel for schedule(dynamic, 512) num_threads(T) if (T > 1 && row_work > kParallelWork)
+      for (std::ptrdiff_t u = 0; u < static_cast<std::ptrdiff_t>(nu); ++u) {
+        if (!u_fired_[u]) continue;
+        if (static_cast<std::size_t>(u) + 2 < nu)
+          _mm_prefetch(reinterpret_cast<const char*>(store.row_data(nm.neuron(u + 2))), _MM_HINT_T0);
+        const std::uint32_t e0 = nm.begin(u);
+        moved_norm_[u] = update_one(nm.neuron(u), zn_.data() + e0, nm.end(u) - e0,
+                                    [&](std::size_t j) { return static_cast<std::size_t>(nm.sample(e0 + static_cast<std::uint32_t>(j))); },
+                                    coef_.data() + e0);
+      }
+#pragma omp parallel for schedule(dynamic, 64) num_threads(T) if (T > 1 && row_work > kParallelWork)
+      for (std::ptrdiff_t j = 0; j < static_cast<std::ptrdiff_t>(nmv); ++j) {
+        if (!um_fired_[j]) continue;
+        if (static_cast<std::size_t>(j) + 2 < nmv)
+          _mm_prefetch(reinterpret_cast<const char*>(store.row_data(moved_rows_[j + 2])), _MM_HINT_T0);
+        mnorm_[j] = update_one(moved_rows_[j], zmn_.data() + j * nb, static_cast<std::uint32_t>(nb),
+                               [](std::size_t q) { return q; }, coefm_.data() + j * nb);
       }
     }
     lap(st.update_s);
 
-    // 5. tell the index (and the cache) which rows moved.
+    // 5. tell the index (and the cache) which rows moved: the per-neuron view's and the split-off moved set's,
+    // merged by id (ascending when the store is in id order, which spares rows_moved a sort).
     moved_ids_.clear();
     moved_vals_.clear();
-    for (std::size_t u = 0; u < nu; ++u)
-      if (u_fired_[u]) {
-        moved_ids_.push_back(nm_.neuron(u));
-        if (track) moved_vals_.push_back(moved_norm_[u]);
-      }
+    {
+      std::size_t j = 0;
+      auto take_moved_set_below = [&](std::int64_t limit) {
+        for (; j < nmv && moved_rows_[j] < limit; ++j)
+          if (um_fired_[j]) {
+            moved_ids_.push_back(moved_rows_[j]);
+            if (track) moved_vals_.push_back(mnorm_[j]);
+          }
+      };
+      for (std::size_t u = 0; u < nu; ++u)
+        if (u_fired_[u]) {
+          take_moved_set_below(nm_.neuron(u));
+          moved_ids_.push_back(nm_.neuron(u));
+          if (track) moved_vals_.push_back(moved_norm_[u]);
+        }
+      take_moved_set_below(std::numeric_limits<std::int64_t>::max());
+    }
     index.rows_moved(moved_ids_.data(), moved_ids_.size(), /*norms_current=*/true);
     st.rows_updated += moved_ids_.size();
     if (track) {
@@ -793,12 +855,71 @@ class SgdTrainer {
 
   /// Per-thread scratch: one neuron's firing entries (input, coefficient, input norm), output accumulators.
   /// Each thread's part starts on its own cache lines (no false sharing).
+  /// Per-thread lists of one sample's firing neurons, for the outputs when the moved set is split off.
+  struct FiringScratch {
+    std::vector<row_id> ids, moved_ids;
+    std::vector<float> z, moved_z;
+  };
+
+  /// Appends the firing neurons of batch position q (after step 2) and their pre-activations to ids / zs,
+  /// ascending by id (the order the outputs are summed in): the fired candidates of its list merged with the
+  /// fired rows of the split-off moved set.
+  void merged_firing(std::size_t q, float b, std::vector<row_id>& ids, std::vector<float>& zs, FiringScratch& fs) const {
+    const std::size_t nmv = moved_rows_.size();
+    fs.moved_ids.clear();
+    fs.moved_z.clear();
+    if (nmv > 0) {
+      const float* zq = zm_.data() + q * nmv;
+      for_each_above(zq, nmv, b, [&](std::size_t j) {
+        fs.moved_ids.push_back(moved_rows_[j]);
+        fs.moved_z.push_back(zq[j]);
+      });
+    }
+    std::size_t t = 0;
+    const std::int64_t o = cand_off_[q];
+    for_each_above(z_.data() + o, static_cast<std::size_t>(cand_off_[q + 1] - o), b, [&](std::size_t j) {
+      const row_id r = cand_ids_[static_cast<std::size_t>(o) + j];
+      for (; t < fs.moved_ids.size() && fs.moved_ids[t] < r; ++t) {
+        ids.push_back(fs.moved_ids[t]);
+        zs.push_back(fs.moved_z[t]);
+      }
+      ids.push_back(r);
+      zs.push_back(z_[static_cast<std::size_t>(o) + j]);
+    });
+    ids.insert(ids.end(), fs.moved_ids.begin() + static_cast<std::ptrdiff_t>(t), fs.moved_ids.end());
+    zs.insert(zs.end(), fs.moved_z.begin() + static_cast<std::ptrdiff_t>(t), fs.moved_z.end());
+  }
+
   void ensure_scratch(int T, std::size_t nb) {
     const std::size_t t = static_cast<std::size_t>(T);
+    if (firing_scratch_.size() < t) firing_scratch_.resize(t);
     scratch_stride_ = (nb + 15) / 16 * 16 + 16;
     if (xs_.size() < t * scratch_stride_) xs_.resize(t * scratch_stride_), cs_.resize(t * scratch_stride_), xn_.resize(t * scratch_stride_);
     acc_stride_ = (acc_k_ + 7) / 8 * 8 + 8;
     if (acc_.size() < t * acc_stride_) acc_.resize(t * acc_stride_), gA_.resize(t * acc_stride_);
+  }
+
+  /// Four rows (padded, stride a multiple of 8) against every sample of the padded batch xb:
+  /// put(k, q, reference_dot(ws[k], x_q)) for k < 4, q < nb; three samples at a time (reference_dot_block43),
+  /// the one or two left over with four chains each.
+  template <class Put>
+  static void rows4_against_batch(const float* const ws[4], const float* xb, std::size_t nb, int stride, int d, Put&& put) {
+    const std::size_t s = static_cast<std::size_t>(stride);
+    std::size_t q = 0;
+    for (; q + 3 <= nb; q += 3) {
+      const float* xs[3] = {xb + q * s, xb + (q + 1) * s, xb + (q + 2) * s};
+      float out[12];
+      reference_dot_block43(ws, xs, stride, out);
+      for (int k = 0; k < 4; ++k)
+        for (int c = 0; c < 3; ++c) put(k, q + static_cast<std::size_t>(c), out[3 * k + c]);
+    }
+    for (; q < nb; ++q) {
+      const float* x = xb + q * s;
+      const float* xs[4] = {x, x, x, x};
+      float out[4];
+      reference_dot4(ws, xs, d, out);
+      for (int k = 0; k < 4; ++k) put(k, q, out[k]);
+    }
   }
 
   /// w += sum_e cs[e] xs[e] over `count` >= 1 entries. One entry: w = fma(c, x, w). Several: acc = c_0 x_0,
@@ -893,9 +1014,10 @@ class SgdTrainer {
     } else {
       fire_off_.assign(nb + 1, 0);
       fire_ids_.clear();
+      FiringScratch& fs = firing_scratch_[0];
       for (std::size_t q = 0; q < nb; ++q) {
-        for (std::int64_t p = cand_off_[q]; p < cand_off_[q + 1]; ++p)
-          if (z_[p] > b) fire_ids_.push_back(cand_ids_[p]);
+        fs.z.clear();
+        merged_firing(q, b, fire_ids_, fs.z, fs);
         fire_off_[q + 1] = static_cast<std::int64_t>(fire_ids_.size());
       }
       v.offsets = fire_off_.data();
@@ -938,6 +1060,14 @@ class SgdTrainer {
   std::vector<std::size_t> fired_;
   std::vector<std::uint8_t> u_fired_;
   std::vector<std::uint32_t> full_u_, rest_u_;  // neurons of the step: candidates for every sample, the others
+  // The cache's moved set when split off the per-sample lists (step 1): its rows, their values by sample
+  // (zm_) and by row (zmn_), coefficients, whether each fired, and movement bounds.
+  std::vector<row_id> moved_rows_;
+  std::vector<float> zm_, zmn_, coefm_;
+  std::vector<std::uint8_t> um_fired_;
+  std::vector<double> mnorm_;
+  std::vector<FiringScratch> firing_scratch_;
+  std::size_t step_candidates_ = 0;  // pairs evaluated by the last step
   std::vector<std::int64_t> cand_off_, fire_off_;
   CsrResult hits_;  // index answers, buffers reused across steps (swapped with cand_off_/cand_ids_)
   std::vector<row_id> cand_ids_, fire_ids_, moved_ids_;

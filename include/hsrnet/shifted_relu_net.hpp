@@ -25,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "hsrnet/above_threshold.hpp"
 #include "hsrnet/dot_kernel.hpp"
 #include "hsrnet/half_space_index.hpp"
 #include "hsrnet/losses.hpp"
@@ -143,25 +144,21 @@ class ShiftedReLUNet {
     std::size_t fired = 0;
     if (K_ == 1) {
       double s = 0.0;
-      for (std::size_t j = 0; j < k; ++j) {
-        if (j + 16 < k) _mm_prefetch(reinterpret_cast<const char*>(A + ids[j + 16]), _MM_HINT_T0);
-        if (!(z[j] > b)) continue;
+      for_each_above(z, k, b, [&](std::size_t j) {
         ++fired;
         s = std::fma(static_cast<double>(A[ids[j]]), static_cast<double>(z[j] - b), s);
-      }
+      });
       f[0] = static_cast<float>(s * inv_sqrt_m_);
       return fired;
     }
     const std::size_t K = static_cast<std::size_t>(K_);
     std::fill(acc, acc + K, 0.0);
-    for (std::size_t j = 0; j < k; ++j) {
-      if (j + 8 < k) _mm_prefetch(reinterpret_cast<const char*>(A + ids[j + 8] * K), _MM_HINT_T0);
-      if (!(z[j] > b)) continue;
+    for_each_above(z, k, b, [&](std::size_t j) {
       ++fired;
       const double h = static_cast<double>(z[j] - b);
       const float* a = A + static_cast<std::size_t>(ids[j]) * K;
       for (std::size_t c = 0; c < K; ++c) acc[c] = std::fma(static_cast<double>(a[c]), h, acc[c]);
-    }
+    });
     for (std::size_t c = 0; c < K; ++c) f[c] = static_cast<float>(acc[c] * inv_sqrt_m_);
     return fired;
   }

@@ -106,6 +106,7 @@ void expect_same_training(const TrainingRun& ref, const TrainingRun& run, const 
   for (std::size_t e = 0; e < ref.stats.size(); ++e) {
     EXPECT_EQ(ref.stats[e].mean_loss, run.stats[e].mean_loss) << what;
     EXPECT_EQ(ref.stats[e].firing_fraction, run.stats[e].firing_fraction) << what;
+    EXPECT_EQ(ref.stats[e].rows_updated, run.stats[e].rows_updated) << what << ": rows reported moved";
   }
 }
 
@@ -263,6 +264,11 @@ TEST_P(StrategiesMatchDense, SameFiringSetsAndWeights) {
   std::size_t builds = 0;
   for (const EpochStats& st : small_delta.stats) builds += st.cache_builds;
   EXPECT_GE(builds, 2u) << "a small delta should force cache rebuilds";
+  // A small delta with the default moved-set limit: a large moved set, which B = 64 at d >= 5 evaluates as
+  // one block against the batch, outside the per-sample lists.
+  opt.cache_max_moved_fraction = 0.25;
+  const TrainingRun large_moved_set = train(data, m, net_options(5), opt, epochs);
+  expect_same_training(ref, large_moved_set, "cache, large moved set");
 }
 
 INSTANTIATE_TEST_SUITE_P(
