@@ -29,14 +29,26 @@ namespace hsrnet {
 /// stay upper bounds.
 inline float norm_upper_bound(const float* v, int d) {
   // Four independent double accumulators of four lanes: a single chain of d dependent adds would cost
-  // ~4 cycles per element, and trainers refresh thousands of norms per step.
-  __m256d acc0 = _mm256_setzero_pd(), acc1 = _mm256_setzero_pd();
+  // ~4 cycles per element, and trainers refresh a norm for every row they move (all of W per step at
+  // B = 256), so the chains must not wait on each other.
+  __m256d acc0 = _mm256_setzero_pd(), acc1 = _mm256_setzero_pd(), acc2 = _mm256_setzero_pd(), acc3 = _mm256_setzero_pd();
+  auto square_into = [](__m256d& acc, const float* p) {
+    const __m256d a = _mm256_cvtps_pd(_mm_loadu_ps(p));
+    acc = _mm256_fmadd_pd(a, a, acc);
+  };
   int i = 0;
-  for (; i + 8 <= d; i += 8) {
-    const __m256d a = _mm256_cvtps_pd(_mm_loadu_ps(v + i)), c = _mm256_cvtps_pd(_mm_loadu_ps(v + i + 4));
-    acc0 = _mm256_fmadd_pd(a, a, acc0);
-    acc1 = _mm256_fmadd_pd(c, c, acc1);
+  for (; i + 16 <= d; i += 16) {
+    square_into(acc0, v + i);
+    square_into(acc1, v + i + 4);
+    square_into(acc2, v + i + 8);
+    square_into(acc3, v + i + 12);
   }
+  for (; i + 8 <= d; i += 8) {
+    square_into(acc0, v + i);
+    square_into(acc1, v + i + 4);
+  }
+  acc0 = _mm256_add_pd(acc0, acc2);
+  acc1 = _mm256_add_pd(acc1, acc3);
   alignas(32) double lanes[4];
   _mm256_store_pd(lanes, _mm256_add_pd(acc0, acc1));
   double s = (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
@@ -54,6 +66,13 @@ inline float norm_upper_bound(const float* v, int d) {
     f = std::numeric_limits<float>::infinity();
   }
   return f;
+}
+
+/// Asks for every cache line of the n floats at p (a row the next iteration reads). The hardware
+/// prefetchers pick up each new row late, and the trainer's passes over W (every row, at B = 256) wait on
+/// memory without this.
+inline void prefetch_floats(const float* p, std::size_t n) {
+  for (std::size_t i = 0; i < n; i += 16) _mm_prefetch(reinterpret_cast<const char*>(p + i), _MM_HINT_T0);
 }
 
 class RowStore {
@@ -86,6 +105,9 @@ class RowStore {
 
   /// Floats readable past the last row (see read_short_row).
   static constexpr std::size_t kTailFloats = 8;
+
+  /// prefetch_floats over row id.
+  void prefetch_row(row_id id) const { prefetch_floats(row_data(id), static_cast<std::size_t>(stride_)); }
 
   std::size_t rows() const { return m_; }
   int dim() const { return d_; }

@@ -507,6 +507,8 @@ class SgdTrainer {
 #pragma omp parallel for schedule(dynamic, 16) num_threads(T) if (T > 1 && row_work > kParallelWork)
       for (std::ptrdiff_t gi = 0; gi < groups; ++gi) {
         const std::uint32_t* us = full_u_.data() + 4 * gi;
+        if (gi + 1 < groups)
+          for (int k = 4; k < 8; ++k) store.prefetch_row(nm.neuron(us[k]));
         const float* ws[4];
         for (int k = 0; k < 4; ++k) ws[k] = store.row_data(nm.neuron(us[k]));
         // Entries of a full neuron: sample q is entry begin + q (samples ascend).
@@ -519,8 +521,7 @@ class SgdTrainer {
 #pragma omp parallel for schedule(dynamic, 512) num_threads(T) if (T > 1 && row_work > kParallelWork)
       for (std::ptrdiff_t k = 0; k < nrest; ++k) {
         const std::size_t u = rest_u_[static_cast<std::size_t>(k)];
-        if (k + 4 < nrest)
-          _mm_prefetch(reinterpret_cast<const char*>(store.row_data(nm.neuron(rest_u_[static_cast<std::size_t>(k) + 4]))), _MM_HINT_T0);
+        if (k + 2 < nrest) store.prefetch_row(nm.neuron(rest_u_[static_cast<std::size_t>(k) + 2]));
         const float* w = store.row_data(nm.neuron(u));
         const std::uint32_t e0 = nm.begin(u), e1 = nm.end(u);
         if (e1 - e0 == 1) {
@@ -569,6 +570,7 @@ class SgdTrainer {
 #pragma omp parallel for schedule(dynamic, 16) num_threads(T) if (T > 1 && row_work > kParallelWork)
         for (std::ptrdiff_t gi = 0; gi < mgroups; ++gi) {
           const std::size_t j0 = 4 * static_cast<std::size_t>(gi), c = std::min<std::size_t>(4, nmv - j0);
+          for (std::size_t k = j0 + 4; k < std::min(j0 + 8, nmv); ++k) store.prefetch_row(moved_rows_[k]);
           const float* ws[4];
           for (std::size_t k = 0; k < 4; ++k) ws[k] = store.row_data(moved_rows_[j0 + std::min(k, c - 1)]);
           rows4_against_batch(ws, xb, nb, stride, d, [&](int k, std::size_t q, float v) {
@@ -699,8 +701,7 @@ class SgdTrainer {
 #pragma omp parallel for schedule(dynamic, 512) num_threads(T) if (T > 1 && row_work > kParallelWork)
       for (std::ptrdiff_t u = 0; u < static_cast<std::ptrdiff_t>(nu); ++u) {
         if (!u_fired_[u]) continue;
-        if (static_cast<std::size_t>(u) + 2 < nu)
-          _mm_prefetch(reinterpret_cast<const char*>(store.row_data(nm.neuron(u + 2))), _MM_HINT_T0);
+        if (static_cast<std::size_t>(u) + 1 < nu) store.prefetch_row(nm.neuron(u + 1));
         const std::uint32_t e0 = nm.begin(u);
         moved_norm_[u] = update_one(nm.neuron(u), zn_.data() + e0, nm.end(u) - e0,
                                     [&](std::size_t j) { return static_cast<std::size_t>(nm.sample(e0 + static_cast<std::uint32_t>(j))); },
@@ -709,8 +710,7 @@ class SgdTrainer {
 #pragma omp parallel for schedule(dynamic, 64) num_threads(T) if (T > 1 && row_work > kParallelWork)
       for (std::ptrdiff_t j = 0; j < static_cast<std::ptrdiff_t>(nmv); ++j) {
         if (!um_fired_[j]) continue;
-        if (static_cast<std::size_t>(j) + 2 < nmv)
-          _mm_prefetch(reinterpret_cast<const char*>(store.row_data(moved_rows_[j + 2])), _MM_HINT_T0);
+        if (static_cast<std::size_t>(j) + 1 < nmv) store.prefetch_row(moved_rows_[j + 1]);
         mnorm_[j] = update_one(moved_rows_[j], zmn_.data() + j * nb, static_cast<std::uint32_t>(nb),
                                [](std::size_t q) { return q; }, coefm_.data() + j * nb);
       }
