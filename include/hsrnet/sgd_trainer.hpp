@@ -492,9 +492,9 @@ class SgdTrainer {
       float* z = z_.data();
       float* zn = zn_.data();
       const NeuronMajor& nm = nm_;
-      // Neurons that are candidates for every sample of the batch (the cache's moved set, neurons firing
-      // nearly always) go four at a time against three samples, at about twice the speed of one row against
-      // eight; the rest, one row at a time against its own samples.
+      // Neurons that are candidates for every sample of the batch (neurons firing nearly always; the cache's
+      // moved set when it stays in the lists, B < 3) go four at a time against three samples, at about twice
+      // the speed of one row against eight; the rest, one row at a time against its own samples.
       full_u_.clear();
       rest_u_.clear();
       for (std::size_t u = 0; u < nu; ++u)
@@ -853,8 +853,6 @@ class SgdTrainer {
     }
   }
 
-  /// Per-thread scratch: one neuron's firing entries (input, coefficient, input norm), output accumulators.
-  /// Each thread's part starts on its own cache lines (no false sharing).
   /// Per-thread lists of one sample's firing neurons, for the outputs when the moved set is split off.
   struct FiringScratch {
     std::vector<row_id> ids, moved_ids;
@@ -890,6 +888,8 @@ class SgdTrainer {
     zs.insert(zs.end(), fs.moved_z.begin() + static_cast<std::ptrdiff_t>(t), fs.moved_z.end());
   }
 
+  /// Per-thread scratch: one neuron's firing entries (input, coefficient, input norm), output accumulators.
+  /// Each thread's part starts on its own cache lines (no false sharing).
   void ensure_scratch(int T, std::size_t nb) {
     const std::size_t t = static_cast<std::size_t>(T);
     if (firing_scratch_.size() < t) firing_scratch_.resize(t);
