@@ -492,9 +492,9 @@ class SgdTrainer {
       float* z = z_.data();
       float* zn = zn_.data();
       const NeuronMajor& nm = nm_;
-      // Neurons that are candidates for every sample of the batch (neurons firing nearly always; the cache's
-      // moved set when it stays in the lists, B < 3) go four at a time against three samples, at about twice
-      // the speed of one row against eight; the rest, one row at a time against its own samples.
+      // Neurons that are candidates for every sample of the batch (for the exact strategies: neurons that fire
+      // on all of them; the cache's moved set is handled below) go four at a time against three samples, at
+      // about twice the speed of one row against eight; the rest, one row at a time against its own samples.
       full_u_.clear();
       rest_u_.clear();
       for (std::size_t u = 0; u < nu; ++u)
