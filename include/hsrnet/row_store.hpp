@@ -98,7 +98,7 @@ class RowStore {
       for (std::size_t r = r0; r < r1; ++r) {
         float* row = slot_data(static_cast<row_id>(r));
         std::fill(row + d_, row + stride_, 0.0f);
-        if (has_norms()) norms_[r] = norm_upper_bound(row, d_);
+        refresh_slot_norm(static_cast<row_id>(r));
       }
     }
   }
