@@ -73,6 +73,7 @@ nb::dict epoch_stats_dict(const hsrnet::EpochStats& e) {
   d["tree_refits"] = e.tree_refits;
   d["rows_updated"] = e.rows_updated;
   d["candidates"] = e.candidates;
+  d["interrupted"] = e.interrupted;
   return d;
 }
 

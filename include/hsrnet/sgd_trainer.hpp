@@ -104,6 +104,10 @@ struct EpochStats {
   std::size_t tree_refits = 0;            // index tree refits (boxes tightened in place) during the epoch
   std::size_t rows_updated = 0;           // hidden rows moved, summed over the epoch's steps
   std::size_t candidates = 0;             // (sample, neuron) pairs evaluated, summed over the epoch
+  // The interrupt check (SgdTrainer::set_interrupt_check) asked to stop: the epoch ended after `steps` steps
+  // and `samples` samples; those steps are applied (weights, optimizer state and samples_seen() include
+  // them), and epochs_done() does not count the partial epoch.
+  bool interrupted = false;
 };
 
 /// What a step callback sees: the firing sets of the step, before the update. The callback runs inside
@@ -118,6 +122,9 @@ struct StepView {
   double learning_rate = 0.0;
 };
 using StepCallback = std::function<void(const StepView&)>;
+/// Polled between steps of fit_epoch; returning true ends the epoch early (EpochStats::interrupted). It runs
+/// on the calling thread, so it may look at signals (the Python bindings check for KeyboardInterrupt).
+using InterruptCheck = std::function<bool()>;
 
 class SgdTrainer {
  public:
@@ -136,6 +143,7 @@ class SgdTrainer {
 
   const TrainerOptions& options() const { return opt_; }
   void set_step_callback(StepCallback cb) { callback_ = std::move(cb); }
+  void set_interrupt_check(InterruptCheck check) { interrupt_check_ = std::move(check); }
 
   std::size_t steps_done() const { return step_; }
   std::size_t epochs_done() const { return epoch_; }
@@ -195,7 +203,12 @@ class SgdTrainer {
     const std::size_t B = opt_.batch_size;
     const std::size_t samples_before = samples_seen_;
     double loss_sum = 0.0, firing_sum = 0.0, cand_sum = 0.0, gnorm_sum = 0.0;
+    std::size_t done = 0;  // samples trained on (n unless interrupted)
     for (std::size_t p0 = 0; p0 < n; p0 += B) {
+      if (interrupt_check_ && p0 > 0 && interrupt_check_()) {
+        st.interrupted = true;
+        break;
+      }
       const std::size_t nb = std::min(B, n - p0);
       const double lr = learning_rate(opt_.schedule, opt_.lr, opt_.power, step_, samples_before);
       step(net, X, targets, perm_.data() + p0, nb, lr, st.strategy, n, st);
@@ -215,19 +228,23 @@ class SgdTrainer {
       st.candidates += step_candidates_;
       st.learning_rate = lr;
       ++st.steps;
+      done += nb;
     }
-    samples_seen_ += n;
-    ++epoch_;
+    samples_seen_ += done;
+    if (!st.interrupted) ++epoch_;
 
     const double m = static_cast<double>(net.width());
+    const double seen = static_cast<double>(done);
     st.epoch = epoch_;
-    st.samples = n;
-    st.mean_loss = loss_sum / static_cast<double>(n);
-    st.firing_fraction = firing_sum / (static_cast<double>(n) * m);
-    st.candidate_fraction = cand_sum / (static_cast<double>(n) * m);
+    st.samples = done;
+    st.mean_loss = loss_sum / seen;
+    st.firing_fraction = firing_sum / (seen * m);
+    st.candidate_fraction = cand_sum / (seen * m);
     st.cache_builds = cache_builds_total_ - builds0;
-    last_firing_ = st.firing_fraction;
-    last_gnorm_ = gnorm_sum / static_cast<double>(n);
+    if (!st.interrupted) {  // auto's measurements come from whole epochs
+      last_firing_ = st.firing_fraction;
+      last_gnorm_ = gnorm_sum / seen;
+    }
     if (st.strategy == Strategy::Cache) {
       st.cache_delta = cache_.delta();
       st.cache_bytes = cache_.memory_bytes();
@@ -1028,6 +1045,7 @@ class SgdTrainer {
 
   TrainerOptions opt_;
   StepCallback callback_;
+  InterruptCheck interrupt_check_;
   Rng rng_;
   std::size_t step_ = 0, epoch_ = 0, samples_seen_ = 0;
   int threads_ = 1;
