@@ -42,7 +42,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._core import max_threads as _max_threads
 from .input_map import INPUT_MAPS, InputMap
-from .network import STRATEGIES, SGDTrainer, ShiftedReLUNetwork
+from .network import OPTIMIZERS, STRATEGIES, SGDTrainer, ShiftedReLUNetwork
 
 __all__ = ["HSRClassifier", "HSRRegressor"]
 
@@ -60,6 +60,9 @@ DEFAULT_LEARNING_RATE_INIT_CLASSIFIER = 100.0
 DEFAULT_LEARNING_RATE_INIT_REGRESSOR = 30.0
 DEFAULT_N_ITER_NO_CHANGE = 10
 DEFAULT_TRAIN_OUTPUT_LAYER = True
+DEFAULT_SOLVER = "sgd"
+DEFAULT_INPUT_MAP = "standardize"
+DEFAULT_N_COMPONENTS = 64
 
 
 def _seed_for(base: int, epoch: int) -> int:
@@ -83,9 +86,15 @@ class _BaseHSR(BaseEstimator):
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "train_output_layer": ["boolean"],
+        "solver": [StrOptions(set(OPTIMIZERS))],
+        "momentum": [Interval(Real, 0, 1, closed="left")],
+        "beta_1": [Interval(Real, 0, 1, closed="left")],
+        "beta_2": [Interval(Real, 0, 1, closed="left")],
+        "epsilon": [Interval(Real, 0, None, closed="neither"), None],
         "strategy": [StrOptions(set(STRATEGIES))],
         "cache_memory_budget": [Interval(Integral, 0, None, closed="left")],
         "input_map": [StrOptions(set(INPUT_MAPS))],
+        "n_components": [Interval(Integral, 1, None, closed="left")],
         "shuffle": ["boolean"],
         "random_state": ["random_state"],
         "warm_start": ["boolean"],
@@ -103,6 +112,8 @@ class _BaseHSR(BaseEstimator):
             raise ValueError(f"threshold must be 'auto' or a finite number, got {self.threshold!r}")
         if self.n_jobs == 0:
             raise ValueError("n_jobs == 0 has no meaning; use None (1 thread), a positive count or -1 (all)")
+        if self.momentum > 0 and self.solver != "sgd":
+            raise ValueError(f"momentum={self.momentum} applies to solver='sgd' only (solver={self.solver!r})")
 
     def _n_threads(self) -> int:
         """Threads for training and prediction: None -> 1, -1 -> OpenMP's maximum, -k -> all but k - 1."""
@@ -157,7 +168,7 @@ class _BaseHSR(BaseEstimator):
             X, X_val, T, T_val, y, y_val = self._split_validation(X, T, y, split_seed)
 
         if first:
-            self.input_map_ = InputMap(self.input_map).fit(X)
+            self.input_map_ = InputMap(self.input_map, int(self.n_components)).fit(X)
             self._trainer_seed = trainer_seed
             self._learning_rate = float(self.learning_rate_init)
             Z = self.input_map_.transform(X)
@@ -186,7 +197,9 @@ class _BaseHSR(BaseEstimator):
             converged = self._run_epochs(Z, T, int(self.max_iter), check_stop=True, Z_val=Z_val, y_val=y_val)
             if early_stopping and self._best_weights is not None:
                 W, A = self._best_weights
+                state = self._trainer.optimizer_state(self.network_)  # the last epoch's, kept for warm starts
                 self.network_ = self._rebuild_network(W, A, self.network_.threshold)
+                self._trainer.restore_optimizer_state(self.network_, state)
             self._best_weights = None
             if not converged:
                 warnings.warn(
@@ -198,7 +211,7 @@ class _BaseHSR(BaseEstimator):
         for name in ("network_", "input_map_", "loss_curve_", "validation_scores_", "best_validation_score_",
                      "best_loss_", "n_iter_", "t_", "firing_fraction_", "timings_", "classes_", "n_outputs_",
                      "y_mean_", "y_scale_", "_y_ndim", "_trainer_seed", "_learning_rate",
-                     "_no_improvement_count", "_best_weights"):
+                     "_no_improvement_count", "_best_weights", "_trainer", "_trainer_key", "_optimizer_state"):
             self.__dict__.pop(name, None)
         self.loss_curve_ = []
         self.firing_fraction_ = []
@@ -225,34 +238,56 @@ class _BaseHSR(BaseEstimator):
                              "your dataset.")
         return X, X_val, np.ascontiguousarray(T), T_val, y, y_val
 
-    def _make_trainer(self) -> SGDTrainer:
-        return SGDTrainer(
-            batch_size=int(self.batch_size), learning_rate=self._learning_rate, schedule="constant",
-            strategy=self.strategy, train_output_layer=bool(self.train_output_layer), loss=self._loss,
-            seed=_seed_for(self._trainer_seed, self.n_iter_), shuffle=bool(self.shuffle),
-            cache_budget_bytes=int(self.cache_memory_budget), n_threads=self._n_threads())
+    def _trainer_settings(self) -> dict:
+        """What the C++ trainer is built from (besides the learning rate and the shuffling seed)."""
+        return dict(batch_size=int(self.batch_size), strategy=self.strategy,
+                    train_output_layer=bool(self.train_output_layer), loss=self._loss, shuffle=bool(self.shuffle),
+                    cache_budget_bytes=int(self.cache_memory_budget), n_threads=self._n_threads(),
+                    optimizer=self.solver, momentum=float(self.momentum), beta1=float(self.beta_1),
+                    beta2=float(self.beta_2), epsilon=None if self.epsilon is None else float(self.epsilon))
+
+    def _trainer_for_run(self) -> SGDTrainer:
+        """The trainer for a run of epochs at one learning rate, its shuffling seeded from (trainer seed,
+        epochs done): the model's future depends on its pickled state only.
+
+        One trainer serves the estimator's whole life (the optimizer's state, the cache and auto's
+        measurements carry over); it is rebuilt only when its settings changed (set_params between warm
+        starts), keeping the optimizer's state when the solver stayed the same.
+        """
+        settings = self._trainer_settings()
+        trainer = getattr(self, "_trainer", None)
+        if trainer is None or self._trainer_key != settings:
+            state = self.__dict__.pop("_optimizer_state", None)  # from a pickle
+            if trainer is not None:
+                state = trainer.optimizer_state(self.network_)
+            trainer = SGDTrainer(learning_rate=self._learning_rate, schedule="constant", seed=0, **settings)
+            if state is not None and trainer.accepts_optimizer_state(state):  # else: a new solver starts afresh
+                trainer.restore_optimizer_state(self.network_, state)
+            self._trainer, self._trainer_key = trainer, settings
+        trainer.set_learning_rate(self._learning_rate)
+        trainer.reseed(_seed_for(self._trainer_seed, self.n_iter_))
+        return trainer
 
     def _run_epochs(self, Z, T, epochs, check_stop, Z_val=None, y_val=None) -> bool:
-        """Epochs over (Z, T); True when a stopping rule ended them (converged), False at the epoch limit.
-
-        A trainer lives for a run of epochs at one learning rate (its cache, if any, survives the run).
-        """
+        """Epochs over (Z, T); True when a stopping rule ended them (converged), False at the epoch limit."""
         trainer, trainer_lr = None, None
         for _ in range(epochs):
             if self.learning_rate == "invscaling":
                 self._learning_rate = float(self.learning_rate_init) / (self.t_ + 1) ** float(self.power_t)
             if trainer is None or trainer_lr != self._learning_rate:
-                trainer, trainer_lr = self._make_trainer(), self._learning_rate
+                trainer, trainer_lr = self._trainer_for_run(), self._learning_rate
             start = time.perf_counter()
             try:
                 stats = trainer.fit_epoch(self.network_, Z, T)
             except (ValueError, RuntimeError) as e:
                 self.__dict__.pop("network_", None)  # the weights of the failed step: unusable
+                self.__dict__.pop("_trainer", None)
                 raise ValueError(
                     f"training diverged in epoch {self.n_iter_ + 1} ({e}); lower learning_rate_init "
                     f"(now {self.learning_rate_init})") from e
             if not np.isfinite(stats["mean_loss"]):
                 self.__dict__.pop("network_", None)
+                self.__dict__.pop("_trainer", None)
                 raise ValueError(f"training diverged in epoch {self.n_iter_ + 1}: the loss is "
                                  f"{stats['mean_loss']}; lower learning_rate_init (now {self.learning_rate_init})")
             self.n_iter_ += 1
@@ -325,10 +360,14 @@ class _BaseHSR(BaseEstimator):
         state = super().__getstate__()
         state = dict(state)
         state.pop("_best_weights", None)
+        state.pop("_trainer_key", None)
+        trainer = state.pop("_trainer", None)
         net = state.pop("network_", None)
         if net is not None:
             state["_network_state"] = {"W": net.hidden_weights(), "A": net.output_weights(),
                                        "threshold": float(net.threshold)}
+            if trainer is not None:  # the optimizer's moments travel with the model (warm starts continue)
+                state["_optimizer_state"] = trainer.optimizer_state(net)
         return state
 
     def __setstate__(self, state):
@@ -379,6 +418,18 @@ class HSRClassifier(ClassifierMixin, _BaseHSR):
         Epochs without tol improvement tolerated before stopping (stops after n_iter_no_change + 1, as MLP).
     train_output_layer : bool, default=True
         Train the output weights A as well (the paper keeps them fixed at random signs).
+    solver : {"sgd", "adagrad", "rowwise_adagrad", "adam"}, default="sgd"
+        How a firing neuron's row moves by its gradient g (docs/optimizers.md). Each moves only the rows
+        that fire, and every strategy gives the same model bit for bit. "sgd": w -= lr g (the paper's;
+        momentum > 0 adds lazy momentum); "adagrad": per coordinate h += g^2, w -= lr g / (sqrt(h) + eps),
+        exactly dense Adagrad; "rowwise_adagrad": one accumulator per neuron; "adam": lazy Adam (a row's
+        moments advance only in the steps where it fires, as PyTorch's SparseAdam).
+    momentum : float in [0, 1), default=0.0
+        Lazy heavy-ball momentum for solver="sgd".
+    beta_1, beta_2 : float in [0, 1), default=0.9, 0.999
+        Adam's decay rates.
+    epsilon : float > 0 or None, default=None
+        The solver's denominator guard; None: 1e-10 for the Adagrads (as PyTorch), 1e-8 for Adam.
     strategy : {"auto", "dense", "scan", "gemm", "tree", "cache"}, default="auto"
         How firing neurons are found during training. Every strategy gives the same model bit for bit; they
         differ in speed only ("dense" is the reference dense SGD).
@@ -386,10 +437,14 @@ class HSRClassifier(ClassifierMixin, _BaseHSR):
         Bytes the "cache" strategy may use: its per-sample candidate lists plus the estimated scratch of
         building them (the build works on chunks of samples sized to keep that scratch small). When the
         cache would not fit, training falls back to index queries (same model, other speed).
-    input_map : {"standardize", "none"}, default="standardize"
+    input_map : {"standardize", "pca", "none"}, default="standardize"
         "standardize": per-feature standardisation, a constant coordinate sqrt(n_features) appended, rows
-        scaled to unit norm (the network sees n_features + 1 inputs). "none": rows used as given (finite;
-        they should have unit norm, as the threshold rule assumes).
+        scaled to unit norm (the network sees n_features + 1 inputs). "pca": the top n_components principal
+        directions, whitened, then the same constant and normalisation (the network sees
+        min(n_components, n_features) + 1 inputs: cheaper steps on wide data). "none": rows used as given
+        (finite; they should have unit norm, as the threshold rule assumes).
+    n_components : int, default=64
+        Principal directions kept by input_map="pca" (all of them when the data has fewer features).
     shuffle : bool, default=True
         Reshuffle the samples every epoch.
     random_state : int, RandomState instance or None, default=None
@@ -428,8 +483,10 @@ class HSRClassifier(ClassifierMixin, _BaseHSR):
                  batch_size=DEFAULT_BATCH_SIZE, learning_rate="constant",
                  learning_rate_init=DEFAULT_LEARNING_RATE_INIT_CLASSIFIER, power_t=0.5, tol=1e-4,
                  early_stopping=False, validation_fraction=0.1, n_iter_no_change=DEFAULT_N_ITER_NO_CHANGE,
-                 train_output_layer=DEFAULT_TRAIN_OUTPUT_LAYER, strategy="auto", cache_memory_budget=2**30,
-                 input_map="standardize", shuffle=True, random_state=None, warm_start=False, n_jobs=None,
+                 train_output_layer=DEFAULT_TRAIN_OUTPUT_LAYER, solver=DEFAULT_SOLVER, momentum=0.0, beta_1=0.9,
+                 beta_2=0.999, epsilon=None, strategy="auto", cache_memory_budget=2**30,
+                 input_map=DEFAULT_INPUT_MAP, n_components=DEFAULT_N_COMPONENTS, shuffle=True, random_state=None,
+                 warm_start=False, n_jobs=None,
                  verbose=False):
         self.n_neurons = n_neurons
         self.threshold = threshold
@@ -443,9 +500,15 @@ class HSRClassifier(ClassifierMixin, _BaseHSR):
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
         self.train_output_layer = train_output_layer
+        self.solver = solver
+        self.momentum = momentum
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
         self.strategy = strategy
         self.cache_memory_budget = cache_memory_budget
         self.input_map = input_map
+        self.n_components = n_components
         self.shuffle = shuffle
         self.random_state = random_state
         self.warm_start = warm_start
@@ -543,8 +606,10 @@ class HSRRegressor(RegressorMixin, _BaseHSR):
                  batch_size=DEFAULT_BATCH_SIZE, learning_rate="constant",
                  learning_rate_init=DEFAULT_LEARNING_RATE_INIT_REGRESSOR, power_t=0.5, tol=1e-4,
                  early_stopping=False, validation_fraction=0.1, n_iter_no_change=DEFAULT_N_ITER_NO_CHANGE,
-                 train_output_layer=DEFAULT_TRAIN_OUTPUT_LAYER, strategy="auto", cache_memory_budget=2**30,
-                 input_map="standardize", shuffle=True, random_state=None, warm_start=False, n_jobs=None,
+                 train_output_layer=DEFAULT_TRAIN_OUTPUT_LAYER, solver=DEFAULT_SOLVER, momentum=0.0, beta_1=0.9,
+                 beta_2=0.999, epsilon=None, strategy="auto", cache_memory_budget=2**30,
+                 input_map=DEFAULT_INPUT_MAP, n_components=DEFAULT_N_COMPONENTS, shuffle=True, random_state=None,
+                 warm_start=False, n_jobs=None,
                  verbose=False):
         self.n_neurons = n_neurons
         self.threshold = threshold
@@ -558,9 +623,15 @@ class HSRRegressor(RegressorMixin, _BaseHSR):
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
         self.train_output_layer = train_output_layer
+        self.solver = solver
+        self.momentum = momentum
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
         self.strategy = strategy
         self.cache_memory_budget = cache_memory_budget
         self.input_map = input_map
+        self.n_components = n_components
         self.shuffle = shuffle
         self.random_state = random_state
         self.warm_start = warm_start

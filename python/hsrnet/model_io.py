@@ -175,11 +175,13 @@ def from_tensors(t: dict, what: str = "model file"):
     except (KeyError, ValueError, UnicodeDecodeError) as e:
         raise ModelFileError(f"{what}: the input map tensors are missing or invalid ({e})") from None
     n_features = int(t["fit/n_features_in"])
-    if W.shape[1] != n_features + input_map.output_dim_offset:
+    if W.shape[1] != input_map.output_dim(n_features):
         raise ModelFileError(f"{what}: network input dimension {W.shape[1]} does not match n_features_in = "
                              f"{n_features} with input map {input_map.kind!r}")
-    if input_map.kind == "standardize" and not (input_map.mean_.shape == input_map.scale_.shape == (n_features,)):
-        raise ModelFileError(f"{what}: input_map/mean and input_map/scale must have shape ({n_features},)")
+    try:
+        input_map.check(n_features)
+    except ValueError as e:
+        raise ModelFileError(f"{what}: {e}") from None
 
     est.input_map_ = input_map
     est.n_features_in_ = n_features
