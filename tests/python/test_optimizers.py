@@ -243,3 +243,18 @@ def test_estimator_with_pca_map_saves_and_loads(tmp_path):
     assert np.array_equal(back.predict_proba(X), est.predict_proba(X))
     with pytest.raises(ValueError):
         HSRClassifier(input_map="pca", n_components=0).fit(X, y)
+
+
+@pytest.mark.parametrize("solver", ["adagrad", "adam"])
+def test_model_file_carries_the_optimizer_state(tmp_path, solver):
+    X, y = make_classification(n_samples=160, n_features=8, n_informative=5, n_classes=3, random_state=4)
+    params = dict(n_neurons=256, max_iter=1, batch_size=16, solver=solver, warm_start=True, random_state=0)
+    straight = HSRClassifier(**params).fit(X, y).fit(X, y)
+    HSRClassifier(**params).fit(X, y).save(tmp_path / "m.hsr")
+    loaded = hsrnet.load(tmp_path / "m.hsr")
+    assert loaded._optimizer_state["steps"] == 10
+    loaded.fit(X, y)
+    assert np.array_equal(straight.network_.hidden_weights(), loaded.network_.hidden_weights())
+    assert np.array_equal(straight.network_.output_weights(), loaded.network_.output_weights())
+    loaded.save(tmp_path / "again.hsr")  # a loaded model saves its state again, before and after training
+    assert hsrnet.load(tmp_path / "again.hsr")._optimizer_state["steps"] == 20
