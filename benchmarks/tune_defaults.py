@@ -4,7 +4,11 @@ Three data sets from /work/shared/data (or HSRNET_DATA): MNIST (60000/10000, acc
 (random 80/20 split, seed 0, R^2) and Letter (16000/4000, accuracy).
 
 Stages (each writes JSON lines to --out; --stage picks one or all):
-  grid    a small grid on each data set: learning_rate_init x batch_size x train_output_layer at
+  solvers the choice behind today's defaults: solver x learning rate x batch size x input map (and a few
+          widths and thresholds) on each full data set, the score and cumulative fit time after every epoch,
+          so time to a target score can be read off (summary printed at the end). Plain SGD at the former
+          defaults is the first row.
+  grid    plain SGD's grid (the former defaults' origin): learning_rate_init x batch_size x train_output_layer at
           n_neurons=4096, then n_neurons around the best of those; MNIST on a subsample (--mnist-grid-n).
           The test score is recorded after every epoch (warm_start, max_iter=1), so one run gives the curve
           over max_iter for free.
@@ -92,6 +96,55 @@ def best_score(r):
     return max(s) if s and r["scores"][-1] is not None else -np.inf
 
 
+# (data sets, parameters) of the solvers stage; every other parameter at its default.
+SOLVER_RUNS = (
+    [(DATASETS, {"solver": "sgd", "learning_rate_init": lr, "batch_size": 32, "input_map": "standardize"})
+     for lr in (100.0,)]
+    + [(DATASETS, {"solver": "adagrad", "learning_rate_init": lr, "batch_size": b, "input_map": im})
+       for im in ("pca", "standardize") for b in (64, 128, 256) for lr in (0.3, 0.5, 1.0)]
+    + [(DATASETS, {"solver": s, "learning_rate_init": lr, "batch_size": 128, "input_map": "pca"})
+       for s, lr in (("rowwise_adagrad", 0.5), ("adam", 0.003), ("adam", 0.01), ("adam", 0.03))]
+    + [(("mnist",), {"input_map": "pca", "n_components": k}) for k in (32, 48, 96, 128)]
+    + [(DATASETS, {"n_neurons": m}) for m in (2048, 8192)]
+    + [(DATASETS, {"threshold": b}) for b in (1.0, 1.4, 2.2)]
+    + [(DATASETS, {"train_output_layer": False})]
+)
+SOLVER_EPOCHS = {"mnist": 3, "letter": 12, "california": 12}
+TARGETS = {"mnist": (0.975, 0.98), "letter": (0.95, 0.96), "california": (0.77, 0.78)}
+
+
+def stage_solvers(args):
+    for names, params in SOLVER_RUNS:
+        for name in args.datasets:
+            if name not in names:
+                continue
+            Est, Xtr, ytr, Xte, yte = load(name)
+            r = curve(Est, Xtr, ytr, Xte, yte, SOLVER_EPOCHS[name], n_jobs=args.n_jobs, **params)
+            emit(args.out, {"stage": "solvers", "data": name, "params": params, **r,
+                            "load_avg": round(os.getloadavg()[0], 2)})
+
+
+def summarize_solvers(path):
+    """Per data set: each run's time to the targets and best score, fastest first."""
+    rows = [json.loads(line) for line in open(path) if '"stage": "solvers"' in line]
+    for name in DATASETS:
+        runs = [r for r in rows if r["data"] == name]
+        if not runs:
+            continue
+        t1, t2 = TARGETS[name]
+
+        def reach(r, target):
+            hit = [t for t, s in zip(r["fit_s"], r["scores"]) if s is not None and s >= target]
+            return hit[0] if hit else float("inf")
+
+        print(f"\n{name}: time to {t1} / {t2} (s), best score, params")
+        for r in sorted(runs, key=lambda r: (reach(r, t1), -best_score(r))):
+            print(f"  {reach(r, t1):7.1f} {reach(r, t2):7.1f}  {best_score(r):.4f}  {json.dumps(r['params'])}")
+
+
+SGD_GRID = {"solver": "sgd", "input_map": "standardize"}  # the grid is plain SGD's, at its own rates
+
+
 def stage_grid(args):
     epochs = {"mnist": args.grid_epochs_mnist, "letter": args.grid_epochs, "california": args.grid_epochs}
     results = {}
@@ -100,21 +153,19 @@ def stage_grid(args):
         rows = []
         for lr, B, tol in itertools.product(args.lrs, args.batches, (False, True)):
             r = curve(Est, Xtr, ytr, Xte, yte, epochs[name], n_neurons=4096, learning_rate_init=lr, batch_size=B,
-                      train_output_layer=tol)
+                      train_output_layer=tol, **SGD_GRID)
             rec = {"stage": "grid", "data": name, "n_train": len(Xtr), "n_neurons": 4096, "learning_rate_init": lr,
                    "batch_size": B, "train_output_layer": tol, **r}
             emit(args.out, rec)
             rows.append(rec)
         # widths at the best setting (by peak score) and at the estimator's default setting
         best = max(rows, key=best_score)
-        default = Est().get_params()
-        settings = {(best["learning_rate_init"], best["batch_size"], best["train_output_layer"]),
-                    (default["learning_rate_init"], default["batch_size"], default["train_output_layer"])}
+        settings = {(best["learning_rate_init"], best["batch_size"], best["train_output_layer"])}
         for (lr, B, tol), m in itertools.product(sorted(settings), args.widths):
             if m == 4096:
                 continue
             r = curve(Est, Xtr, ytr, Xte, yte, epochs[name], n_neurons=m, learning_rate_init=lr, batch_size=B,
-                      train_output_layer=tol)
+                      train_output_layer=tol, **SGD_GRID)
             rec = {"stage": "grid", "data": name, "n_train": len(Xtr), "n_neurons": m, "learning_rate_init": lr,
                    "batch_size": B, "train_output_layer": tol, **r}
             emit(args.out, rec)
@@ -214,7 +265,8 @@ def stage_final(args):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--stage", choices=("grid", "summary", "curve", "target", "final", "all"), default="all")
+    p.add_argument("--stage", choices=("solvers", "grid", "summary", "curve", "target", "final", "all"),
+                   default="all")
     p.add_argument("--datasets", nargs="+", choices=DATASETS, default=list(DATASETS))
     p.add_argument("--out", default="tune_defaults.jsonl", help="JSON lines are appended here")
     p.add_argument("--mnist-grid-n", type=int, default=5000, help="MNIST training subsample for the grid")
@@ -230,6 +282,10 @@ def main(argv=None):
     p.add_argument("--seeds", type=int, nargs="+", default=[0], help="random_state values of the final fits")
     p.add_argument("--n-jobs", type=int, default=None, help="threads of the curve and final fits (default 1)")
     args = p.parse_args(argv)
+    if args.stage in ("solvers", "all"):
+        stage_solvers(args)
+    if args.stage in ("solvers", "summary", "all") and args.out and os.path.exists(args.out):
+        summarize_solvers(args.out)
     if args.stage in ("grid", "all"):
         stage_grid(args)
     if args.stage in ("grid", "summary", "all") and args.out and os.path.exists(args.out):
