@@ -106,7 +106,7 @@ SOLVER_RUNS = (
        for s, lr in (("rowwise_adagrad", 0.5), ("adam", 0.003), ("adam", 0.01), ("adam", 0.03))]
     + [(("mnist",), {"input_map": "pca", "n_components": k}) for k in (32, 48, 96, 128)]
     + [(DATASETS, {"n_neurons": m}) for m in (2048, 8192)]
-    + [(DATASETS, {"threshold": b}) for b in (1.0, 1.4, 2.2)]
+    + [(DATASETS, {"threshold": b}) for b in (1.4, 2.2, 2.6, 3.0)]
     + [(DATASETS, {"train_output_layer": False})]
 )
 SOLVER_EPOCHS = {"mnist": 3, "letter": 12, "california": 12}

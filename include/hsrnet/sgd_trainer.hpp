@@ -703,7 +703,7 @@ class SgdTrainer {
       }
       loss_[q] = loss_and_gradient(opt_.loss, f_.data() + q * K, K, targets, samples[q], g_.data() + q * K);
       double gg = 0.0;
-      for (int k2 = 0; k2 < K; ++k2) gg += static_cast<double>(g_[q * K + k2]) * g_[q * K + k2];
+      for (int k2 = 0; k2 < K; ++k2) gg += g_[q * K + k2] * g_[q * K + k2];
       gnorm_[q] = std::sqrt(gg);
     }
     for (std::size_t q = 0; q < nb; ++q) fired_total += fired_[q];
@@ -722,7 +722,7 @@ class SgdTrainer {
     um_fired_.resize(nmv);
     {
       float* A = net.mutable_output_weights();
-      const float* g = g_.data();
+      const double* g = g_.data();
       const NeuronMajor& nm = nm_;
       const bool train_a = opt_.train_output_layer;
       const double inv_sqrt_m = net.output_scale();
@@ -735,11 +735,11 @@ class SgdTrainer {
         bool any = false;
         for_each_above(zr, cnt, b, [&](std::size_t j) {
           any = true;
-          const float* gq = g + static_cast<std::size_t>(sample_of(j)) * K;
+          const double* gq = g + static_cast<std::size_t>(sample_of(j)) * K;
           cr[j] = static_cast<float>(neg_step * net.output_coefficient(a, gq));
           if (train_a) {
             const double h = static_cast<double>(zr[j] - b);
-            for (int k = 0; k < K; ++k) ga[k] = std::fma(h, static_cast<double>(gq[k]), ga[k]);
+            for (int k = 0; k < K; ++k) ga[k] = std::fma(h, gq[k], ga[k]);
           }
         });
         if (train_a && any) {
@@ -875,7 +875,7 @@ class SgdTrainer {
     fired_[0] = net.output_from_preactivations(ids, z, k, f_.data(), acc_.data());
     loss_[0] = loss_and_gradient(opt_.loss, f_.data(), K, targets, sample, g_.data());
     double gg = 0.0;
-    for (int c = 0; c < K; ++c) gg += static_cast<double>(g_[c]) * g_[c];
+    for (int c = 0; c < K; ++c) gg += g_[c] * g_[c];
     gnorm_[0] = std::sqrt(gg);
     lap(st.forward_s);
     if (callback_) report_step(1, &sample, lr, b, true);
@@ -885,7 +885,7 @@ class SgdTrainer {
     const double s_out = neg_step * net.output_scale();
     const bool train_a = opt_.train_output_layer;
     float* A = net.mutable_output_weights();
-    const float* g = g_.data();
+    const double* g = g_.data();
     moved_ids_.clear();
     cs_single_.clear();
     for (std::size_t j = 0; j < k; ++j) {
@@ -896,7 +896,7 @@ class SgdTrainer {
       if (train_a) {
         const double h = static_cast<double>(z[j] - b);
         for (int c = 0; c < K; ++c)
-          a[c] = static_cast<float>(std::fma(s_out, std::fma(h, static_cast<double>(g[c]), 0.0), static_cast<double>(a[c])));
+          a[c] = static_cast<float>(std::fma(s_out, std::fma(h, g[c], 0.0), static_cast<double>(a[c])));
       }
     }
     const float* cs = cs_single_.data();
@@ -1178,7 +1178,8 @@ class SgdTrainer {
   AlignedBuffer<float> xb_;
   std::size_t xb_cap_ = 0;
   int xb_stride_ = 0;
-  std::vector<float> xnorm_, z_, zn_, f_, g_, coef_, cs_, xn_, cs_single_;  // z_: per sample list; zn_: per neuron entry
+  std::vector<float> xnorm_, z_, zn_, f_, coef_, cs_, xn_, cs_single_;  // z_: per sample list; zn_: per neuron entry
+  std::vector<double> g_;  // dL/df per sample (double: see ShiftedReLUNet::output_coefficient)
   std::vector<const float*> xs_;
   std::size_t acc_k_ = 0, acc_stride_ = 0, scratch_stride_ = 0;
   std::vector<double> loss_, gnorm_, acc_, gA_, moved_norm_, moved_vals_;

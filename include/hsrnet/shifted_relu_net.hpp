@@ -220,7 +220,8 @@ class ShiftedReLUNet {
   double loss_and_gradient(const float* x, const Targets& targets, std::size_t i, Loss loss, float* grad_W,
                            float* grad_A) {
     const std::vector<row_id> ids = firing(x);
-    std::vector<float> z(ids.size()), f(K_), g(K_);
+    std::vector<float> z(ids.size()), f(K_);
+    std::vector<double> g(K_);
     std::vector<double> acc(K_);
     preactivations(ids.data(), ids.size(), x, z.data());
     output_from_preactivations(ids.data(), z.data(), ids.size(), f.data(), acc.data());
@@ -243,7 +244,10 @@ class ShiftedReLUNet {
   }
 
   /// (1/sqrt m) <a_r, g>: the scalar by which x enters dL/dw_r (double, explicit fma: the trainer's value).
-  double output_coefficient(const float* a_r, const float* g) const {
+  /// g is dL/df in double: softmax gradients sum to zero, so for a_r with equal entries the exact coefficient
+  /// is 0, and a float g would leave ~1e-8 of rounding there, which Adagrad and Adam turn into full steps.
+  template <class G>
+  double output_coefficient(const float* a_r, const G* g) const {
     double c = 0.0;
     for (int k = 0; k < K_; ++k) c = std::fma(static_cast<double>(a_r[k]), static_cast<double>(g[k]), c);
     return c * inv_sqrt_m_;

@@ -222,6 +222,40 @@ TEST(Optimizers, NewLearningRateAndSeedKeepTheState) {
   EXPECT_EQ(trainer.optimizer_state().steps(), 2 * steps);
 }
 
+TEST(Optimizers, NeuronsThatCannotChangeTheSoftmaxDoNotMove) {
+  // Softmax is unchanged by adding the same value to every output, so a neuron whose output weights are all
+  // equal (half of them at K = 2 with random signs) has an exactly zero gradient. Rounding in dL/df must not
+  // leave a residue there: Adagrad and Adam would turn any residue into a step of about lr per coordinate.
+  const Data data(128, 16, 2, 21);
+  for (const OptimizerOptions& o : {optimizer(Optimizer::Adagrad), optimizer(Optimizer::Adam)}) {
+    ShiftedReLUNet net(data.d, 512, 2, net_options(8));
+    TrainerOptions opt;
+    opt.batch_size = 32;
+    opt.lr = 0.5;
+    opt.loss = Loss::SoftmaxCrossEntropy;
+    opt.optimizer = o;  // the output layer stays fixed, so equal output weights stay equal
+    std::vector<float> W0(net.width() * data.d), W1(W0.size());
+    net.get_hidden_weights(W0.data());
+    SgdTrainer trainer(opt);
+    trainer.fit_epoch(net, data.X.data(), data.n, data.targets(opt.loss));
+    net.get_hidden_weights(W1.data());
+    std::size_t equal_rows = 0, other_moved = 0;
+    for (std::size_t r = 0; r < net.width(); ++r) {
+      const float* a = net.output_weights() + 2 * r;
+      double moved = 0.0;
+      for (int j = 0; j < data.d; ++j) moved = std::max(moved, std::fabs(static_cast<double>(W1[r * data.d + j]) - W0[r * data.d + j]));
+      if (a[0] == a[1]) {
+        ++equal_rows;
+        EXPECT_LT(moved, 1e-4 * opt.lr) << optimizer_label(o) << ": row " << r << " moved on rounding noise";
+      } else {
+        other_moved += moved > 1e-3 * opt.lr;
+      }
+    }
+    EXPECT_GT(equal_rows, 100u);
+    EXPECT_GT(other_moved, 10u) << optimizer_label(o) << ": the other rows must train";
+  }
+}
+
 // ------------------------------------------------ the exactness matrix, once per optimizer
 
 class OptimizersMatchDense : public ::testing::TestWithParam<std::tuple<int, int, Loss, int>> {};
