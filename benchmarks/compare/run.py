@@ -10,7 +10,8 @@
 Each (data set, thread count, competitor) runs in a fresh child process (compare/child.py), one after
 another, never two at once: before each, the run waits (bounded by --load-wait) for the 1-minute load to fall
 below --max-load, and records the load and the other busy processes. Records go to <out-dir>/json/, one
-per run (compare/schema.py); the report (<out-md>, plots in <out-dir>) is written from them at the end.
+per run (compare/schema.py), replaced at the start of each command unless --keep-records; the report
+(<out-md>, plots in <out-dir>) is written from them at the end.
 Data: ../shared/data (or HSRNET_DATA, --data-root); nothing is downloaded.
 """
 from __future__ import annotations
@@ -40,14 +41,14 @@ DATASETS = ("mnist", "letter", "california", "sphere")
 MODES = {
     "full": {"mnist": (None, None, 20, 300.0), "letter": (None, None, 20, 300.0),
              "california": (None, None, 20, 300.0), "sphere": (4000, 2000, 20, 300.0)},
-    "quick": {"mnist": (20000, None, 3, 20.0), "letter": (None, None, 5, 10.0),
-              "california": (None, None, 5, 10.0), "sphere": (1000, 1000, 3, 10.0)},
+    "quick": {"mnist": (20000, None, 3, 15.0), "letter": (None, None, 5, 8.0),
+              "california": (None, None, 5, 8.0), "sphere": (1000, 1000, 3, 8.0)},
     "smoke": {"mnist": (500, 500, 2, 5.0), "letter": (500, 500, 2, 5.0), "california": (500, 500, 2, 5.0),
               "sphere": (200, 200, 2, 5.0)},
 }
 SPHERE = {"full": ("3,16", "2^20", "1,32"), "quick": ("3", "2^14", "1,32"), "smoke": ("3", "2^10", "1")}
 THREADS = {"full": "1,2", "quick": "1", "smoke": "1"}
-LOAD_WAIT = {"full": 120.0, "quick": 5.0, "smoke": 0.0}
+LOAD_WAIT = {"full": 120.0, "quick": 2.0, "smoke": 0.0}
 
 
 def _ints(text):
@@ -80,11 +81,15 @@ def parse_args(argv=None):
     p.add_argument("--sphere-lr-per-sample", type=float, default=1.0,
                    help="sphere learning rate = this x batch size (the mean gradient's linear scaling)")
     p.add_argument("--load-wait", type=float, default=None, help="most seconds to wait for a quiet machine "
-                   "before each run (full 120, quick 5)")
+                   "before each run (full 120, quick 2)")
     p.add_argument("--max-load", type=float, default=None,
                    help="1-minute load to wait for (default: cores - threads + 0.5, at least 0.5)")
-    p.add_argument("--data-root", default=None, help="folder with mnist/, letter/, california_housing/")
+    p.add_argument("--data-root",
+                   default=os.environ.get("HSRNET_DATA") or os.path.join(os.path.dirname(REPO), "shared", "data"),
+                   help="folder with mnist/, letter/, california_housing/ (default: HSRNET_DATA or ../shared/data)")
     p.add_argument("--only-report", action="store_true", help="rewrite the report from <out-dir>/json only")
+    p.add_argument("--keep-records", action="store_true",
+                   help="keep the records of earlier commands (e.g. add --threads 2 later); default: start afresh")
     args = p.parse_args(argv)
     args.mode = "quick" if args.quick else "smoke" if args.smoke else "full"
     args.threads = _ints(args.threads or THREADS[args.mode])
@@ -166,33 +171,47 @@ def run_one(args, comp, spec, params, stop, threads, json_dir, tmp_dir):
         print(f"  child failed ({rc}); no record for this run", flush=True)
 
 
+def _utc():
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def run_all(args, argv, json_dir):
+    """Every run of the plan, one child at a time; then the run's entry in <json_dir>/_run.json."""
+    meta_path = os.path.join(json_dir, report.RUN_META)
+    os.makedirs(json_dir, exist_ok=True)
+    runs = []
+    if args.keep_records and os.path.exists(meta_path):
+        with open(meta_path) as f:
+            runs = json.load(f)["runs"]
+    elif not args.keep_records:
+        for stale in os.listdir(json_dir):  # by default one command = one coherent set of records
+            if stale.endswith(".json"):
+                os.remove(os.path.join(json_dir, stale))
+    command = [os.path.relpath(os.path.abspath(__file__), REPO)] + list(sys.argv[1:] if argv is None else argv)
+    meta = {"command": "python " + " ".join(shlex.quote(a) for a in command), "mode": args.mode,
+            "load_wait_s": args.load_wait,
+            "max_load": args.max_load if args.max_load is not None else "cores - threads + 0.5",
+            "started_utc": _utc()}
+    start = time.monotonic()
+    with tempfile.TemporaryDirectory() as tmp_dir:
+        for threads in args.threads:
+            for spec, extra, stop in data_specs(args):
+                for comp in competitors.applicable(args.competitors, TASKS[spec["kind"]]):
+                    params = {**comp.params, **extra}
+                    if comp.name == "hsrnet-best":
+                        params = dict(args.best.get(spec["kind"], {}))
+                    run_one(args, comp, spec, params, stop, threads, json_dir, tmp_dir)
+    meta.update(finished_utc=_utc(), elapsed_s=round(time.monotonic() - start, 1))
+    with open(meta_path, "w") as f:
+        json.dump({"runs": runs + [meta]}, f, indent=1)
+    print(f"all runs: {meta['elapsed_s']:.0f} s", flush=True)
+
+
 def main(argv=None):
     args = parse_args(argv)
     json_dir = os.path.join(args.out_dir, "json")
     if not args.only_report:
-        os.makedirs(json_dir, exist_ok=True)
-        for stale in os.listdir(json_dir):  # one run = one coherent set of records
-            if stale.endswith(".json"):
-                os.remove(os.path.join(json_dir, stale))
-        meta = {"command": "python " + " ".join(shlex.quote(a) for a in
-                                                 [os.path.relpath(__file__, REPO)] + list(argv or sys.argv[1:])),
-                "mode": args.mode, "load_wait_s": args.load_wait,
-                "max_load": args.max_load if args.max_load is not None else "cores - threads + 0.5",
-                "started_utc": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
-        start = time.monotonic()
-        with tempfile.TemporaryDirectory() as tmp_dir:
-            for threads in args.threads:
-                for spec, extra, stop in data_specs(args):
-                    for comp in competitors.applicable(args.competitors, TASKS[spec["kind"]]):
-                        params = {**comp.params, **extra}
-                        if comp.name == "hsrnet-best":
-                            params = dict(args.best.get(spec["kind"], {}))
-                        run_one(args, comp, spec, params, stop, threads, json_dir, tmp_dir)
-        meta["finished_utc"] = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-        meta["elapsed_s"] = round(time.monotonic() - start, 1)
-        with open(os.path.join(json_dir, report.RUN_META), "w") as f:
-            json.dump(meta, f, indent=1)
-        print(f"all runs: {meta['elapsed_s']:.0f} s", flush=True)
+        run_all(args, argv, json_dir)
     print("report:", report.write(json_dir, args.out_md, args.out_dir))
     return 0
 

@@ -2,13 +2,13 @@
 
 Driver: ``warm_start=True, max_iter=1`` and one ``fit`` per epoch (the estimator's public API; every other
 parameter is the caller's). Trajectory: the first epoch is bit-identical to ``fit(max_iter=k)``'s, later ones
-are not: ``fit`` keeps one C++ trainer (one shuffling stream) for its whole run of epochs, while every call of
-``fit`` or ``partial_fit`` makes a fresh trainer seeded from (seed, epochs done) (estimators.py,
-``_make_trainer``). Driving by ``partial_fit`` gives exactly the same weights as this driver (checked in
-tests/python/test_compare_runners.py); both are dense SGD over the same model with other shuffles, so curves
-agree with one ``fit`` statistically, not bit for bit. Each call also re-validates and re-maps X (the input
-map), an overhead a single ``fit`` pays once: ``extra.trainer_seconds`` is the trainer's own time, so the gap
-is visible.
+are not: one ``fit`` shuffles its whole run of epochs from one seeded stream, while every call of ``fit`` or
+``partial_fit`` reseeds the trainer's shuffling from (seed, epochs done) (estimators.py: the model's future
+depends on its pickled state only). Driving by ``partial_fit`` gives exactly the same weights as this driver
+(checked in tests/python/test_compare_runners.py); both are the same SGD over the same model with other
+shuffles, so curves agree with one ``fit`` statistically, not bit for bit. Each call also re-validates and
+re-maps X (the input map), an overhead a single ``fit`` pays once: ``extra.trainer_seconds`` is the
+trainer's own time, so the gap is visible.
 """
 from __future__ import annotations
 

@@ -33,7 +33,7 @@ RECIPE = ("n_neurons", "threshold", "batch_size", "learning_rate_init", "train_o
 EVAL_CHUNK = 2048
 
 
-def estimator_initial_network(ds, cfg, d, n_outputs) -> hsrnet.ShiftedReLUNetwork:
+def estimator_initial_network(cfg, d, n_outputs) -> hsrnet.ShiftedReLUNetwork:
     """The network HSRClassifier/HSRRegressor.fit builds first: seed = the first of three int32 draws from
     check_random_state(random_state) (estimators.py, _fit). Mirrors that line; the shuffle=False test fails
     if the estimator's derivation changes."""
@@ -95,9 +95,11 @@ def run(ds, params, threads, max_epochs, time_budget_s):
     unknown = sorted(set(params) - set(RECIPE))
     if unknown:
         raise ValueError(f"torch-same takes the estimator's recipe parameters {list(RECIPE)}; got {unknown}")
-    Est = hsrnet_estimator.estimator_class(ds.task)
-    cfg = {k: v for k, v in Est().get_params().items() if k in RECIPE}
-    cfg.update({"random_state": 0, **params})
+    defaults = hsrnet_estimator.estimator_class(ds.task)().get_params()
+    if defaults.get("solver", "sgd") != "sgd" or defaults.get("momentum", 0.0):
+        raise ValueError("torch-same implements plain SGD, the estimator's defaults no longer are "
+                         f"(solver={defaults.get('solver')!r}, momentum={defaults.get('momentum')!r})")
+    cfg = {**{k: v for k, v in defaults.items() if k in RECIPE}, "random_state": 0, **params}
     classify = ds.task == "classification"
     st = {}
 
@@ -113,7 +115,7 @@ def run(ds, params, threads, max_epochs, time_budget_s):
             st["y_mean"], st["y_scale"] = mean, np.where(std > 1e-12 * np.maximum(1.0, np.abs(mean)), std, 1.0)
             T = torch.from_numpy(((y - mean) / st["y_scale"]).astype(np.float32))
         K = len(st["classes"]) if classify else T.shape[1]
-        net = estimator_initial_network(ds, cfg, X.shape[1], K)
+        net = estimator_initial_network(cfg, X.shape[1], K)
         return SameModel(net, bool(cfg["train_output_layer"])), X, T
 
     def evaluate(model):
