@@ -27,6 +27,16 @@ def proc_status_kb(field):
     return None
 
 
+def reset_peak_rss():
+    """Resets this process's VmHWM to its current RSS (Linux >= 4.0); False where that is not possible."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
 def _proc_cpu_ticks():
     """utime + stime of every process, in clock ticks."""
     out = {}

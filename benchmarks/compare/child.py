@@ -52,7 +52,8 @@ def run_job(job: dict, ds=None) -> dict:
     else:
         error = ""
     rec = schema.make_record(job, ds.summary(), ds.metric, config, outcome, error)
-    rec.update(peak_rss_mb=(proc_status_kb("VmHWM") or 0) / 1024.0, baseline_rss_mb=baseline_kb / 1024.0,
+    peak_kb = max(proc_status_kb("VmHWM") or 0, outcome.seen_peak_kb if outcome else 0)
+    rec.update(peak_rss_mb=peak_kb / 1024.0, baseline_rss_mb=baseline_kb / 1024.0,
                load_after=machine.load_triple(), versions=machine.versions(), kernels=machine.kernels(),
                env=machine.env_facts(job.get("unset", [])))
     return schema.validate(rec)

@@ -2,8 +2,8 @@
 
 Thread variables are set by the parent in the child's environment (they must be in place before numpy, torch
 or hsrnet load their thread pools). OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE are removed from the children:
-they pin OpenBLAS to an older kernel (set on this project's machines for reproducible index benchmarks), which
-would slow the BLAS-based competitors; the kernel actually used is recorded from threadpoolctl.
+they pin OpenBLAS to an older kernel (a machine may set them for reproducible timings elsewhere), which would
+slow the BLAS-based competitors; the kernel actually used is recorded from threadpoolctl.
 """
 from __future__ import annotations
 
@@ -20,9 +20,9 @@ PINNING_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 RECORDED_VARS = THREAD_VARS + ("OMP_DYNAMIC", "OMP_PROC_BIND", "KMP_AFFINITY", "MKL_ENABLE_INSTRUCTIONS")
 
 
-def child_environment(threads: int, base=None) -> tuple[dict, list]:
+def child_environment(threads: int) -> tuple[dict, list]:
     """(environment for a child running with `threads` threads, names of pinning variables removed)."""
-    env = dict(os.environ if base is None else base)
+    env = dict(os.environ)
     for var in THREAD_VARS:
         env[var] = str(threads)
     env["OMP_DYNAMIC"] = "false"
@@ -40,13 +40,14 @@ def env_facts(unset) -> dict:
 
 
 def load_triple() -> list:
+    """The 1-, 5- and 15-minute load averages."""
     try:
         return [float(v) for v in os.getloadavg()]
     except OSError:
         return [float("nan")] * 3
 
 
-def wait_for_quiet(threads: int, max_load: float, max_wait_s: float, poll_s: float = 5.0) -> float:
+def wait_for_quiet(max_load: float, max_wait_s: float, poll_s: float = 5.0) -> float:
     """Waits (at most max_wait_s) until the 1-minute load average is below max_load; returns seconds waited.
 
     The 1-minute average decays with a 60 s time constant, so after a 2-thread run on 2 cores it needs about

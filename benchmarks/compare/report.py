@@ -88,7 +88,7 @@ def table(dataset, recs):
     by = {r["competitor"]: r for r in recs}
     ref = by.get(reference_name(recs[0]["data"]["task"], by))
     head = (["competitor", "epochs (stop)"] + [f"time to {label}" for _, label in tg]
-            + ["final", "best", "s/epoch", "peak RSS MB", "above baseline MB"])
+            + ["final", "best", "s/epoch", "peak RSS MB", "training peak MB", "above baseline MB"])
     rows = []
     for r in recs:
         cells = [f"`{r['competitor']}`", f"{len(r['epochs'])} ({r['stop_reason']})"]
@@ -103,8 +103,9 @@ def table(dataset, recs):
         k = _ratio(ref["seconds_per_epoch"], spe) if ref and r is not ref else None
         cells += [_metric_text(r, final(r)) if r["epochs"] else r["status"],
                   _metric_text(r, best(r)) if r["epochs"] else "-",
-                  (f"{spe:.3g}" + (f" ({k:.2g}x)" if k else "")) if spe else "-", f"{r['peak_rss_mb']:.0f}",
-                  f"{r['peak_rss_mb'] - r['baseline_rss_mb']:.0f}"]
+                  (f"{spe:.3g}" + (f" ({k:.2g}x)" if k else "")) if spe else "-", f"{r['peak_rss_mb']:.0f}"]
+        tp = r["train_peak_rss_mb"]
+        cells += [f"{tp:.0f}", f"{tp - r['baseline_rss_mb']:.0f}"] if tp else ["-", "-"]
         rows.append(cells)
     return md_table(head, rows), ref
 
@@ -282,8 +283,10 @@ def write(json_dir, out_md, png_dir):
     L += ["", "Times are training seconds (evaluation excluded), cumulative at the end of the epoch that first "
           "reached the target; `ep` is that epoch. `Nx` is the reference hsrnet run's time divided by this "
           "one's (above 1: this competitor is faster); the reference is `hsrnet-default` (sphere: "
-          "`hsrnet-sgd-auto`). Peak RSS is the child process's VmHWM (imports and data included). Each run "
-          "stops at its epoch limit or after the epoch that exhausts its time budget. *Above baseline*: peak minus "
+          "`hsrnet-sgd-auto`). *Peak RSS*: the child process's VmHWM over its whole life (imports, data and "
+          "evaluation included). Each run "
+          "stops at its epoch limit or after the epoch that exhausts its time budget. *Training peak*: VmHWM over "
+          "setup and training epochs only (reset before each, evaluation excluded); *above baseline*: that minus "
           "the RSS after imports and data loading, i.e. what training itself added.", ""]
     prose, spent, checks = [], [], []
     for dataset, by_threads in groups.items():

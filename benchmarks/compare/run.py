@@ -147,7 +147,7 @@ def data_specs(args):
 
 def run_one(args, comp, spec, params, stop, threads, json_dir, tmp_dir):
     max_load = args.max_load if args.max_load is not None else machine.default_max_load(threads)
-    waited = machine.wait_for_quiet(threads, max_load, args.load_wait)
+    waited = machine.wait_for_quiet(max_load, args.load_wait)
     env, unset = machine.child_environment(threads)
     env["PYTHONPATH"] = BENCH + os.pathsep + env.get("PYTHONPATH", "")
     out = os.path.join(json_dir, f"{spec['name']}__{comp.name}__t{threads}.json")

@@ -21,6 +21,8 @@ A record (one competitor, one data set, one thread count; one file in docs/bench
       ],
       "seconds_per_epoch": 12.3,              # training seconds / epochs (null when no epoch finished)
       "peak_rss_mb": 812.0,                   # VmHWM of the child process at the end (its whole life)
+      "train_peak_rss_mb": 790.0,             # VmHWM over setup + training epochs only, evaluation excluded
+                                              # (reset before each, runners/loop.py); null where no reset
       "baseline_rss_mb": 410.0,               # VmRSS after imports and data loading, before the model
       "load_before": [1.0, 0.8, 0.5],         # /proc/loadavg before the run (after the bounded wait)
       "load_after": [1.1, 0.9, 0.5],
@@ -49,7 +51,8 @@ FAMILIES = ("hsrnet", "torch", "sklearn")
 _TOP = {
     "schema": str, "competitor": str, "family": str, "config": dict, "dataset": str, "data": dict, "metric": dict,
     "threads": int, "status": str, "message": str, "stop_reason": str, "stop_rule": dict, "epochs": list,
-    "seconds_per_epoch": (float, type(None)), "peak_rss_mb": float, "baseline_rss_mb": float,
+    "seconds_per_epoch": (float, type(None)), "peak_rss_mb": float, "train_peak_rss_mb": (float, type(None)),
+    "baseline_rss_mb": float,
     "load_before": list, "load_after": list, "load_wait_s": float, "busy_processes": list, "versions": dict,
     "kernels": dict, "env": dict, "machine": str, "started_utc": str,
 }
@@ -92,6 +95,8 @@ def validate(rec: dict) -> dict:
     _need("unset" in rec["env"], "env lacks 'unset'")
     _need(len(rec["load_before"]) == 3 and len(rec["load_after"]) == 3, "load averages are not triples")
     _need(rec["peak_rss_mb"] > 0, "peak_rss_mb <= 0")
+    train_peak = rec["train_peak_rss_mb"]
+    _need(train_peak is None or 0 < train_peak <= rec["peak_rss_mb"] + 1.0, "train_peak_rss_mb outside (0, peak]")
     _need(rec["status"] != "ok" or rec["epochs"], "status ok without a finished epoch")
 
     previous = 0.0
@@ -127,6 +132,7 @@ def make_record(job: dict, data_summary: dict, metric: str, config: dict, outcom
         "status": outcome.status if outcome else "error", "message": outcome.message if outcome else error,
         "stop_reason": outcome.stop_reason if outcome else "error", "stop_rule": dict(job["stop_rule"]),
         "epochs": epochs, "seconds_per_epoch": seconds / len(epochs) if epochs else None,
+        "train_peak_rss_mb": outcome.train_peak_kb / 1024.0 if outcome and outcome.train_peak_kb else None,
         "load_before": list(job["load_before"]), "load_wait_s": float(job["load_wait_s"]),
         "busy_processes": list(job["busy_processes"]), "machine": job["machine"],
         "started_utc": job["started_utc"],

@@ -166,13 +166,17 @@ def test_command_line_runs_children_and_reports(tmp_path):
     cmd = [sys.executable, os.path.join(REPO, "benchmarks", "compare", "run.py"), "--smoke", "--datasets", "sphere",
            "--competitors", "hsrnet-sgd-tree,hsrnet-sgd-auto", "--max-epochs", "1", "--out-dir", str(tmp_path),
            "--out-md", str(tmp_path / "b.md")]
-    subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=120)
+    pinned = {**os.environ, "OPENBLAS_CORETYPE": "Haswell", "OPENBLAS_L2_SIZE": "1048576"}
+    subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=120, env=pinned)
     recs = report.load_records(str(tmp_path / "json"))
     assert sorted(r["competitor"] for r in recs) == ["hsrnet-sgd-auto", "hsrnet-sgd-tree"]
     for r in recs:
         schema.validate(r)
         assert r["env"]["OMP_NUM_THREADS"] == "1" and r["peak_rss_mb"] >= r["baseline_rss_mb"] > 0
-    assert "### sphere-d3-m1024-b1, 1 thread(s)" in (tmp_path / "b.md").read_text()
+        assert r["env"]["unset"] == ["OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"]
+    text = (tmp_path / "b.md").read_text()
+    assert "### sphere-d3-m1024-b1, 1 thread(s)" in text
+    assert "removed from the children: OPENBLAS_CORETYPE, OPENBLAS_L2_SIZE" in text
     assert (tmp_path / "sphere-d3-m1024-b1.png").exists()
     bad = subprocess.run(cmd[:2] + ["--hsrnet-best", '{"solverz": "adam"}'], capture_output=True, text=True)
     assert bad.returncode == 2 and "unknown HSRClassifier parameter(s) ['solverz']" in bad.stderr

@@ -30,7 +30,7 @@ from .loop import Trained, run_epochs
 
 RECIPE = ("n_neurons", "threshold", "batch_size", "learning_rate_init", "train_output_layer", "input_map",
           "shuffle", "random_state")
-EVAL_CHUNK = 2048
+EVAL_FLOATS = 1 << 24  # hidden activations held at once while evaluating (64 MB): m = 2^20 takes 16 rows
 
 
 def estimator_initial_network(cfg, d, n_outputs) -> hsrnet.ShiftedReLUNetwork:
@@ -56,8 +56,9 @@ class SameModel(torch.nn.Module):
 
 
 def _predict(model, X) -> np.ndarray:
+    rows = max(1, EVAL_FLOATS // model.W.shape[0])
     with torch.no_grad():
-        return torch.cat([model(X[i:i + EVAL_CHUNK]) for i in range(0, len(X), EVAL_CHUNK)]).numpy()
+        return torch.cat([model(X[i:i + rows]) for i in range(0, len(X), rows)]).numpy()
 
 
 def _train(setup, loss_fn, batch_size, lr, shuffle, seed, max_epochs, time_budget_s, evaluate):
