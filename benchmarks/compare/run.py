@@ -88,6 +88,7 @@ def parse_args(argv=None):
                    default=os.environ.get("HSRNET_DATA") or os.path.join(os.path.dirname(REPO), "shared", "data"),
                    help="folder with mnist/, letter/, california_housing/ (default: HSRNET_DATA or ../shared/data)")
     p.add_argument("--only-report", action="store_true", help="rewrite the report from <out-dir>/json only")
+    p.add_argument("--dry-run", action="store_true", help="list the runs and their budgets; run nothing")
     p.add_argument("--keep-records", action="store_true",
                    help="keep the records of earlier commands (e.g. add --threads 2 later); default: start afresh")
     args = p.parse_args(argv)
@@ -145,6 +146,17 @@ def data_specs(args):
     return out
 
 
+def plan(args):
+    """Every run, in order: (threads, data spec, competitor, its parameters, stop rule)."""
+    for threads in args.threads:
+        for spec, extra, stop in data_specs(args):
+            for comp in competitors.applicable(args.competitors, TASKS[spec["kind"]]):
+                if comp.name == "hsrnet-best" and spec["kind"] not in args.best:
+                    continue  # a per-data-set --hsrnet-best that leaves this data set out
+                params = dict(args.best[spec["kind"]]) if comp.name == "hsrnet-best" else {**comp.params, **extra}
+                yield threads, spec, comp, params, stop
+
+
 def run_one(args, comp, spec, params, stop, threads, json_dir, tmp_dir):
     max_load = args.max_load if args.max_load is not None else machine.default_max_load(threads)
     waited = machine.wait_for_quiet(max_load, args.load_wait)
@@ -194,13 +206,8 @@ def run_all(args, argv, json_dir):
             "started_utc": _utc()}
     start = time.monotonic()
     with tempfile.TemporaryDirectory() as tmp_dir:
-        for threads in args.threads:
-            for spec, extra, stop in data_specs(args):
-                for comp in competitors.applicable(args.competitors, TASKS[spec["kind"]]):
-                    params = {**comp.params, **extra}
-                    if comp.name == "hsrnet-best":
-                        params = dict(args.best.get(spec["kind"], {}))
-                    run_one(args, comp, spec, params, stop, threads, json_dir, tmp_dir)
+        for threads, spec, comp, params, stop in plan(args):
+            run_one(args, comp, spec, params, stop, threads, json_dir, tmp_dir)
     meta.update(finished_utc=_utc(), elapsed_s=round(time.monotonic() - start, 1))
     with open(meta_path, "w") as f:
         json.dump({"runs": runs + [meta]}, f, indent=1)
@@ -210,6 +217,16 @@ def run_all(args, argv, json_dir):
 def main(argv=None):
     args = parse_args(argv)
     json_dir = os.path.join(args.out_dir, "json")
+    if args.dry_run:
+        runs = list(plan(args))
+        for threads, spec, comp, params, stop in runs:
+            print(f"{spec['name']:24s} {threads} thread(s)  {comp.name:18s} {json.dumps(params)}  "
+                  f"stop: {stop['max_epochs']} epochs / {stop['time_budget_s']:g} s")
+        budget = sum(stop["time_budget_s"] for *_, stop in runs)
+        print(f"{len(runs)} runs; at most about {budget / 60:.0f} minutes of training (time budgets; the last "
+              f"epoch may overrun its budget) plus start-up, evaluation and load waits of up to "
+              f"{args.load_wait:g} s each")
+        return 0
     if not args.only_report:
         run_all(args, argv, json_dir)
     print("report:", report.write(json_dir, args.out_md, args.out_dir))
