@@ -305,6 +305,10 @@ def write(json_dir, out_md, png_dir):
         for threads, rs in sorted(by_threads.items()):
             tab, ref = table(dataset, rs)
             L += ["", f"### {dataset}, {threads} thread(s)", "", tab]
+            failed = [r for r in rs if r["status"] != "ok"]
+            if failed:
+                L += [""] + [f"- `{r['competitor']}` {r['status']} after {len(r['epochs'])} epoch(s): {r['message']}"
+                             for r in failed]
             losses, facts = findings(dataset, rs, ref)
             prose += losses
             spent += facts

@@ -6,6 +6,12 @@
     python benchmarks/compare/run.py --smoke           # tiny sizes: checks the plumbing in about a minute
     python benchmarks/compare/run.py --only-report     # rewrite docs/benchmarks.md from the JSON records
     python benchmarks/compare/run.py --hsrnet-best '{"n_neurons": 4096, "batch_size": 128}'
+    python benchmarks/compare/run.py --dry-run         # the runs and their budgets, nothing run
+
+Full: MNIST 60k/10k, Letter, California and the sphere (d = 3, 16; m = 2^14, 2^20; batch 1, 32; learning rate
+= batch size), up to 20 epochs or 300 s of training per run, at 1 and 2 threads. Quick: MNIST's first 20000
+training images, Letter, California (3-5 epochs, 8-15 s budgets) and the sphere at d = 3, m = 2^14; about 5
+minutes on a busy 2-core machine.
 
 Each (data set, thread count, competitor) runs in a fresh child process (compare/child.py), one after
 another, never two at once: before each, the run waits (bounded by --load-wait) for the 1-minute load to fall
@@ -46,7 +52,7 @@ MODES = {
     "smoke": {"mnist": (500, 500, 2, 5.0), "letter": (500, 500, 2, 5.0), "california": (500, 500, 2, 5.0),
               "sphere": (200, 200, 2, 5.0)},
 }
-SPHERE = {"full": ("3,16", "2^20", "1,32"), "quick": ("3", "2^14", "1,32"), "smoke": ("3", "2^10", "1")}
+SPHERE = {"full": ("3,16", "2^14,2^20", "1,32"), "quick": ("3", "2^14", "1,32"), "smoke": ("3", "2^10", "1")}
 THREADS = {"full": "1,2", "quick": "1", "smoke": "1"}
 LOAD_WAIT = {"full": 120.0, "quick": 2.0, "smoke": 0.0}
 
@@ -76,7 +82,7 @@ def parse_args(argv=None):
     p.add_argument("--time-budget", type=float, default=None, help="training seconds per run (overrides mode)")
     p.add_argument("--max-epochs", type=int, default=None, help="epochs per run (overrides mode)")
     p.add_argument("--sphere-d", default=None, help="comma list (full 3,16; quick 3)")
-    p.add_argument("--sphere-m", default=None, help="comma list of widths, 2^k allowed (full 2^20; quick 2^14)")
+    p.add_argument("--sphere-m", default=None, help="comma list of widths, 2^k allowed (full 2^14,2^20; quick 2^14)")
     p.add_argument("--sphere-batch", default=None, help="comma list (full and quick 1,32)")
     p.add_argument("--sphere-lr-per-sample", type=float, default=1.0,
                    help="sphere learning rate = this x batch size (the mean gradient's linear scaling)")
