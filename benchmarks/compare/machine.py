@@ -65,8 +65,8 @@ def default_max_load(threads: int) -> float:
 
 
 def busy_processes() -> list:
-    """Other processes above 20 % of a core over one second (they disturb the timings)."""
-    return cpu_hogs(interval=1.0, min_share=0.2)
+    """Other processes above 20 % of a core over half a second (they disturb the timings)."""
+    return cpu_hogs(interval=0.5, min_share=0.2)
 
 
 def versions() -> dict:

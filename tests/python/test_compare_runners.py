@@ -178,5 +178,11 @@ def test_command_line_runs_children_and_reports(tmp_path):
     assert "### sphere-d3-m1024-b1, 1 thread(s)" in text
     assert "removed from the children: OPENBLAS_CORETYPE, OPENBLAS_L2_SIZE" in text
     assert (tmp_path / "sphere-d3-m1024-b1.png").exists()
-    bad = subprocess.run(cmd[:2] + ["--hsrnet-best", '{"solverz": "adam"}'], capture_output=True, text=True)
-    assert bad.returncode == 2 and "unknown HSRClassifier parameter(s) ['solverz']" in bad.stderr
+
+
+def test_command_line_rejects_unknown_estimator_parameters(capsys):
+    from compare import run
+
+    with pytest.raises(SystemExit) as exit_:
+        run.parse_args(["--hsrnet-best", '{"solverz": "adam"}'])
+    assert exit_.value.code == 2 and "unknown HSRClassifier parameter(s) ['solverz']" in capsys.readouterr().err
