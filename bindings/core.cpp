@@ -246,7 +246,8 @@ NB_MODULE(_core, m) {
       .def("__init__",
            [](hsrnet::SgdTrainer* self, std::size_t batch_size, double lr, const std::string& schedule, double power,
               const std::string& strategy, bool train_output_layer, const std::string& loss, std::uint64_t seed,
-              bool shuffle, std::size_t cache_budget_bytes, int n_threads) {
+              bool shuffle, std::size_t cache_budget_bytes, int n_threads, const std::string& optimizer,
+              double momentum, double beta1, double beta2, double epsilon) {
              hsrnet::TrainerOptions o;
              o.batch_size = batch_size;
              o.lr = lr;
@@ -259,10 +260,57 @@ NB_MODULE(_core, m) {
              o.shuffle = shuffle;
              o.cache_budget_bytes = cache_budget_bytes;
              o.n_threads = n_threads;
+             o.optimizer.kind = hsrnet::parse_optimizer(optimizer);
+             o.optimizer.momentum = momentum;
+             o.optimizer.beta1 = beta1;
+             o.optimizer.beta2 = beta2;
+             o.optimizer.epsilon = epsilon;
              new (self) hsrnet::SgdTrainer(o);
            },
            "batch_size"_a, "lr"_a, "schedule"_a, "power"_a, "strategy"_a, "train_output_layer"_a, "loss"_a,
-           "seed"_a, "shuffle"_a, "cache_budget_bytes"_a, "n_threads"_a)
+           "seed"_a, "shuffle"_a, "cache_budget_bytes"_a, "n_threads"_a, "optimizer"_a = "sgd", "momentum"_a = 0.0,
+           "beta1"_a = 0.9, "beta2"_a = 0.999, "epsilon"_a = -1.0)
+      .def("set_learning_rate", &hsrnet::SgdTrainer::set_learning_rate, "lr"_a)
+      .def("reseed", &hsrnet::SgdTrainer::reseed, "seed"_a)
+      .def("optimizer_state",
+           [](hsrnet::SgdTrainer& t, PyNet& net) {
+             // Arrays by name (hidden rows without their padding), plus the step count; empty before the first
+             // stateful step.
+             const hsrnet::OptimizerState& os = t.optimizer_state();
+             nb::dict out;
+             out["steps"] = os.steps();
+             const std::size_t m = os.rows();
+             const int d = net.net->input_dim(), stride = os.stride(), K = os.outputs();
+             auto hidden = [&](const hsrnet::AlignedBuffer<float>& buf, const char* name) {
+               if (!buf.size()) return;
+               if (buf.size() == m) {
+                 out[name] = to_numpy(std::vector<float>(buf.data(), buf.data() + m));
+                 return;
+               }
+               std::vector<float> v(m * static_cast<std::size_t>(d));
+               for (std::size_t r = 0; r < m; ++r)
+                 std::copy_n(buf.data() + r * static_cast<std::size_t>(stride), d, v.data() + r * static_cast<std::size_t>(d));
+               out[name] = to_numpy2(std::move(v), m, static_cast<std::size_t>(d));
+             };
+             auto output = [&](const hsrnet::AlignedBuffer<float>& buf, const char* name) {
+               if (!buf.size()) return;
+               out[name] = to_numpy2(std::vector<float>(buf.data(), buf.data() + buf.size()), m, static_cast<std::size_t>(K));
+             };
+             hidden(os.hidden1(), "hidden1");
+             hidden(os.hidden2(), "hidden2");
+             output(os.out1(), "out1");
+             output(os.out2(), "out2");
+             return out;
+           },
+           "net"_a)
+      .def("restore_optimizer_state",
+           [](hsrnet::SgdTrainer& t, PyNet& net, nb::object hidden1, nb::object hidden2, nb::object out1,
+              nb::object out2, std::uint64_t steps) {
+             auto ptr = [](nb::object o) { return o.is_none() ? nullptr : nb::cast<CArray<float>>(o).data(); };
+             std::lock_guard<std::mutex> lock(net.mutex);
+             t.restore_optimizer_state(*net.net, ptr(hidden1), ptr(hidden2), ptr(out1), ptr(out2), steps);
+           },
+           "net"_a, "hidden1"_a.none(), "hidden2"_a.none(), "out1"_a.none(), "out2"_a.none(), "steps"_a)
       .def_prop_ro("steps_done", &hsrnet::SgdTrainer::steps_done)
       .def_prop_ro("epochs_done", &hsrnet::SgdTrainer::epochs_done)
       .def("reset", &hsrnet::SgdTrainer::reset)

@@ -46,6 +46,7 @@
 #include "hsrnet/lr_schedule.hpp"
 #include "hsrnet/multi_dot.hpp"
 #include "hsrnet/neuron_major.hpp"
+#include "hsrnet/optimizer.hpp"
 #include "hsrnet/rng.hpp"
 #include "hsrnet/shifted_relu_net.hpp"
 #include "hsrnet/train_strategy.hpp"
@@ -60,6 +61,7 @@ struct TrainerOptions {
   int epochs = 1;                         // for fit()
   Strategy strategy = Strategy::Auto;
   bool train_output_layer = false;        // the paper trains W only
+  OptimizerOptions optimizer;             // sgd (the paper's), lazy momentum, adagrad, rowwise_adagrad, lazy adam
   Loss loss = Loss::SquaredError;
   std::uint64_t seed = 0;                 // shuffling
   bool shuffle = true;
@@ -139,6 +141,7 @@ class SgdTrainer {
     if (!(opt_.power >= 0.0)) throw std::invalid_argument("hsrnet: power must be >= 0");
     if (opt_.n_threads < 0) throw std::invalid_argument("hsrnet: n_threads must be >= 0");
     if (opt_.cache_delta < 0.0) throw std::invalid_argument("hsrnet: cache_delta must be >= 0");
+    opt_.optimizer.validate();
   }
 
   const TrainerOptions& options() const { return opt_; }
@@ -150,6 +153,50 @@ class SgdTrainer {
   std::size_t samples_seen() const { return samples_seen_; }
   const CandidateCache& cache() const { return cache_; }
 
+  /// A new base learning rate for the following steps (the schedule applies to it); the optimizer's state,
+  /// the cache and auto's measurements are kept.
+  void set_learning_rate(double lr) {
+    if (!(lr > 0.0) || !std::isfinite(lr)) throw std::invalid_argument("hsrnet: lr must be > 0");
+    opt_.lr = lr;
+  }
+  /// Restarts the shuffling from a new seed (the following epochs' sample order); nothing else changes.
+  void reseed(std::uint64_t seed) {
+    opt_.seed = seed;
+    rng_ = Rng(seed, kShuffleStream);
+  }
+
+  /// The optimizer's state (empty until the first stateful step, or after reset()); see optimizer.hpp.
+  const OptimizerState& optimizer_state() const { return optim_; }
+  /// Gives the optimizer's state for `net` from saved arrays (hidden: m x d, or m for rowwise_adagrad;
+  /// output: m x K; absent arrays: nullptr) and its step count, so training continues exactly as if it had
+  /// never stopped.
+  void restore_optimizer_state(const ShiftedReLUNet& net, const float* hidden1, const float* hidden2, const float* out1,
+                               const float* out2, std::uint64_t steps) {
+    bind_optimizer(net, /*force_reset=*/true);
+    const std::size_t m = net.width();
+    const int d = net.input_dim(), K = net.outputs(), stride = optim_.stride();
+    auto copy_hidden = [&](const float* src, AlignedBuffer<float>& dst) {
+      if (!dst.size()) return;
+      if (!src) throw std::invalid_argument("hsrnet: optimizer state incomplete");
+      if (dst.size() == m) {  // row-wise accumulator
+        std::copy_n(src, m, dst.data());
+        return;
+      }
+      for (std::size_t r = 0; r < m; ++r)
+        std::copy_n(src + r * static_cast<std::size_t>(d), d, dst.data() + r * static_cast<std::size_t>(stride));
+    };
+    auto copy_out = [&](const float* src, AlignedBuffer<float>& dst) {
+      if (!dst.size()) return;
+      if (!src) throw std::invalid_argument("hsrnet: optimizer state incomplete");
+      std::copy_n(src, m * static_cast<std::size_t>(K), dst.data());
+    };
+    copy_hidden(hidden1, optim_.hidden1());
+    copy_hidden(hidden2, optim_.hidden2());
+    copy_out(out1, optim_.out1());
+    copy_out(out2, optim_.out2());
+    optim_.set_steps(steps);
+  }
+
   /// Forgets progress (schedule position, shuffling state) and drops the cache.
   void reset() {
     step_ = epoch_ = samples_seen_ = 0;
@@ -158,6 +205,8 @@ class SgdTrainer {
     cache_key_ = {};
     cache_unfit_ = cache_thrashing_ = false;
     last_firing_ = last_gnorm_ = 0.0;
+    optim_ = OptimizerState();
+    optim_net_uid_ = 0;
   }
 
   /// One epoch over X (n x d, row-major float32) with regression targets Y (n x K float32).
@@ -184,6 +233,8 @@ class SgdTrainer {
     // budget); the default team size of 1 for the epoch keeps it sequential. Restored on exit.
     const ScopedDefaultThreads one_thread_default(1);
     const std::size_t tree_builds0 = index.stats().tree_builds, tree_refits0 = index.stats().tree_refits;
+
+    if (opt_.optimizer.stateful()) bind_optimizer(net, /*force_reset=*/false);
 
     EpochStats st;
     const std::size_t builds0 = cache_builds_total_;
@@ -337,16 +388,33 @@ class SgdTrainer {
     return CacheKey{net.uid(), X, n, hash, net.index().stats().rows_updated};
   }
 
-  /// Expected movement of a firing neuron over one epoch: it fires on about p n samples, and each firing moves
-  /// it by about lr / B * |<a_r, g>| / sqrt(m) * |x|, with |<a_r, g>| ~ |g| (random output signs). p and |g| are
-  /// last epoch's measurements (before any: P(N(0,1) > b / |x|) and 1). In units of |x|.
+  /// Makes the optimizer's state belong to `net` (zero state for a new network, or when forced).
+  void bind_optimizer(const ShiftedReLUNet& net, bool force_reset) {
+    const int stride = net.index().store().stride();
+    if (!force_reset && optim_net_uid_ == net.uid() && optim_.matches(opt_.optimizer, net.width(), stride, net.outputs()))
+      return;
+    optim_.reset(opt_.optimizer, net.width(), stride, net.outputs());
+    optim_.set_input_dim(net.input_dim());
+    optim_net_uid_ = net.uid();
+  }
+
+  /// Expected movement of a firing neuron over one epoch: it fires on about p n samples, in about p n / B steps
+  /// (at most one per step). SGD: each firing moves it by about lr / B * |<a_r, g>| / sqrt(m) * |x|, with
+  /// |<a_r, g>| ~ |g| (random output signs), momentum multiplying that by up to 1 / (1 - mu). Adagrad and Adam
+  /// normalise the gradient: a step moves each coordinate by up to about lr, so a row by lr sqrt(d). p and |g|
+  /// are last epoch's measurements (before any: P(N(0,1) > b / |x|) and 1). In units of |x|.
   double expected_epoch_movement(const ShiftedReLUNet& net, std::size_t n) const {
     const double m = static_cast<double>(net.width());
     const double p = last_firing_ > 0.0 ? last_firing_
                                         : std::max(1.0 / m, 0.5 * std::erfc(net.threshold() / std::sqrt(2.0)));
     const double gnorm = last_gnorm_ > 0.0 ? last_gnorm_ : 1.0;
     const double lr = learning_rate(opt_.schedule, opt_.lr, opt_.power, step_, samples_seen_);
-    return lr * p * static_cast<double>(n) * gnorm / (static_cast<double>(opt_.batch_size) * std::sqrt(m));
+    const double B = static_cast<double>(opt_.batch_size);
+    if (opt_.optimizer.kind != Optimizer::SGD) {
+      const double steps_firing = std::min(p * static_cast<double>(n), std::ceil(static_cast<double>(n) / B));
+      return lr * std::sqrt(static_cast<double>(net.input_dim())) * steps_firing;
+    }
+    return lr * p * static_cast<double>(n) * gnorm / (B * std::sqrt(m) * (1.0 - opt_.optimizer.momentum));
   }
 
   /// Auto: the tree in low dimension; else the cache when it fits and neurons move less than half the typical
@@ -405,6 +473,8 @@ class SgdTrainer {
     const float b = net.threshold();
     const int T = threads_;
     acc_k_ = static_cast<std::size_t>(K);
+    const bool stateful = opt_.optimizer.stateful();  // rows move by the optimizer's rule, from their gradients
+    if (stateful) optim_.begin_step(lr);
     auto t = Clock::now();
     auto lap = [&t](double& acc) { lap_into(t, acc); };
 
@@ -464,7 +534,8 @@ class SgdTrainer {
       if (index.stats().last_backend == Backend::Tree) maintain_tree(index, seconds_since(tq));
     }
     step_candidates_ = cand_ids_.size();
-    if (nb == 1 && exact && (T == 1 || cand_ids_.size() * static_cast<std::size_t>(d + 16) <= kParallelWork)) {
+    if (nb == 1 && exact && !stateful &&
+        (T == 1 || cand_ids_.size() * static_cast<std::size_t>(d + 16) <= kParallelWork)) {
       lap(st.identify_s);
       step_single(net, xb, targets, samples[0], lr, st, t);
       ++step_;
@@ -486,6 +557,8 @@ class SgdTrainer {
     z_.resize(total);
     zn_.resize(total);  // the same values per entry of the neuron-major view, for the passes below
     ensure_scratch(T, nb);
+    if (stateful && row_scratch_.size() < static_cast<std::size_t>(T) * 2 * static_cast<std::size_t>(stride))
+      row_scratch_ = AlignedBuffer<float>(static_cast<std::size_t>(T) * 2 * static_cast<std::size_t>(stride));
     if (nb == 1) {  // one sample: four rows against it at a time
       float* z = z_.data();
       float* zn = zn_.data();
@@ -639,8 +712,10 @@ class SgdTrainer {
 
     if (callback_) report_step(nb, samples, lr, b, exact);
 
-    // 3. backward: per firing entry its update coefficient; the output layer (old a_r for both layers).
-    const double neg_step = -lr / static_cast<double>(nb);
+    // 3. backward: per firing entry its update coefficient; the output layer (old a_r for both layers). SGD
+    // folds -lr into the coefficients (the paper's update, w += c x); the other optimizers take the gradient,
+    // so their coefficients are +1/B times dL/dz.
+    const double neg_step = stateful ? 1.0 / static_cast<double>(nb) : -lr / static_cast<double>(nb);
     coef_.resize(total);
     coefm_.resize(nmv * nb);
     u_fired_.resize(nu);
@@ -669,7 +744,13 @@ class SgdTrainer {
         });
         if (train_a && any) {
           const double s = neg_step * inv_sqrt_m;
-          for (int k = 0; k < K; ++k) a[k] = static_cast<float>(std::fma(s, ga[k], static_cast<double>(a[k])));
+          if (stateful) {  // the gradient (float, as the optimizer's state), then the optimizer's rule
+            float* grad = grad_a_.data() + static_cast<std::size_t>(omp_get_thread_num()) * acc_stride_;
+            for (int k = 0; k < K; ++k) grad[k] = static_cast<float>(s * ga[k]);
+            optim_.apply_output(static_cast<std::size_t>(r), a, grad);
+          } else {
+            for (int k = 0; k < K; ++k) a[k] = static_cast<float>(std::fma(s, ga[k], static_cast<double>(a[k])));
+          }
         }
         return any;
       };
@@ -708,7 +789,8 @@ class SgdTrainer {
           ++count;
         });
         float* w = index.mutable_row(r);
-        const double moved = update_row(w, d, stride, xs, cs, xn, count, track);
+        const double moved = stateful ? optimizer_update_row(r, w, d, stride, xs, cs, count, track, t)
+                                      : update_row(w, d, stride, xs, cs, xn, count, track);
         // ||w_new - w|| <= ||update|| + 2^-24 ||w_new|| (one rounding per coordinate; exact for d <= 4) and
         // ||w_new|| <= ||w|| + ||update|| (the store's norm of w is still the pre-update bound).
         const double bound = track ? (moved + 0x1.0p-24 * (store.slot_norm(store.slot_of(r)) + moved)) * (1.0 + 1e-9) : 0.0;
@@ -913,7 +995,7 @@ class SgdTrainer {
     scratch_stride_ = (nb + 15) / 16 * 16 + 16;
     if (xs_.size() < t * scratch_stride_) xs_.resize(t * scratch_stride_), cs_.resize(t * scratch_stride_), xn_.resize(t * scratch_stride_);
     acc_stride_ = (acc_k_ + 7) / 8 * 8 + 8;
-    if (acc_.size() < t * acc_stride_) acc_.resize(t * acc_stride_), gA_.resize(t * acc_stride_);
+    if (acc_.size() < t * acc_stride_) acc_.resize(t * acc_stride_), gA_.resize(t * acc_stride_), grad_a_.resize(t * acc_stride_);
   }
 
   /// Four rows (padded, stride a multiple of 8) against every sample of the padded batch xb:
@@ -1017,6 +1099,31 @@ class SgdTrainer {
     return track ? std::sqrt(sq) * (1.0 + 1e-9) : 0.0;
   }
 
+  /// The stateful optimizers' row update: the gradient g = sum_e cs[e] xs[e] (acc = c_0 x_0, then fma in
+  /// sample order, as update_row sums), then the optimizer's rule on w. When `track`, returns an upper bound
+  /// of how far w moved (the change measured exactly, in double). Scratch: thread `thread`'s rows.
+  double optimizer_update_row(row_id r, float* HSRNET_RESTRICT w, int d, int stride, const float* const* xs,
+                              const float* cs, std::uint32_t count, bool track, int thread) {
+    const std::size_t n = static_cast<std::size_t>(stride);
+    float* g = row_scratch_.data() + static_cast<std::size_t>(thread) * 2 * n;
+    float* before = g + n;
+    for (std::size_t j = 0; j < n; ++j) g[j] = cs[0] * xs[0][j];
+    for (std::uint32_t e = 1; e < count; ++e) {
+      const float c = cs[e];
+      const float* x = xs[e];
+      for (std::size_t j = 0; j < n; ++j) g[j] = std::fma(c, x[j], g[j]);
+    }
+    if (track) std::copy_n(w, n, before);
+    optim_.apply_hidden(static_cast<std::size_t>(r), w, g);
+    if (!track) return 0.0;
+    double sq = 0.0;
+    for (int j = 0; j < d; ++j) {
+      const double diff = static_cast<double>(w[j]) - static_cast<double>(before[j]);
+      sq += diff * diff;
+    }
+    return std::sqrt(sq) * (1.0 + 1e-9);
+  }
+
   /// Builds the firing lists (z > b) for the callback when the candidates are a superset.
   void report_step(std::size_t nb, const std::size_t* samples, double lr, float b, bool exact) {
     StepView v;
@@ -1075,6 +1182,11 @@ class SgdTrainer {
   std::vector<const float*> xs_;
   std::size_t acc_k_ = 0, acc_stride_ = 0, scratch_stride_ = 0;
   std::vector<double> loss_, gnorm_, acc_, gA_, moved_norm_, moved_vals_;
+  std::vector<float> grad_a_;      // per thread: one output row's gradient (stateful optimizers)
+  AlignedBuffer<float> row_scratch_;  // per thread: one hidden row's gradient and its old values
+  // The optimizer's per-row state and the network it belongs to.
+  OptimizerState optim_;
+  std::uint64_t optim_net_uid_ = 0;
   std::vector<std::size_t> fired_;
   std::vector<std::uint8_t> u_fired_;
   std::vector<std::uint32_t> full_u_, rest_u_;  // neurons of the step: candidates for every sample, the others

@@ -280,7 +280,7 @@ def train(args) -> int:
     target_name = table.target_name if table.format != "idx" else os.path.basename(table.target_name)
     _say(f"data: {args.data} ({table.format}): {n:,} samples, {d:,} features; target {target_name!r}: {what}")
     _say(f"model: {Est.__name__} with {est.n_neurons:,} neurons, up to {est.max_iter} epochs, batch size "
-         f"{est.batch_size}, learning rate {est.learning_rate_init:g}, strategy {est.strategy}")
+         f"{est.batch_size}, learning rate {est._initial_learning_rate():g}, strategy {est.strategy}")
 
     from .demo import progress_enabled
 

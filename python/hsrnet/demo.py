@@ -1,6 +1,6 @@
 """``hsrnet demo``: exact sparse SGD against the dense reference, side by side, in the paper's regime.
 
-Setting (PAPER.md): inputs uniform on the unit sphere in d = 3, a wide shifted-ReLU network (m = 2^20 by
+Setting (docs/method.md): inputs uniform on the unit sphere in d = 3, a wide shifted-ReLU network (m = 2^20 by
 default) with the paper's threshold b = sqrt(0.4 ln m) and fixed +-1 output weights, batch size 1, squared
 loss, and a target from the class the theory covers: an even polynomial on the sphere (a sum of four ridge
 terms +-<u_k, x>^p with p in {2, 4, 4, 6}, centred). Every SGD step sees a fresh sample, so the loss a step

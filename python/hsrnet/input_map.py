@@ -1,69 +1,133 @@
 """Maps real data onto the unit sphere, where the shifted-ReLU network and its threshold rule live.
 
-The theory (PAPER.md) assumes ||x|| = 1: then <w_r, x> ~ N(0, 1) at initialisation and b = sqrt(0.4 ln m)
-fires a known fraction of neurons. Real features have arbitrary offsets and scales, so the default map
-("standardize") learns per-feature mean and standard deviation in fit, then for every sample
-  1. standardises the features (constant features are centred only),
-  2. appends a constant coordinate c (so the network keeps a bias: without it, unit-norm inputs would lose
-     the information carried by the overall magnitude and every neuron would pass through the origin),
-  3. scales the vector to unit norm.
-c = sqrt(d) by default, the typical norm of a standardised d-vector, so the constant weighs like the data.
-"none" trusts the caller: inputs are used as given (they should already have unit norm).
+The theory (docs/method.md) assumes ||x|| = 1: then <w_r, x> ~ N(0, 1) at initialisation and b = sqrt(0.4 ln m)
+fires a known fraction of neurons. Real features have arbitrary offsets and scales, so the maps learn them in
+fit, then for every sample
+  1. "standardize": standardise each feature (constant features are centred only);
+     "pca": centre, project onto the top k principal directions and scale each to unit variance (whitening).
+     Fewer inputs make every dot product of training cheaper (identification is a d-column GEMM), and on
+     MNIST 64 whitened components train to a higher accuracy per epoch than the 784 pixels
+     (docs/benchmarks.md);
+  2. append a constant coordinate c (so the network keeps a bias: without it, unit-norm inputs would lose
+     the information carried by the overall magnitude and every neuron would pass through the origin);
+  3. scale the vector to unit norm.
+c = sqrt(number of mapped features), the typical norm of a standardised vector, so the constant weighs like
+the data. "none" trusts the caller: inputs are used as given (they should already have unit norm).
 """
 from __future__ import annotations
 
 import numpy as np
 
-INPUT_MAPS = ("standardize", "none")
+INPUT_MAPS = ("standardize", "pca", "none")
+# "pca" estimates the principal directions from at most this many evenly spaced rows: the covariance then
+# costs O(rows d^2) whatever n is, and directions from 10^4 MNIST rows train as well as from all 60000.
+PCA_FIT_ROWS = 10_000
 
 
 class InputMap:
-    def __init__(self, kind: str = "standardize"):
+    """kind: "standardize", "pca" or "none"; n_components: directions kept by "pca" (at most the features)."""
+
+    def __init__(self, kind: str = "standardize", n_components: int = 64):
         if kind not in INPUT_MAPS:
             raise ValueError(f"input_map must be one of {INPUT_MAPS}, got {kind!r}")
+        if isinstance(n_components, bool) or not isinstance(n_components, (int, np.integer)) or n_components < 1:
+            raise ValueError(f"n_components must be an integer >= 1, got {n_components!r}")
         self.kind = kind
+        self.n_components = int(n_components)
         self.mean_ = None
         self.scale_ = None
+        self.components_ = None  # "pca": (n_features, k) orthonormal columns
         self.constant_ = None
 
     def fit(self, X: np.ndarray) -> "InputMap":
         X = np.asarray(X, dtype=np.float64)
         if self.kind == "standardize":
             self.mean_ = X.mean(axis=0)
-            std = X.std(axis=0)
-            self.scale_ = np.where(std > 1e-12 * np.maximum(1.0, np.abs(self.mean_)), std, 1.0)
+            self.scale_ = _safe_scale(X.std(axis=0), self.mean_)
             self.constant_ = float(np.sqrt(X.shape[1]))
+        elif self.kind == "pca":
+            self._fit_pca(X)
         return self
 
-    @property
-    def output_dim_offset(self) -> int:
-        """Coordinates added by the map (the constant)."""
-        return 1 if self.kind == "standardize" else 0
+    def _fit_pca(self, X: np.ndarray) -> None:
+        n, d = X.shape
+        k = min(self.n_components, d)
+        self.mean_ = X.mean(axis=0)
+        rows = X[:: max(1, -(-n // PCA_FIT_ROWS))] - self.mean_
+        cov = rows.T @ rows / max(1, rows.shape[0])
+        values, vectors = np.linalg.eigh(cov)  # ascending
+        order = np.argsort(values)[::-1][:k]
+        vectors = vectors[:, order]
+        # A deterministic sign per direction (the largest coordinate positive), as scikit-learn's svd_flip.
+        signs = np.sign(vectors[np.argmax(np.abs(vectors), axis=0), np.arange(k)])
+        self.components_ = vectors * np.where(signs == 0, 1.0, signs)
+        std = np.sqrt(np.maximum(values[order], 0.0))
+        self.scale_ = np.where(std > 1e-12 * max(1.0, float(std[0]) if k else 1.0), std, 1.0)
+        self.constant_ = float(np.sqrt(k))
+
+    def output_dim(self, n_features: int) -> int:
+        """Network inputs for n_features user features."""
+        if self.kind == "none":
+            return n_features
+        if self.kind == "pca":
+            return min(self.n_components, n_features) + 1
+        return n_features + 1
 
     def transform(self, X: np.ndarray) -> np.ndarray:
-        """float32, C-contiguous rows of unit norm (standardize), or X as float32 (none)."""
+        """float32, C-contiguous rows of unit norm (standardize, pca), or X as float32 (none)."""
         if self.kind == "none":
             return np.ascontiguousarray(X, dtype=np.float32)
-        Z = np.empty((X.shape[0], X.shape[1] + 1), dtype=np.float64)
-        np.subtract(X, self.mean_, out=Z[:, :-1])
-        Z[:, :-1] /= self.scale_
+        X = np.asarray(X, dtype=np.float64)
+        if self.kind == "pca":
+            mapped = (X - self.mean_) @ (self.components_ / self.scale_)
+        else:
+            mapped = (X - self.mean_) / self.scale_
+        Z = np.empty((X.shape[0], mapped.shape[1] + 1), dtype=np.float64)
+        Z[:, :-1] = mapped
         Z[:, -1] = self.constant_
         Z /= np.linalg.norm(Z, axis=1, keepdims=True)
         return np.ascontiguousarray(Z, dtype=np.float32)
 
+    def check(self, n_features: int) -> None:
+        """Raises ValueError unless the fitted arrays fit n_features features (for maps read from files)."""
+        if self.kind == "none":
+            return
+        if self.mean_ is None or np.shape(self.mean_) != (n_features,):
+            raise ValueError(f"input_map/mean must have shape ({n_features},)")
+        k = n_features if self.kind == "standardize" else min(self.n_components, n_features)
+        if np.shape(self.scale_) != (k,):
+            raise ValueError(f"input_map/scale must have shape ({k},)")
+        if self.kind == "pca" and np.shape(self.components_) != (n_features, k):
+            raise ValueError(f"input_map/components must have shape ({n_features}, {k})")
+        arrays = [self.mean_, self.scale_, np.asarray(self.constant_)]
+        if self.kind == "pca":
+            arrays.append(self.components_)
+        if not all(np.isfinite(a).all() for a in arrays) or not (np.asarray(self.scale_) > 0).all():
+            raise ValueError("input map values must be finite, with positive scales")
+
     def to_tensors(self) -> dict:
         out = {"input_map/kind": np.frombuffer(self.kind.encode(), dtype=np.uint8)}
-        if self.kind == "standardize":
+        if self.kind != "none":
             out["input_map/mean"] = self.mean_.astype(np.float64)
             out["input_map/scale"] = self.scale_.astype(np.float64)
             out["input_map/constant"] = np.array(self.constant_, dtype=np.float64)
+        if self.kind == "pca":
+            out["input_map/components"] = np.ascontiguousarray(self.components_, dtype=np.float64)
         return out
 
     @classmethod
     def from_tensors(cls, t: dict) -> "InputMap":
-        m = cls(bytes(t["input_map/kind"]).decode())
-        if m.kind == "standardize":
+        kind = bytes(t["input_map/kind"]).decode()
+        m = cls(kind, n_components=t["input_map/components"].shape[1] if kind == "pca" else 64)
+        if m.kind != "none":
             m.mean_ = t["input_map/mean"]
             m.scale_ = t["input_map/scale"]
             m.constant_ = float(t["input_map/constant"])
+        if m.kind == "pca":
+            m.components_ = t["input_map/components"]
         return m
+
+
+def _safe_scale(std: np.ndarray, mean: np.ndarray) -> np.ndarray:
+    """Standard deviations, with 1 for (numerically) constant features: those are centred only."""
+    return np.where(std > 1e-12 * np.maximum(1.0, np.abs(mean)), std, 1.0)

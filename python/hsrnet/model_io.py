@@ -100,6 +100,7 @@ def to_tensors(est) -> dict:
         "fit/firing_fraction": np.asarray(est.firing_fraction_, dtype=np.float64),
     }
     t.update(est.input_map_.to_tensors())
+    t.update(_optimizer_tensors(est._optimizer_state_now()))
     for key in _TIMINGS:
         t["fit/timings/" + key] = np.asarray(est.timings_[key], dtype=np.float64)
     if getattr(est, "feature_names_in_", None) is not None:
@@ -124,7 +125,7 @@ _REQUIRED_KIND = {"HSRClassifier": ("classifier/classes",),
                   "HSRRegressor": ("regressor/y_mean", "regressor/y_scale")}
 
 
-_SCALARS = ("network/threshold", "input_map/constant", "fit/n_features_in", "fit/n_iter", "fit/t",
+_SCALARS = ("network/threshold", "input_map/constant", "fit/n_features_in", "fit/n_iter", "fit/t", "optimizer/steps",
             "fit/trainer_seed", "fit/learning_rate", "fit/no_improvement_count", "fit/best_loss",
             "fit/best_validation_score", "regressor/y_ndim")
 
@@ -175,11 +176,13 @@ def from_tensors(t: dict, what: str = "model file"):
     except (KeyError, ValueError, UnicodeDecodeError) as e:
         raise ModelFileError(f"{what}: the input map tensors are missing or invalid ({e})") from None
     n_features = int(t["fit/n_features_in"])
-    if W.shape[1] != n_features + input_map.output_dim_offset:
+    if W.shape[1] != input_map.output_dim(n_features):
         raise ModelFileError(f"{what}: network input dimension {W.shape[1]} does not match n_features_in = "
                              f"{n_features} with input map {input_map.kind!r}")
-    if input_map.kind == "standardize" and not (input_map.mean_.shape == input_map.scale_.shape == (n_features,)):
-        raise ModelFileError(f"{what}: input_map/mean and input_map/scale must have shape ({n_features},)")
+    try:
+        input_map.check(n_features)
+    except ValueError as e:
+        raise ModelFileError(f"{what}: {e}") from None
 
     est.input_map_ = input_map
     est.n_features_in_ = n_features
@@ -207,7 +210,7 @@ def from_tensors(t: dict, what: str = "model file"):
     est.n_iter_ = scalar("fit/n_iter", 0, int)
     est.t_ = scalar("fit/t", 0, int)
     est._trainer_seed = scalar("fit/trainer_seed", 0, int)
-    est._learning_rate = scalar("fit/learning_rate", float(est.learning_rate_init), float)
+    est._learning_rate = scalar("fit/learning_rate", est._initial_learning_rate(), float)
     est._no_improvement_count = scalar("fit/no_improvement_count", 0, int)
     est.loss_curve_ = series("fit/loss_curve")
     est.firing_fraction_ = series("fit/firing_fraction")
@@ -216,7 +219,49 @@ def from_tensors(t: dict, what: str = "model file"):
     est.validation_scores_ = series("fit/validation_scores") if "fit/validation_scores" in t else None
     est.best_validation_score_ = scalar("fit/best_validation_score", None, float)
     est.network_ = est._rebuild_network(W, A, float(b))
+    state = _optimizer_state_from(t, W.shape, A.shape, what)
+    if state is not None:
+        est._optimizer_state = state
     return est
+
+
+_OPTIMIZER_ARRAYS = ("hidden1", "hidden2", "out1", "out2")
+
+
+def _optimizer_tensors(state) -> dict:
+    """The optimizer's state as tensors (optimizer/...): warm starts after load continue it exactly."""
+    if not state:
+        return {}
+    t = {"optimizer/rule": _json({"optimizer": state["optimizer"], "momentum": float(state["momentum"])}),
+         "optimizer/steps": np.array(state["steps"], dtype=np.int64)}
+    for name in _OPTIMIZER_ARRAYS:
+        if name in state:
+            t["optimizer/" + name] = np.ascontiguousarray(state[name], dtype=np.float32)
+    return t
+
+
+def _optimizer_state_from(t: dict, w_shape, a_shape, what: str):
+    """The optimizer's state from its tensors, checked against the network; None when the file has none."""
+    if "optimizer/rule" not in t:
+        return None
+    rule = _parse_json(t["optimizer/rule"], f"{what}: 'optimizer/rule'")
+    steps = np.asarray(t.get("optimizer/steps", np.zeros(())))
+    if (not isinstance(rule, dict) or not isinstance(rule.get("optimizer"), str) or steps.size != 1
+            or not np.issubdtype(steps.dtype, np.integer) or int(steps.reshape(())) < 0):
+        raise ModelFileError(f"{what}: the optimizer state's rule or step count is malformed")
+    state = {"optimizer": rule["optimizer"], "momentum": float(rule.get("momentum", 0.0)),
+             "steps": int(steps.reshape(()))}
+    for name in _OPTIMIZER_ARRAYS:
+        key = "optimizer/" + name
+        if key not in t:
+            continue
+        a = t[key]
+        shapes = (tuple(w_shape), (w_shape[0],)) if name.startswith("hidden") else (tuple(a_shape),)
+        if a.dtype != np.float32 or a.shape not in shapes or not np.isfinite(a).all():
+            raise ModelFileError(f"{what}: {key!r} must be finite float32 of shape {shapes[0]}, got "
+                                 f"{a.dtype}{a.shape}")
+        state[name] = a
+    return state
 
 
 def save(est, path) -> None:

@@ -16,6 +16,7 @@ from .index import BACKENDS
 STRATEGIES = ("auto", "dense", "scan", "gemm", "tree", "cache")
 LOSSES = ("squared_error", "softmax_cross_entropy")
 SCHEDULES = ("constant", "invscaling", "sklearn_invscaling")
+OPTIMIZERS = ("sgd", "adagrad", "rowwise_adagrad", "adam")
 
 
 def default_threshold(m: int) -> float:
@@ -125,20 +126,94 @@ class SGDTrainer:
     seed : shuffling seed; shuffle : reshuffle every epoch
     cache_budget_bytes : memory the cache strategy may use (candidate lists and estimated build scratch)
         before it falls back to the index
+    optimizer : how a row moves by its gradient g (the batch mean); every one moves only the rows that fire,
+        and every strategy gives the same weights bit for bit (docs/optimizers.md):
+        "sgd" (w -= lr g; the paper's; with ``momentum`` > 0 lazy heavy-ball momentum),
+        "adagrad" (per coordinate h += g^2, w -= lr g / (sqrt(h) + eps): exactly dense Adagrad),
+        "rowwise_adagrad" (one accumulator per neuron, h += |g|^2 / d: exactly dense, m floats of state),
+        "adam" (lazy: a row's moments advance only in steps where it has a gradient, as PyTorch's SparseAdam;
+        bias correction by the global step count)
+    momentum : in [0, 1), "sgd" only
+    beta1, beta2 : Adam's decay rates in [0, 1)
+    epsilon : > 0, or None for the optimizer's default (adagrad 1e-10, adam 1e-8)
     """
 
     def __init__(self, batch_size=1, learning_rate=0.01, schedule="constant", power=0.5, strategy="auto",
                  train_output_layer=False, loss="squared_error", seed=0, shuffle=True, cache_budget_bytes=1 << 30,
-                 n_threads=None):
+                 n_threads=None, optimizer="sgd", momentum=0.0, beta1=0.9, beta2=0.999, epsilon=None):
         self.loss = _choice(loss, LOSSES, "loss")
+        self.optimizer = _choice(optimizer, OPTIMIZERS, "optimizer")
+        momentum = _unit_interval(momentum, "momentum")
+        if momentum > 0 and optimizer != "sgd":
+            raise ValueError(f"momentum applies to optimizer='sgd' only, got optimizer={optimizer!r}")
+        eps = -1.0 if epsilon is None else as_positive_real(epsilon, "epsilon")
+        self._momentum = momentum
         self._trainer = _core.Trainer(
             as_int(batch_size, "batch_size", 1, 2**31 - 1), as_positive_real(learning_rate, "learning_rate"),
             _choice(schedule, SCHEDULES, "schedule"), _nonneg(power, "power"), _choice(strategy, STRATEGIES, "strategy"),
             bool(train_output_layer), self.loss, as_int(seed, "seed", 0, 2**64 - 1), bool(shuffle),
-            as_int(cache_budget_bytes, "cache_budget_bytes", 0), _threads(n_threads))
+            as_int(cache_budget_bytes, "cache_budget_bytes", 0), _threads(n_threads), self.optimizer, momentum,
+            _unit_interval(beta1, "beta1"), _unit_interval(beta2, "beta2"), eps)
 
     steps_done = property(lambda self: self._trainer.steps_done)
     epochs_done = property(lambda self: self._trainer.epochs_done)
+
+    def set_learning_rate(self, learning_rate):
+        """A new base rate for the following steps; optimizer state, cache and shuffling state are kept."""
+        self._trainer.set_learning_rate(as_positive_real(learning_rate, "learning_rate"))
+
+    def reseed(self, seed):
+        """Restarts the shuffling from `seed` (the order of the following epochs); nothing else changes."""
+        self._trainer.reseed(as_int(seed, "seed", 0, 2**64 - 1))
+
+    def optimizer_state(self, net: ShiftedReLUNetwork) -> dict:
+        """The optimizer's state for `net` as float32 arrays ("hidden1", "hidden2": (m, d), or (m,) for
+        rowwise_adagrad; "out1", "out2": (m, n_outputs); those the optimizer uses) and "steps". Empty arrays
+        are left out; plain SGD has none."""
+        if not isinstance(net, ShiftedReLUNetwork):
+            raise TypeError(f"net must be a ShiftedReLUNetwork, got {type(net).__name__}")
+        state = dict(self._trainer.optimizer_state(net._net))
+        state["optimizer"], state["momentum"] = self.optimizer, self._momentum
+        return state
+
+    def accepts_optimizer_state(self, state: dict) -> bool:
+        """True when `state` (from optimizer_state) was made by this trainer's rule (optimizer and whether
+        momentum is on), so restore_optimizer_state can take it."""
+        return state.get("optimizer") == self.optimizer and (state.get("momentum", 0) > 0) == (self._momentum > 0)
+
+    def restore_optimizer_state(self, net: ShiftedReLUNetwork, state: dict):
+        """Gives the trainer the state that optimizer_state returned, so training goes on as if never stopped."""
+        if not isinstance(net, ShiftedReLUNetwork):
+            raise TypeError(f"net must be a ShiftedReLUNetwork, got {type(net).__name__}")
+        if not self.accepts_optimizer_state(state):
+            raise ValueError(f"optimizer state made by optimizer={state.get('optimizer')!r} "
+                             f"(momentum {state.get('momentum', 0)}), this trainer uses {self.optimizer!r} "
+                             f"(momentum {self._momentum})")
+        arrays = {}
+        for name in ("hidden1", "hidden2", "out1", "out2"):
+            a = state.get(name)
+            if a is None:
+                arrays[name] = None
+                continue
+            a = as_float32_array(a, f"optimizer state {name!r}", np.ndim(a))
+            if name.startswith("hidden") and a.shape not in ((net.m, net.d), (net.m,)):
+                raise ValueError(f"optimizer state {name!r} has shape {a.shape}, the network needs ({net.m}, {net.d})")
+            if name.startswith("out") and a.shape != (net.m, net.n_outputs):
+                raise ValueError(f"optimizer state {name!r} has shape {a.shape}, the network needs "
+                                 f"({net.m}, {net.n_outputs})")
+            arrays[name] = np.ascontiguousarray(a)
+        for name in ("hidden1", "hidden2"):
+            a = arrays[name]
+            if a is not None and a.ndim == 1 and self.optimizer != "rowwise_adagrad":
+                raise ValueError(f"optimizer state {name!r} is row-wise, the trainer's optimizer is {self.optimizer!r}")
+        squares = {"adagrad": ("hidden1", "out1"), "rowwise_adagrad": ("hidden1", "out1"),
+                   "adam": ("hidden2", "out2")}.get(self.optimizer, ())
+        for name in squares:  # sums of squares: a negative one would make sqrt NaN
+            if arrays[name] is not None and (arrays[name] < 0).any():
+                raise ValueError(f"optimizer state {name!r} holds negative values; it is a sum of squares")
+        steps = as_int(state.get("steps", 0), "steps", 0, 2**64 - 1)
+        self._trainer.restore_optimizer_state(net._net, arrays["hidden1"], arrays["hidden2"], arrays["out1"],
+                                              arrays["out2"], steps)
 
     def reset(self):
         """Forgets progress (schedule position, shuffling state) and the cache."""
@@ -169,6 +244,13 @@ class SGDTrainer:
         if labels.min() < 0 or labels.max() >= K:
             raise ValueError(f"class labels must lie in [0, {K}), got [{labels.min()}, {labels.max()}]")
         return self._trainer.fit_epoch_classification(net._net, X, np.ascontiguousarray(labels, dtype=np.int32))
+
+
+def _unit_interval(v, name):
+    v = _nonneg(v, name)
+    if v >= 1:
+        raise ValueError(f"{name} must be in [0, 1), got {v}")
+    return v
 
 
 def _nonneg(v, name):

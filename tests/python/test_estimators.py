@@ -23,8 +23,10 @@ from hsrnet import HSRClassifier, HSRRegressor  # noqa: E402
 from hsrnet.estimators import TIMING_KEYS  # noqa: E402
 
 # Small and quick: the common checks fit dozens of times.
-FAST = dict(n_neurons=256, max_iter=30, batch_size=8, learning_rate_init=1.0)
-SMALL = dict(n_neurons=256, max_iter=8, batch_size=16, learning_rate_init=30.0, random_state=0)
+# Plain SGD at the rates these tests were written for (the solvers have tests of their own: test_optimizers.py).
+FAST = dict(n_neurons=256, max_iter=30, batch_size=8, learning_rate_init=1.0, solver="sgd", input_map="standardize")
+SMALL = dict(n_neurons=256, max_iter=8, batch_size=16, learning_rate_init=30.0, random_state=0, solver="sgd",
+             input_map="standardize")
 
 
 def expected_failed_checks(estimator):
@@ -81,7 +83,8 @@ def test_exports_and_defaults():
         assert name in hsrnet.__all__
     p = HSRClassifier().get_params()
     assert p["threshold"] == "auto" and p["learning_rate"] == "constant" and p["strategy"] == "auto"
-    assert p["input_map"] == "standardize" and p["n_jobs"] is None and p["cache_memory_budget"] == 2**30
+    assert p["input_map"] == "pca" and p["n_jobs"] is None and p["cache_memory_budget"] == 2**30
+    assert p["solver"] == "adagrad" and p["learning_rate_init"] == "auto" and p["batch_size"] == 128
     assert set(p) == set(HSRRegressor().get_params())
 
 

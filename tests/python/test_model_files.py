@@ -22,7 +22,8 @@ from hsrnet import HSRClassifier, HSRRegressor, model_io, tensor_file  # noqa: E
 from hsrnet.tensor_file import ModelFileError  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1] / "data"
-SMALL = dict(n_neurons=128, max_iter=3, batch_size=16, learning_rate_init=30.0, random_state=0)
+SMALL = dict(n_neurons=128, max_iter=3, batch_size=16, learning_rate_init=30.0, random_state=0, solver="sgd",
+             input_map="standardize")
 
 
 def fit_quiet(est, *args):
