@@ -37,10 +37,10 @@ def run_job(job: dict, ds=None) -> dict:
     threads = int(job["threads"])
     if job["family"] == "torch":
         _prepare_torch(threads)
-    ds = ds if ds is not None else data.load(job["dataset"], job.get("data_root"))
-    baseline_kb = proc_status_kb("VmRSS") or 0
     module, func = job["runner"].split(":")
     runner = getattr(importlib.import_module(f"compare.runners.{module}"), func)
+    ds = ds if ds is not None else data.load(job["dataset"], job.get("data_root"))
+    baseline_kb = proc_status_kb("VmRSS") or 0  # after every import and the data: what is not training
     stop = job["stop_rule"]
     try:
         config, outcome = runner(ds, dict(job["params"]), threads, int(stop["max_epochs"]),

@@ -33,7 +33,7 @@ COMPETITORS = {c.name: c for c in (
     Competitor("hsrnet-best", "hsrnet", "hsrnet_estimator:run", REAL, DEFAULT_HSRNET_BEST,
                "the estimator with the parameters of --hsrnet-best"),
     Competitor("torch-same", "torch", "torch_same:run", REAL, {},
-               "hsrnet's model, init and SGD recipe, dense in PyTorch"),
+               "hsrnet's model, init and training recipe (its solver: SGD or Adagrad), dense in PyTorch"),
     Competitor("torch-mlp-256", "torch", "torch_mlp:run", REAL, {"hidden": 256},
                "PyTorch ReLU MLP d-256-K, Adam 1e-3, batch 128, standardised inputs"),
     Competitor("torch-mlp-1024", "torch", "torch_mlp:run", REAL, {"hidden": 1024},

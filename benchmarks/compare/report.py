@@ -189,7 +189,7 @@ def same_model_check(dataset, recs):
             k = _ratio(by[t]["seconds_per_epoch"], by[h]["seconds_per_epoch"])
             speed = (f"; its epochs take {k:.2g}x hsrnet's time ({by[t]['seconds_per_epoch']:.3g} vs "
                      f"{by[h]['seconds_per_epoch']:.3g} s)") if k else ""
-            return (f"{dataset}, {recs[0]['threads']} thread(s): `{t}` (the same model, init and SGD recipe, dense) "
+            return (f"{dataset}, {recs[0]['threads']} thread(s): `{t}` (the same model, init and recipe, dense) "
                     f"tracks `{h}` within {gaps[i]:.3g} ({by[h]['metric']['name']}) over {n} common epochs (largest "
                     f"gap after epoch {i + 1}: {a[i]['test_metric']:.4g} vs {b[i]['test_metric']:.4g}){speed}.")
     return None
@@ -328,7 +328,8 @@ def write(json_dir, out_md, png_dir):
           "- hsrnet estimators: `fit` with `warm_start=True, max_iter=1` per epoch. The first epoch equals "
           "`fit(max_iter=k)`'s bit for bit; later epochs shuffle differently (each call reseeds the shuffling from "
           "(seed, epochs done); one `fit` shuffles all its epochs from one stream), so the curves match one `fit` "
-          "statistically. "
+          "statistically. The estimator keeps one trainer, so the solver's state (Adagrad's sums...) carries over "
+          "from call to call: without shuffling, epoch by epoch equals one `fit` exactly (tested). "
           "`partial_fit` gives exactly the same weights as this driver.",
           "- scikit-learn MLP: `partial_fit` with a `RandomState` instance: `warm_start=True, max_iter=1` would "
           "restart Adam (a new optimizer per `fit` call), and an int seed would replay one shuffle every epoch.",

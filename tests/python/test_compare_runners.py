@@ -93,28 +93,44 @@ def test_schema_rejects_broken_records(datasets):
         schema.validate(bad)
 
 
+@pytest.mark.parametrize("solver", ["sgd", "adagrad"])
 @pytest.mark.parametrize("task", ["classification", "regression"])
-def test_torch_same_model_matches_hsrnet(task, datasets):
-    """Same init, same input map, same loss convention, same rate and batch, no shuffling: the first epoch's
-    mean training loss and the test metric agree to float rounding. Fails if any convention drifts."""
+def test_torch_same_model_matches_hsrnet(task, solver, datasets):
+    """Same init, input map, loss convention, solver, rate and batch, no shuffling: each epoch's mean
+    training loss and the test metric agree to float rounding. Fails if any convention drifts.
+
+    Except Adagrad with cross-entropy: a neuron whose output weights a_r all have one sign (A starts at +-1;
+    a quarter of the neurons for 3 classes) gets the gradient sum_k a_rk g_k = sum_k g_k = 0 up to rounding
+    (~1e-9), which Adagrad's first step normalises to a step of about lr; the two implementations round
+    differently, so there only the first epoch is compared, to 1 %."""
     pytest.importorskip("torch")
     from compare.runners import torch_same
 
     ds = datasets[task]
-    params = {"n_neurons": 256, "shuffle": False}
+    params = {"n_neurons": 256, "shuffle": False, "solver": solver, "batch_size": 32}
     _, h = hsrnet_estimator.run(ds, params, 1, 2, 60.0)
     _, t = torch_same.run(ds, params, 1, 2, 60.0)
-    for eh, et in zip(h.epochs, t.epochs):
-        assert et["train_loss"] == pytest.approx(eh["train_loss"], rel=1e-4)
-        assert et["test_metric"] == pytest.approx(eh["test_metric"], abs=0.02)
+    noisy = solver == "adagrad" and task == "classification"
+    for eh, et in zip(h.epochs[:1] if noisy else h.epochs, t.epochs):
+        assert et["train_loss"] == pytest.approx(eh["train_loss"], rel=1e-2 if noisy else 1e-4)
+        assert et["test_metric"] == pytest.approx(eh["test_metric"], abs=0.05 if noisy else 0.02)
 
 
 def test_epoch_by_epoch_driving(datasets):
-    """warm_start with max_iter=1 and partial_fit give the same weights; the first epoch is fit(max_iter=1)'s."""
+    """warm_start with max_iter=1 and partial_fit give the same weights; the first epoch is fit(max_iter=1)'s;
+    without shuffling, epoch by epoch is fit(max_iter=2) exactly (the solver's state carries over)."""
     import hsrnet
 
     ds = datasets["classification"]
     kw = {"n_neurons": 128, "random_state": 0}
+    still = {**kw, "shuffle": False}
+    stepwise = hsrnet.HSRClassifier(max_iter=1, warm_start=True, **still)
+    with pytest.warns(Warning):
+        stepwise.fit(ds.X_train, ds.y_train)
+        stepwise.fit(ds.X_train, ds.y_train)
+    with pytest.warns(Warning):
+        twice = hsrnet.HSRClassifier(max_iter=2, **still).fit(ds.X_train, ds.y_train)
+    np.testing.assert_array_equal(stepwise.network_.hidden_weights(), twice.network_.hidden_weights())
     warm = hsrnet.HSRClassifier(max_iter=1, warm_start=True, **kw)
     part = hsrnet.HSRClassifier(**kw)
     with pytest.warns(Warning):

@@ -4,11 +4,12 @@ Driver: ``warm_start=True, max_iter=1`` and one ``fit`` per epoch (the estimator
 parameter is the caller's). Trajectory: the first epoch is bit-identical to ``fit(max_iter=k)``'s, later ones
 are not: one ``fit`` shuffles its whole run of epochs from one seeded stream, while every call of ``fit`` or
 ``partial_fit`` reseeds the trainer's shuffling from (seed, epochs done) (estimators.py: the model's future
-depends on its pickled state only). Driving by ``partial_fit`` gives exactly the same weights as this driver
-(checked in tests/python/test_compare_runners.py); both are the same SGD over the same model with other
-shuffles, so curves agree with one ``fit`` statistically, not bit for bit. Each call also re-validates and
-re-maps X (the input map), an overhead a single ``fit`` pays once: ``extra.trainer_seconds`` is the
-trainer's own time, so the gap is visible.
+depends on its pickled state only). The solver's state (Adagrad's sums, momentum, Adam's moments) lives in
+the estimator's one trainer and carries over, so with shuffle=False epoch-by-epoch equals one ``fit``
+exactly. Driving by ``partial_fit`` gives exactly the same weights as this driver. All three facts are
+checked in tests/python/test_compare_runners.py; curves agree with one ``fit`` statistically, not bit for
+bit. Each call also re-validates and re-maps X (the input map), an overhead a single ``fit`` pays once:
+``extra.trainer_seconds`` is the trainer's own time, so the gap is visible.
 """
 from __future__ import annotations
 

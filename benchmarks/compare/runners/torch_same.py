@@ -1,20 +1,26 @@
 """hsrnet's model and recipe written in PyTorch (dense, CPU): what the same training costs without sparsity.
 
 Model: f(x) = (1/sqrt(m)) * relu(x W^T - b) A, the hsrnet estimator's exactly:
-  * inputs through hsrnet.input_map.InputMap (identical floats to what the estimator trains on);
+  * inputs through hsrnet.input_map.InputMap with the estimator's input_map and n_components (identical
+    floats to what the estimator trains on);
   * W and A copied from the network the estimator would build (same seed derivation, see
     ``estimator_initial_network``), b = that network's threshold; A trained iff train_output_layer;
   * loss as include/hsrnet/losses.hpp: softmax cross-entropy, or 0.5 * ||f - t||^2 on targets standardised
     like HSRRegressor (population std); the batch gradient is the mean over the batch
-    (sgd_trainer.hpp: step -lr/B * sum), so torch.optim.SGD(lr) with a batch-mean loss is the same update;
+    (sgd_trainer.hpp: step -lr/B * sum), so a batch-mean loss gives the same update;
     the ReLU's derivative at z == b is 0 in both (a neuron fires iff z > b);
-  * plain SGD (no momentum), the estimator's batch size and rate, a reshuffle every epoch (torch's generator:
-    another order than hsrnet's, so curves agree statistically; with shuffle=False they agree to float
-    rounding, which tests/python/test_compare_runners.py checks).
-The sphere variant (run_sphere) copies hsrnet_sgd's initial network instead and uses its recipe.
+  * the estimator's solver where PyTorch has the same rule: "sgd" without momentum (torch.optim.SGD) and
+    "adagrad" (torch.optim.Adagrad: h += g^2, w -= lr g / (sqrt(h) + eps), eps 1e-10 by default, as
+    docs/optimizers.md); hsrnet's momentum, row-wise Adagrad and Adam are lazy (rows without a gradient keep
+    their state), which dense PyTorch optimizers are not, so those are refused;
+  * the estimator's batch size and rate ("auto" resolved as the estimator does), a reshuffle every epoch
+    (torch's generator: another order than hsrnet's, so curves agree statistically; with shuffle=False they
+    agree to float rounding, which tests/python/test_compare_runners.py checks).
+The sphere variant (run_sphere) copies hsrnet_sgd's initial network instead and uses its plain-SGD recipe.
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -23,13 +29,16 @@ from sklearn.metrics import r2_score
 from sklearn.utils import check_random_state
 
 import hsrnet
+from hsrnet.estimators import DEFAULT_LEARNING_RATES
 from hsrnet.input_map import InputMap
 
 from . import hsrnet_estimator, hsrnet_sgd
 from .loop import Trained, run_epochs
 
 RECIPE = ("n_neurons", "threshold", "batch_size", "learning_rate_init", "train_output_layer", "input_map",
-          "shuffle", "random_state")
+          "n_components", "solver", "momentum", "epsilon", "shuffle", "random_state")
+SOLVERS = {"sgd": lambda params, lr, eps: torch.optim.SGD(params, lr=lr),
+           "adagrad": lambda params, lr, eps: torch.optim.Adagrad(params, lr=lr, eps=1e-10 if eps is None else eps)}
 EVAL_FLOATS = 1 << 24  # hidden activations held at once while evaluating (64 MB): m = 2^20 takes 16 rows
 
 
@@ -61,13 +70,14 @@ def _predict(model, X) -> np.ndarray:
         return torch.cat([model(X[i:i + rows]) for i in range(0, len(X), rows)]).numpy()
 
 
-def _train(setup, loss_fn, batch_size, lr, shuffle, seed, max_epochs, time_budget_s, evaluate):
-    """setup() -> (model, X, T) runs on the clock; evaluate(model) -> test metric runs off it."""
+def _train(setup, loss_fn, optimizer, batch_size, shuffle, seed, max_epochs, time_budget_s, evaluate):
+    """setup() -> (model, X, T) runs on the clock; optimizer(parameters) -> torch optimizer;
+    evaluate(model) -> test metric runs off the clock."""
     st = {}
 
     def timed_setup():
         st["model"], st["X"], st["T"] = setup()
-        st["opt"] = torch.optim.SGD([p for p in st["model"].parameters() if p.requires_grad], lr=lr)
+        st["opt"] = optimizer([p for p in st["model"].parameters() if p.requires_grad])
         st["gen"] = torch.Generator().manual_seed(int(seed))
 
     def train_epoch():
@@ -97,15 +107,18 @@ def run(ds, params, threads, max_epochs, time_budget_s):
     if unknown:
         raise ValueError(f"torch-same takes the estimator's recipe parameters {list(RECIPE)}; got {unknown}")
     defaults = hsrnet_estimator.estimator_class(ds.task)().get_params()
-    if defaults.get("solver", "sgd") != "sgd" or defaults.get("momentum", 0.0):
-        raise ValueError("torch-same implements plain SGD, the estimator's defaults no longer are "
-                         f"(solver={defaults.get('solver')!r}, momentum={defaults.get('momentum')!r})")
     cfg = {**{k: v for k, v in defaults.items() if k in RECIPE}, "random_state": 0, **params}
+    if cfg["solver"] not in SOLVERS or cfg["momentum"]:
+        raise ValueError(f"torch-same has PyTorch's rule for solver sgd (no momentum) and adagrad only, got "
+                         f"solver={cfg['solver']!r}, momentum={cfg['momentum']!r}")
     classify = ds.task == "classification"
+    loss_name = "softmax_cross_entropy" if classify else "squared_error"
+    lr = (DEFAULT_LEARNING_RATES[loss_name][cfg["solver"]] if isinstance(cfg["learning_rate_init"], str)
+          else float(cfg["learning_rate_init"]))
     st = {}
 
     def setup():  # on the clock: the estimator fits its input map and target scaling inside fit, too
-        st["imap"] = InputMap(cfg["input_map"]).fit(ds.X_train)
+        st["imap"] = InputMap(cfg["input_map"], int(cfg["n_components"])).fit(ds.X_train)
         X = torch.from_numpy(st["imap"].transform(ds.X_train))
         if classify:
             st["classes"], labels = np.unique(ds.y_train, return_inverse=True)
@@ -126,9 +139,11 @@ def run(ds, params, threads, max_epochs, time_budget_s):
         return r2_score(ds.y_test, (out * st["y_scale"] + st["y_mean"]).ravel())
 
     loss_fn = torch.nn.functional.cross_entropy if classify else _half_squared
-    outcome = _train(setup, loss_fn, int(cfg["batch_size"]), float(cfg["learning_rate_init"]), bool(cfg["shuffle"]),
-                     cfg["random_state"], max_epochs, time_budget_s, evaluate)
-    return {**cfg, "optimizer": "torch.optim.SGD (no momentum)", "init": "hsrnet estimator's initial W, A"}, outcome
+    optimizer = functools.partial(SOLVERS[cfg["solver"]], lr=lr, eps=cfg["epsilon"])
+    outcome = _train(setup, loss_fn, optimizer, int(cfg["batch_size"]), bool(cfg["shuffle"]), cfg["random_state"],
+                     max_epochs, time_budget_s, evaluate)
+    return {**cfg, "learning_rate": lr, "optimizer": f"torch.optim.{'SGD' if cfg['solver'] == 'sgd' else 'Adagrad'}",
+            "init": "hsrnet estimator's initial W, A"}, outcome
 
 
 def run_sphere(ds, params, threads, max_epochs, time_budget_s):
@@ -143,6 +158,7 @@ def run_sphere(ds, params, threads, max_epochs, time_budget_s):
     def evaluate(model):
         return hsrnet_sgd.sphere_mse(_predict(model, torch.from_numpy(ds.X_test)), ds.y_test)
 
-    outcome = _train(setup, _half_squared, cfg["batch_size"], cfg["learning_rate"], True, cfg["shuffle_seed"],
-                     max_epochs, time_budget_s, evaluate)
+    optimizer = functools.partial(torch.optim.SGD, lr=cfg["learning_rate"])
+    outcome = _train(setup, _half_squared, optimizer, cfg["batch_size"], True, cfg["shuffle_seed"], max_epochs,
+                     time_budget_s, evaluate)
     return {**cfg, "strategy": "dense (torch)", "optimizer": "torch.optim.SGD (no momentum)"}, outcome
