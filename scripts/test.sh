@@ -4,7 +4,7 @@
 #   2. install the headers + CMake package and build examples/cpp against the installed copy, then run it;
 #   3. Python: pytest against the installed package.
 set -euo pipefail
-export HSRNET_NEED_GTEST=1 HSRNET_EXTRAS=test
+export HSRNET_NEED_GTEST=1 HSRNET_EXTRAS=${HSRNET_EXTRAS:-test}  # test,bench adds torch: its runner tests run too
 source "$(dirname "${BASH_SOURCE[0]}")/bootstrap.sh"
 cd "$ROOT"
 JOBS=${JOBS:-$(nproc)}
