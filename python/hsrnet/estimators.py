@@ -39,6 +39,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets, unique_labels
 from sklearn.utils.validation import check_is_fitted, validate_data
+from threadpoolctl import threadpool_limits
 
 from ._core import max_threads as _max_threads
 from .input_map import INPUT_MAPS, InputMap
@@ -125,6 +126,11 @@ class _BaseHSR(BaseEstimator):
             return DEFAULT_LEARNING_RATES[self._loss][self.solver]
         return float(self.learning_rate_init)
 
+    def _blas_threads(self):
+        """numpy's BLAS (the input map's products) held to the estimator's thread count: its own threads
+        would oversubscribe process pools, and on a busy machine spinning BLAS threads take many times longer."""
+        return threadpool_limits(limits=self._n_threads(), user_api="blas")
+
     def _n_threads(self) -> int:
         """Threads for training and prediction: None -> 1, -1 -> OpenMP's maximum, -k -> all but k - 1."""
         if self.n_jobs is None:
@@ -137,7 +143,8 @@ class _BaseHSR(BaseEstimator):
     def _validate_X_predict(self, X):
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
-        return self.input_map_.transform(X)
+        with self._blas_threads():
+            return self.input_map_.transform(X)
 
     def _raw_predict(self, X) -> np.ndarray:
         """Network outputs (n, K) as float64 for user data X."""
@@ -178,21 +185,25 @@ class _BaseHSR(BaseEstimator):
             X, X_val, T, T_val, y, y_val = self._split_validation(X, T, y, split_seed)
 
         if first:
-            self.input_map_ = InputMap(self.input_map, int(self.n_components)).fit(X)
+            with self._blas_threads():
+                self.input_map_ = InputMap(self.input_map, int(self.n_components)).fit(X)
             self._trainer_seed = trainer_seed
             self._learning_rate = self._initial_learning_rate()
-            Z = self.input_map_.transform(X)
+            with self._blas_threads():
+                Z = self.input_map_.transform(X)
             self.network_ = ShiftedReLUNetwork(
                 Z.shape[1], int(self.n_neurons), self._n_outputs(),
                 threshold=self.threshold if isinstance(self.threshold, str) else float(self.threshold),
                 seed=net_seed, n_threads=self._n_threads())
         else:
-            Z = self.input_map_.transform(X)
+            with self._blas_threads():
+                Z = self.input_map_.transform(X)
             self.network_.n_threads = self._n_threads()
             if not incremental:
                 # a new call of fit: new stopping counters (the learning rate of "adaptive" restarts too)
                 self._learning_rate = self._initial_learning_rate()
-        Z_val = self.input_map_.transform(X_val) if early_stopping else None
+        with self._blas_threads():
+            Z_val = self.input_map_.transform(X_val) if early_stopping else None
 
         if incremental:
             self._run_epochs(Z, T, 1, check_stop=False)

@@ -22,6 +22,7 @@ INPUT_MAPS = ("standardize", "pca", "none")
 # "pca" estimates the principal directions from at most this many evenly spaced rows: the covariance then
 # costs O(rows d^2) whatever n is, and directions from 10^4 MNIST rows train as well as from all 60000.
 PCA_FIT_ROWS = 10_000
+TRANSFORM_CHUNK_ROWS = 8192  # rows converted to float64 at a time by the "pca" transform
 
 
 class InputMap:
@@ -40,27 +41,31 @@ class InputMap:
         self.constant_ = None
 
     def fit(self, X: np.ndarray) -> "InputMap":
+        if self.kind == "pca":
+            self._fit_pca(np.asarray(X))
+            return self
         X = np.asarray(X, dtype=np.float64)
         if self.kind == "standardize":
             self.mean_ = X.mean(axis=0)
             self.scale_ = _safe_scale(X.std(axis=0), self.mean_)
             self.constant_ = float(np.sqrt(X.shape[1]))
-        elif self.kind == "pca":
-            self._fit_pca(X)
         return self
 
     def _fit_pca(self, X: np.ndarray) -> None:
         n, d = X.shape
         k = min(self.n_components, d)
-        self.mean_ = X.mean(axis=0)
-        rows = X[:: max(1, -(-n // PCA_FIT_ROWS))] - self.mean_
-        cov = rows.T @ rows / max(1, rows.shape[0])
+        self.mean_ = X.mean(axis=0, dtype=np.float64)  # no float64 copy of X
+        # The covariance of the centred sample in float32 (half the work of float64; the directions only
+        # need to be good, not exact: the map is whatever was fitted, applied identically ever after).
+        rows = np.asarray(X[:: max(1, -(-n // PCA_FIT_ROWS))] - self.mean_, dtype=np.float32)
+        cov = (rows.T @ rows).astype(np.float64) / max(1, rows.shape[0])
         values, vectors = np.linalg.eigh(cov)  # ascending
         order = np.argsort(values)[::-1][:k]
         vectors = vectors[:, order]
         # A deterministic sign per direction (the largest coordinate positive), as scikit-learn's svd_flip.
         signs = np.sign(vectors[np.argmax(np.abs(vectors), axis=0), np.arange(k)])
-        self.components_ = vectors * np.where(signs == 0, 1.0, signs)
+        # C order, as a loaded file has it: the product's bits depend on the operands' layout.
+        self.components_ = np.ascontiguousarray(vectors * np.where(signs == 0, 1.0, signs))
         std = np.sqrt(np.maximum(values[order], 0.0))
         self.scale_ = np.where(std > 1e-12 * max(1.0, float(std[0]) if k else 1.0), std, 1.0)
         self.constant_ = float(np.sqrt(k))
@@ -77,10 +82,18 @@ class InputMap:
         """float32, C-contiguous rows of unit norm (standardize, pca), or X as float32 (none)."""
         if self.kind == "none":
             return np.ascontiguousarray(X, dtype=np.float32)
-        X = np.asarray(X, dtype=np.float64)
         if self.kind == "pca":
-            mapped = (X - self.mean_) @ (self.components_ / self.scale_)
+            # (x - mu) P = x P - mu P, in float64 chunks of rows: no float64 copy of the whole X, and each
+            # row's value does not depend on the rows beside it (a float32 GEMM's edge handling would).
+            P = np.ascontiguousarray(self.components_ / self.scale_)
+            shift = self.mean_ @ P
+            mapped = np.empty((X.shape[0], P.shape[1]), dtype=np.float64)
+            for i in range(0, X.shape[0], TRANSFORM_CHUNK_ROWS):
+                rows = np.asarray(X[i:i + TRANSFORM_CHUNK_ROWS], dtype=np.float64)
+                np.matmul(rows, P, out=mapped[i:i + TRANSFORM_CHUNK_ROWS])
+            mapped -= shift
         else:
+            X = np.asarray(X, dtype=np.float64)
             mapped = (X - self.mean_) / self.scale_
         Z = np.empty((X.shape[0], mapped.shape[1] + 1), dtype=np.float64)
         Z[:, :-1] = mapped
