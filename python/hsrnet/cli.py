@@ -82,6 +82,8 @@ def _settled_by_rounding(W, x, b, got, ref) -> bool:
 # ------------------------------------------------------------------------------------------------ errors
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_DATA, EXIT_MODEL = 0, 1, 2, 3, 4
+_MAX_NEURONS = 2**31 - 2  # the estimators' limit on n_neurons
+_OVERFIT_GAP = 0.1  # train score above the held-out score by more than this: warn
 
 
 class CLIError(Exception):
@@ -99,6 +101,23 @@ def _positive_int(text):
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
     if v < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1, got {v}")
+    return v
+
+
+def _neurons(text):
+    v = _positive_int(text)
+    if v > _MAX_NEURONS:
+        raise argparse.ArgumentTypeError(f"must be in [1, {_MAX_NEURONS:,}], got {v:,}")
+    return v
+
+
+def _fraction(text):
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a fraction between 0 and 1, got {text!r}") from None
+    if not 0 < v < 1:
+        raise argparse.ArgumentTypeError(f"must lie strictly between 0 and 1, got {text!r}")
     return v
 
 
@@ -167,7 +186,7 @@ def _human_bytes(n):
 def _load_data(args, target):
     from .data_files import load_table
 
-    return load_table(args.data, target, header=args.header)
+    return load_table(args.data, target, header=args.header, delimiter=args.delimiter)
 
 
 def _load_model(path):
@@ -197,6 +216,13 @@ def _check_writable(path, what):
     path = os.path.abspath(os.fspath(path))
     if os.path.isdir(path):
         raise CLIError(f"{what} {path} is a directory", EXIT_USAGE)
+    if what == "model file":  # written through symlinks, never over a device, pipe or socket
+        from .tensor_file import resolve_target
+
+        try:
+            path = resolve_target(path)[0]
+        except OSError as e:
+            raise CLIError(f"cannot write {what}: {e}", EXIT_USAGE) from None
     parent = os.path.dirname(path)
     if not os.path.isdir(parent):
         raise CLIError(f"cannot write {what} {path}: the folder {parent} does not exist", EXIT_USAGE)
@@ -205,39 +231,41 @@ def _check_writable(path, what):
 
 
 def _fit_with_progress(est, X, y, show):
-    """est.fit(X, y) in a worker thread (the C++ epochs release the GIL) while this thread draws a bar over
-    epochs from the fitted attributes the estimator fills in as it goes. Warnings are collected and returned."""
+    """est.fit(X, y) on this (the main) thread, so Ctrl-C reaches it: the C++ epochs poll for KeyboardInterrupt
+    between steps. A helper thread draws a bar over epochs from the fitted attributes the estimator fills in as
+    it goes; it never calls into the compiled core. Warnings are collected and returned."""
     import threading
     import warnings
 
     from .demo import make_bar
 
-    box = {}
+    stop = threading.Event()
+    bar = make_bar(est.max_iter, "training", show, unit="epoch")
 
-    def work():
-        try:
-            est.fit(X, y)
-        except BaseException as e:  # re-raised in the main thread
-            box["error"] = e
+    def draw():
+        done = 0
+        while True:
+            finished = stop.wait(0.1)
+            curve = list(getattr(est, "loss_curve_", None) or [])
+            if len(curve) > done:
+                bar.set_postfix_str(f"loss {curve[-1]:.4g}", refresh=False)
+                bar.update(len(curve) - done)
+                done = len(curve)
+            if finished:
+                return
 
+    drawer = threading.Thread(target=draw, name="hsrnet-progress", daemon=True) if show else None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        worker = threading.Thread(target=work, name="hsrnet-fit", daemon=True)
-        bar = make_bar(est.max_iter, "training", show, unit="epoch")
-        done = 0
         try:
-            worker.start()
-            while worker.is_alive():
-                worker.join(0.1)
-                curve = list(getattr(est, "loss_curve_", None) or [])
-                if len(curve) > done:
-                    bar.set_postfix_str(f"loss {curve[-1]:.4g}", refresh=False)
-                    bar.update(len(curve) - done)
-                    done = len(curve)
+            if drawer is not None:
+                drawer.start()
+            est.fit(X, y)
         finally:
+            stop.set()
+            if drawer is not None:
+                drawer.join(1.0)
             bar.close()
-    if "error" in box:
-        raise box["error"]
     return [w for w in caught]
 
 
@@ -258,6 +286,11 @@ def train(args) -> int:
     _check_writable(args.output, "model file")
     table = _load_data(args, args.target)
     y = prepare_target(table.y, args.task, str(args.data))
+    if args.task == "classify":
+        n_classes = len(np.unique(y))
+        if n_classes > 0.5 * len(y):
+            _say(f"hsrnet: warning: the target has {n_classes:,} classes for {len(y):,} samples; a target with "
+                 "mostly distinct values looks continuous: --task regress?", file=sys.stderr)
 
     import hsrnet
 
@@ -275,6 +308,10 @@ def train(args) -> int:
     Est = hsrnet.HSRClassifier if args.task == "classify" else hsrnet.HSRRegressor
     est = Est(**params)
 
+    X_fit, y_fit, X_val, y_val = table.X, y, None, None
+    if args.validation_fraction is not None:
+        X_fit, X_val, y_fit, y_val = _hold_out(table.X, y, args.validation_fraction, args.task, args.seed)
+
     n, d = table.X.shape
     what = f"{len(np.unique(y))} classes" if args.task == "classify" else "regression target"
     target_name = table.target_name if table.format != "idx" else os.path.basename(table.target_name)
@@ -287,25 +324,81 @@ def train(args) -> int:
     show = progress_enabled(args.quiet) and not args.verbose
     t0 = time.perf_counter()
     try:
-        caught = _fit_with_progress(est, table.X, y, show)
+        caught = _fit_with_progress(est, X_fit, y_fit, show)
     except ValueError as e:  # divergence, a validation set too small for early stopping...
         raise CLIError(f"training failed: {e}", EXIT_FAILURE) from None
     seconds = time.perf_counter() - t0
     for w in caught:
         _say(_warning_line(w), file=sys.stderr)
 
-    score = est.score(table.X, y)
+    if table.format == "csv" and table.has_header:  # predict matches columns by name
+        est.feature_names_in_ = np.asarray(table.feature_names, dtype=object)
+    score = _score(est, X_fit, y_fit)
     loss_name = "cross-entropy" if args.task == "classify" else "0.5 * squared error on standardised targets"
     _say(f"trained {est.n_iter_} epoch{'s' if est.n_iter_ != 1 else ''} in {seconds:.2f} s "
          f"({seconds / max(est.n_iter_, 1):.3f} s per epoch); firing fraction {100 * est.firing_fraction_[-1]:.2f} %")
     _say(f"final training loss: {est.loss_curve_[-1]:.6g} ({loss_name})")
-    _say(f"score on the training data: {'accuracy' if args.task == 'classify' else 'R^2'} {score:.4f}")
+    metric = "accuracy" if args.task == "classify" else "R^2"
+    _say(f"score on the training data: {metric} {score:.4f}")
+    if X_val is not None:
+        held = _score(est, X_val, y_val)
+        _say(f"score on the held-out data ({len(y_val):,} samples, --validation-fraction "
+             f"{args.validation_fraction:g}): {metric} {held:.4f}")
+        if score - held > _OVERFIT_GAP:
+            _say(f"hsrnet: warning: the training {metric} ({score:.4f}) exceeds the held-out {metric} ({held:.4f}) by "
+                 f"{score - held:.2f}: the model over-fits; fewer --epochs or --neurons, or more data, may help",
+                 file=sys.stderr)
     try:
         est.save(args.output)
     except OSError as e:
         raise CLIError(f"cannot write model file {args.output}: {e.strerror or e}", EXIT_FAILURE) from None
     _say(f"model written to {args.output} ({_human_bytes(os.path.getsize(args.output))})")
     return EXIT_OK
+
+
+def _hold_out(X, y, fraction, task, seed):
+    from sklearn.model_selection import train_test_split
+
+    if round(fraction * len(y)) < 1 or round((1 - fraction) * len(y)) < 2:
+        raise CLIError(f"--validation-fraction {fraction:g} of {len(y)} samples leaves no held-out or training "
+                       "data", EXIT_USAGE)
+    try:
+        return train_test_split(X, y, test_size=fraction, random_state=seed,
+                                stratify=y if task == "classify" else None)
+    except ValueError:  # a class too small to stratify
+        return train_test_split(X, y, test_size=fraction, random_state=seed)
+
+
+def _score(est, X, y):
+    """est.score without scikit-learn's warning about feature names (the command matched them itself)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*feature names.*")
+        return est.score(X, y)
+
+
+def _match_columns(est, table, data):
+    """The features of `table` in the order the model was trained on, matched by CSV column name."""
+    from .data_files import DataError
+
+    trained = [str(c) for c in est.feature_names_in_]
+    got = list(table.feature_names)
+    if got == trained:
+        return table.X
+    missing = [c for c in trained if c not in got]
+    extra = [c for c in got if c not in trained]
+    if missing or extra:
+        parts = []
+        if missing:
+            parts.append("lacks the model's column(s) " + ", ".join(repr(c) for c in missing))
+        if extra:
+            parts.append("has column(s) the model was not trained on: " + ", ".join(repr(c) for c in extra) +
+                         (" (if one is the target, name it with --target)" if table.target_name is None else ""))
+        raise DataError(f"{data} " + "; ".join(parts))
+    if len(set(got)) != len(got):
+        raise DataError(f"{data}: column names repeat; cannot match them to the model's columns")
+    return np.ascontiguousarray(table.X[:, [got.index(c) for c in trained]])
 
 
 # --------------------------------------------------------------------------------------------- predict
@@ -330,14 +423,21 @@ def predict(args) -> int:
         target = "y"
     table = _load_data(args, target)
     expected = est.n_features_in_
-    if table.n_features != expected:
+    X = table.X
+    if getattr(est, "feature_names_in_", None) is not None and table.format == "csv" and table.has_header:
+        X = _match_columns(est, table, args.data)
+    elif table.n_features != expected:
         hint = ""
         if args.target is None and table.n_features == expected + 1 and table.format in ("csv", "npy"):
             hint = "; if one column is the target, name it with --target"
         raise DataError(f"{args.data} has {table.n_features} feature columns, the model expects {expected}{hint}")
 
-    pred = est.predict(table.X)
-    proba = est.predict_proba(table.X) if args.proba else None
+    import warnings
+
+    with warnings.catch_warnings():  # columns were matched by name above (or the file has no names)
+        warnings.filterwarnings("ignore", message=".*feature names.*")
+        pred = est.predict(X)
+        proba = est.predict_proba(X) if args.proba else None
 
     header = ["prediction"] if pred.ndim == 1 else [f"prediction_{k}" for k in range(pred.shape[1])]
     if proba is not None:
@@ -491,11 +591,23 @@ def _add_data_options(p, target_required):
                                                     "from the features)"))
     p.add_argument("--header", choices=("auto", "yes", "no"), default="auto",
                    help="CSV: does the first row hold column names? (default: auto-detect)")
+    p.add_argument("--delimiter", choices=("auto", ",", ";", "tab", "|"), default="auto",
+                   help="CSV: the field separator (default: auto-detect among , ; tab |)")
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line, ``hsrnet: error: ...`` with where to look, and exit status 2."""
+
+    def error(self, message):
+        if "required: command" in message:
+            message = "a command is needed: demo, train, predict, info or index-demo"
+        text = " ".join(str(message).split())
+        self.exit(EXIT_USAGE, f"hsrnet: error: {text} (see {self.prog} --help)\n")
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(prog="hsrnet", description=DESCRIPTION, epilog=EPILOG,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = _Parser(prog="hsrnet", description=DESCRIPTION, epilog=EPILOG,
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
     from . import __version__
 
     parser.add_argument("--version", action="version", version=f"hsrnet {__version__}")
@@ -527,7 +639,7 @@ def build_parser():
     _add_data_options(p, target_required=True)
     p.add_argument("--task", choices=("classify", "regress"), required=True)
     p.add_argument("-o", "--output", metavar="MODEL", required=True, help="model file to write (e.g. model.hsr)")
-    p.add_argument("--neurons", metavar="M", type=_positive_int,
+    p.add_argument("--neurons", metavar="M", type=_neurons,
                    help="hidden width m (default: the estimator's)")
     p.add_argument("--epochs", metavar="N", type=_positive_int,
                    help="maximum epochs, max_iter (default: the estimator's)")
@@ -549,6 +661,9 @@ def build_parser():
     p.add_argument("--seed", metavar="S", type=_seed, default=0, help="random_state (default 0)")
     p.add_argument("--early-stopping", action="store_true",
                    help="hold out 10%% of the data and stop when its score stops improving")
+    p.add_argument("--validation-fraction", metavar="F", type=_fraction,
+                   help="hold out this fraction of the data (e.g. 0.2), train on the rest and print the held-out "
+                        "score; warns when the training score is far above it (over-fitting)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--verbose", action="store_true", help="one line per epoch from the estimator")
     p.set_defaults(func=train)
@@ -576,10 +691,14 @@ def build_parser():
 
 
 def main(argv=None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    from .datasets import DataError
-    from .tensor_file import ModelFileError
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        from .datasets import DataError
+        from .tensor_file import ModelFileError
+    except KeyboardInterrupt:
+        print("hsrnet: interrupted", file=sys.stderr)
+        return 130
 
     try:
         return args.func(args)
