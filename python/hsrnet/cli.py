@@ -1,7 +1,7 @@
 """The ``hsrnet`` command: demo, train, predict, info, index-demo.
 
-Exit status: 0 success, 1 runtime failure, 2 usage error or bad option value (argparse's), 3 bad input data
-file, 4 bad model file. Errors are one line on stderr, ``hsrnet: error: ...`` (HSRNET_DEBUG=1: traceback).
+Exit status: 0 success, 1 runtime failure, 2 usage error or bad option value, 3 bad input data file, 4 bad
+model file, 130 interrupted. Errors are one line on stderr, ``hsrnet: error: ...`` (HSRNET_DEBUG=1: traceback).
 """
 from __future__ import annotations
 
@@ -571,13 +571,14 @@ hsrnet: train wide shifted-ReLU networks with exact sparse SGD (the cost follows
 """
 
 EPILOG = """\
-data files: CSV (comma separated, optional header row; --target is a column name or a 0-based index,
-negative from the end), .npy (2-D numeric; --target is a column index), .npz (features in array 'X', the
+data files: CSV (fields separated by , ; tab or |, detected or given by --delimiter; optional header row;
+--target is a column name or a 0-based index, negative from the end; predict matches columns by name when
+the model was trained on a CSV with a header), .npy (2-D numeric; --target is a column index), .npz (features in array 'X', the
 target in the array named by --target, e.g. y; predict scores against 'y' when present), IDX as in MNIST,
 gzipped or not (--target is the path of the labels IDX file; images are flattened and scaled to [0, 1]).
 
 exit status: 0 success, 1 runtime failure, 2 usage error or bad option value, 3 bad input data file,
-4 bad model file (missing, foreign, truncated, corrupted). Errors are one line on stderr; set HSRNET_DEBUG=1
+4 bad model file (missing, foreign, truncated, corrupted), 130 interrupted (Ctrl-C; nothing is written). Errors are one line on stderr; set HSRNET_DEBUG=1
 for a traceback. Progress bars go to stderr, only when it is a terminal and --quiet is not given.
 """
 

@@ -6,7 +6,8 @@ a message that names the file, and where it helps the line and column.
 
 Formats (chosen by the file name, else by the first bytes):
 
-* CSV (``.csv``, ``.txt`` or anything that is not one of the others): comma separated, one sample per line,
+* CSV (``.csv``, ``.txt`` or anything that is not one of the others): fields separated by ``,`` ``;`` tab or
+  ``|`` (the one that splits the first lines evenly, ``,`` first; or given), one sample per line,
   an optional header row. ``header="auto"`` treats the first row as a header when some column is numeric below
   it but not in it, or when none of its cells is a number. The target is a column name (with a header) or a
   0-based column index, negative counting from the end. Every other column is a feature and must be numeric;

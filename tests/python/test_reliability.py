@@ -313,3 +313,11 @@ def test_impossible_shapes_in_the_table_are_refused(clf):
     struct.pack_into("<I", data, len(data) - 4, zlib.crc32(bytes(data[:-4])) & 0xFFFFFFFF)
     with pytest.raises(ModelFileError, match="impossible shape"):
         tensor_file.decode(bytes(data))
+
+
+def test_a_tensor_name_twice_is_refused():
+    data = bytearray(tensor_file.encode({"a": np.zeros(2, np.float32), "b": np.ones(2, np.float32)}))
+    data[24 + 128] = ord("a")  # the second entry's name becomes "a"
+    struct.pack_into("<I", data, len(data) - 4, zlib.crc32(bytes(data[:-4])) & 0xFFFFFFFF)
+    with pytest.raises(ModelFileError, match="appears twice"):
+        tensor_file.decode(bytes(data))
