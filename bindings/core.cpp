@@ -240,8 +240,13 @@ NB_MODULE(_core, m) {
       .def_prop_ro("memory_bytes", [](PyNet& s) {
         return s.net->index().memory_bytes() + s.net->width() * s.net->outputs() * sizeof(float);
       })
+      // Waits for the lock without the GIL: a training epoch holding the lock takes the GIL to check for Ctrl-C.
       .def_prop_rw("n_threads", [](PyNet& s) { return s.net->index().options().n_threads; },
-                   [](PyNet& s, int n) { std::lock_guard<std::mutex> lock(s.mutex); s.net->index().set_n_threads(n); })
+                   [](PyNet& s, int n) {
+                     nb::gil_scoped_release release;
+                     std::lock_guard<std::mutex> lock(s.mutex);
+                     s.net->index().set_n_threads(n);
+                   })
       .def("hidden_weights", [](PyNet& s) {
         std::vector<float> W(s.net->width() * static_cast<std::size_t>(s.net->input_dim()));
         {
@@ -252,9 +257,13 @@ NB_MODULE(_core, m) {
         return to_numpy2(std::move(W), s.net->width(), static_cast<std::size_t>(s.net->input_dim()));
       })
       .def("output_weights", [](PyNet& s) {
-        std::lock_guard<std::mutex> lock(s.mutex);
         const std::size_t n = s.net->width() * static_cast<std::size_t>(s.net->outputs());
-        std::vector<float> A(s.net->output_weights(), s.net->output_weights() + n);
+        std::vector<float> A;
+        {
+          nb::gil_scoped_release release;
+          std::lock_guard<std::mutex> lock(s.mutex);
+          A.assign(s.net->output_weights(), s.net->output_weights() + n);
+        }
         return to_numpy2(std::move(A), s.net->width(), static_cast<std::size_t>(s.net->outputs()));
       })
       .def("predict",

@@ -321,3 +321,33 @@ def test_a_tensor_name_twice_is_refused():
     struct.pack_into("<I", data, len(data) - 4, zlib.crc32(bytes(data[:-4])) & 0xFFFFFFFF)
     with pytest.raises(ModelFileError, match="appears twice"):
         tensor_file.decode(bytes(data))
+
+
+DEADLOCK_SCRIPT = textwrap.dedent("""
+    import threading, time, numpy as np, hsrnet, warnings
+    warnings.simplefilter("ignore")
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(6000, 24)); y = (X[:, 0] > 0).astype(int)
+    est = hsrnet.HSRClassifier(n_neurons=16384, max_iter=1, batch_size=1, random_state=0)
+    est.fit(X[:100], y[:100])
+    est.set_params(warm_start=True, max_iter=1)
+    def poke():  # while the main thread trains (holding the network's lock), touch the network
+        time.sleep(0.3)
+        est.network_.output_weights()
+        est.network_.n_threads = 1
+    threading.Thread(target=poke).start()
+    est.fit(X, y)
+    print("no deadlock")
+""")
+
+
+def test_touching_the_network_from_another_thread_during_fit_does_not_deadlock(tmp_path):
+    """The epoch takes the GIL to check for Ctrl-C while it holds the network's lock: every binding that waits
+    for that lock must wait without the GIL."""
+    script = tmp_path / "poke.py"
+    script.write_text(DEADLOCK_SCRIPT)
+    try:
+        proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
+    except subprocess.TimeoutExpired:
+        pytest.fail("deadlock: a binding waited for the network's lock while holding the GIL")
+    assert proc.returncode == 0 and "no deadlock" in proc.stdout, proc.stderr[-2000:]
