@@ -42,7 +42,7 @@ if [ "$WHAT" = all ] || [ "$WHAT" = thread ]; then
     set -- $t
     echo "-- $*"
     TSAN_OPTIONS="suppressions=$ROOT/tests/sanitize/tsan.supp halt_on_error=0 report_signal_unsafe=0" \
-      OMP_NUM_THREADS=2 OMP_WAIT_POLICY=passive "build/tsan/$1" "${@:2}" 2>>"$log" | tail -3 || status=1
+      OMP_NUM_THREADS=2 OMP_WAIT_POLICY=passive "build/tsan/tests/cpp/$1" "${@:2}" 2>>"$log" | tail -3 || status=1
   done
   reports=$(grep -c "WARNING: ThreadSanitizer" "$log" || true)
   echo "TSan: $reports report(s) outside the suppressions (full text: $log)"
