@@ -10,6 +10,8 @@
 # OMP_NUM_THREADS=2, suppresses reports inside libgomp (tests/sanitize/tsan.supp), and prints what is left
 # for reading; it fails on TSan reports outside libgomp only with HSRNET_TSAN_STRICT=1. A TSan-clean
 # OpenMP build needs an instrumented runtime (LLVM's libomp built with -DLIBOMP_TSAN_SUPPORT=ON, with clang).
+# Under TSan the 1-vs-2-thread comparisons are very slow: each test binary gets HSRNET_TSAN_TIMEOUT seconds
+# (default 1200).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
@@ -42,7 +44,7 @@ if [ "$WHAT" = all ] || [ "$WHAT" = thread ]; then
     set -- $t
     echo "-- $*"
     TSAN_OPTIONS="suppressions=$ROOT/tests/sanitize/tsan.supp halt_on_error=0 report_signal_unsafe=0" \
-      OMP_NUM_THREADS=2 OMP_WAIT_POLICY=passive "build/tsan/tests/cpp/$1" "${@:2}" 2>>"$log" | tail -3 || status=1
+      OMP_NUM_THREADS=2 OMP_WAIT_POLICY=passive timeout "${HSRNET_TSAN_TIMEOUT:-1200}" "build/tsan/tests/cpp/$1" "${@:2}" 2>>"$log" | tail -3 || status=1
   done
   reports=$(grep -c "WARNING: ThreadSanitizer" "$log" || true)
   echo "TSan: $reports report(s) outside the suppressions (full text: $log)"
