@@ -7,7 +7,9 @@
 #include <nanobind/stl/tuple.h>
 
 #include <hsrnet/hsrnet.hpp>
+#include <chrono>
 #include <memory>
+#include <optional>
 #include <mutex>
 #include <vector>
 
@@ -77,6 +79,36 @@ nb::dict epoch_stats_dict(const hsrnet::EpochStats& e) {
   return d;
 }
 
+/// While alive, lets KeyboardInterrupt (and any other signal handler's exception) stop a training epoch
+/// between steps: every ~30 ms of steady-clock time the check takes the GIL briefly and runs the Python signal
+/// handlers (PyErr_CheckSignals; only the main thread sees signals). An exception is kept and re-raised by
+/// `rethrow`, with the partial epoch's statistics attached as `exc.epoch_stats`.
+struct InterruptGuard {
+  hsrnet::SgdTrainer& trainer;
+  std::optional<nb::python_error> error;
+  std::chrono::steady_clock::time_point next;
+  explicit InterruptGuard(hsrnet::SgdTrainer& t) : trainer(t), next(std::chrono::steady_clock::now()) {
+    trainer.set_interrupt_check([this]() {
+      const auto now = std::chrono::steady_clock::now();
+      if (now < next) return false;
+      next = now + std::chrono::milliseconds(30);
+      nb::gil_scoped_acquire gil;
+      if (PyErr_CheckSignals() == 0) return false;
+      error.emplace();  // fetches (and clears) the pending exception
+      return true;
+    });
+  }
+  ~InterruptGuard() { trainer.set_interrupt_check(nullptr); }
+  InterruptGuard(const InterruptGuard&) = delete;
+  InterruptGuard& operator=(const InterruptGuard&) = delete;
+  /// With the GIL held, after fit_epoch: raises the kept exception, if any.
+  void rethrow(const hsrnet::EpochStats& e) {
+    if (!error) return;
+    if (PyObject_SetAttrString(error->value().ptr(), "epoch_stats", epoch_stats_dict(e).ptr()) != 0) PyErr_Clear();
+    throw std::move(*error);
+  }
+};
+
 }  // namespace
 
 NB_MODULE(_core, m) {
@@ -88,6 +120,11 @@ NB_MODULE(_core, m) {
   m.def("dot_error_coefficient", &hsrnet::dot_error_coefficient, "d"_a);
   m.def("padded_stride", &hsrnet::padded_stride, "d"_a);
   m.def("max_threads", []() { return omp_get_max_threads(); });
+  // In a child created by fork() after the parent ran OpenMP, libgomp's thread pool is gone and a parallel
+  // region with 2+ threads hangs: no level of parallelism may be active there (every region runs on 1 thread,
+  // whatever its num_threads clause says).
+  m.def("_single_threaded_after_fork", []() { omp_set_max_active_levels(0); omp_set_num_threads(1); });
+  m.def("_max_active_levels", []() { return omp_get_max_active_levels(); });
 
   nb::class_<PyIndex>(m, "HalfSpaceIndex")
       .def("__init__",
@@ -203,8 +240,13 @@ NB_MODULE(_core, m) {
       .def_prop_ro("memory_bytes", [](PyNet& s) {
         return s.net->index().memory_bytes() + s.net->width() * s.net->outputs() * sizeof(float);
       })
+      // Waits for the lock without the GIL: a training epoch holding the lock takes the GIL to check for Ctrl-C.
       .def_prop_rw("n_threads", [](PyNet& s) { return s.net->index().options().n_threads; },
-                   [](PyNet& s, int n) { std::lock_guard<std::mutex> lock(s.mutex); s.net->index().set_n_threads(n); })
+                   [](PyNet& s, int n) {
+                     nb::gil_scoped_release release;
+                     std::lock_guard<std::mutex> lock(s.mutex);
+                     s.net->index().set_n_threads(n);
+                   })
       .def("hidden_weights", [](PyNet& s) {
         std::vector<float> W(s.net->width() * static_cast<std::size_t>(s.net->input_dim()));
         {
@@ -215,9 +257,13 @@ NB_MODULE(_core, m) {
         return to_numpy2(std::move(W), s.net->width(), static_cast<std::size_t>(s.net->input_dim()));
       })
       .def("output_weights", [](PyNet& s) {
-        std::lock_guard<std::mutex> lock(s.mutex);
         const std::size_t n = s.net->width() * static_cast<std::size_t>(s.net->outputs());
-        std::vector<float> A(s.net->output_weights(), s.net->output_weights() + n);
+        std::vector<float> A;
+        {
+          nb::gil_scoped_release release;
+          std::lock_guard<std::mutex> lock(s.mutex);
+          A.assign(s.net->output_weights(), s.net->output_weights() + n);
+        }
         return to_numpy2(std::move(A), s.net->width(), static_cast<std::size_t>(s.net->outputs()));
       })
       .def("predict",
@@ -317,22 +363,26 @@ NB_MODULE(_core, m) {
       .def("fit_epoch_regression",
            [](hsrnet::SgdTrainer& t, PyNet& net, CArray<float> X, CArray<float> Y) {
              hsrnet::EpochStats e;
+             InterruptGuard interrupt(t);
              {
                nb::gil_scoped_release release;
                std::lock_guard<std::mutex> lock(net.mutex);
                e = t.fit_epoch(*net.net, X.data(), X.shape(0), Y.data());
              }
+             interrupt.rethrow(e);
              return epoch_stats_dict(e);
            },
            "net"_a, "X"_a, "Y"_a)
       .def("fit_epoch_classification",
            [](hsrnet::SgdTrainer& t, PyNet& net, CArray<float> X, CArray<std::int32_t> labels) {
              hsrnet::EpochStats e;
+             InterruptGuard interrupt(t);
              {
                nb::gil_scoped_release release;
                std::lock_guard<std::mutex> lock(net.mutex);
                e = t.fit_epoch(*net.net, X.data(), X.shape(0), labels.data());
              }
+             interrupt.rethrow(e);
              return epoch_stats_dict(e);
            },
            "net"_a, "X"_a, "labels"_a);

@@ -16,7 +16,31 @@ if _missing:
         f"this CPU lacks: {_missing}. The compiled core was not loaded."
     )
 
+# OpenMP threads that wait at the end of a parallel region spin by default (libgomp: up to ~300,000 rounds),
+# which makes n_jobs >= 2 many times slower when another process keeps a core busy. Passive waiting costs
+# little on an idle machine (docs/threads.md has the measurements). Set before the OpenMP runtime starts (it
+# reads its environment once, when _core first loads it); a value the user chose is kept.
+if "OMP_WAIT_POLICY" not in _os.environ and "GOMP_SPINCOUNT" not in _os.environ:
+    _os.environ["OMP_WAIT_POLICY"] = "passive"
+
+from . import _core  # noqa: E402
 from ._core import max_threads as _max_threads  # noqa: E402
+
+#: True in a process created by os.fork() from one that had imported hsrnet: OpenMP runs on one thread there.
+forked_child = False
+
+
+def _after_fork_in_child():
+    # libgomp's worker threads do not survive fork(); a parallel region with 2+ threads in the child waits for
+    # them forever (multiprocessing's default "fork" start method, os.fork). One thread per region avoids that.
+    global forked_child
+    forked_child = True
+    _core._single_threaded_after_fork()
+
+
+if hasattr(_os, "register_at_fork"):
+    _os.register_at_fork(after_in_child=_after_fork_in_child)
+
 from .index import BACKENDS, HalfSpaceIndex, reference_dot  # noqa: E402
 from .network import STRATEGIES, SGDTrainer, ShiftedReLUNetwork, default_threshold  # noqa: E402
 

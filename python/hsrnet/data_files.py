@@ -6,7 +6,8 @@ a message that names the file, and where it helps the line and column.
 
 Formats (chosen by the file name, else by the first bytes):
 
-* CSV (``.csv``, ``.txt`` or anything that is not one of the others): comma separated, one sample per line,
+* CSV (``.csv``, ``.txt`` or anything that is not one of the others): fields separated by ``,`` ``;`` tab or
+  ``|`` (the one that splits the first lines evenly, ``,`` first; or given), one sample per line,
   an optional header row. ``header="auto"`` treats the first row as a header when some column is numeric below
   it but not in it, or when none of its cells is a number. The target is a column name (with a header) or a
   0-based column index, negative counting from the end. Every other column is a feature and must be numeric;
@@ -33,6 +34,8 @@ import numpy as np
 from .datasets import DataError, read_idx
 
 FORMATS = ("csv", "npy", "npz", "idx")
+DELIMITERS = (",", ";", "\t", "|")
+_DELIMITER_NAMES = {",": "','", ";": "';'", "\t": "tab", "|": "'|'"}
 HEADER_MODES = ("auto", "yes", "no")
 
 _IDX_TYPE_CODES = (0x08, 0x09, 0x0B, 0x0C, 0x0D, 0x0E)
@@ -48,6 +51,7 @@ class Table:
     path: Path
     feature_names: list = field(default_factory=list)
     target_name: str | None = None
+    has_header: bool = False  # CSV: the feature names are the file's own column names
 
     @property
     def n_samples(self) -> int:
@@ -107,15 +111,26 @@ def _check_file(path: Path) -> None:
         raise DataError(f"{path} is a directory, not a data file")
 
 
-def load_table(path, target=None, *, header: str = "auto", fmt: str | None = None) -> Table:
-    """Reads a data file; `target` selects the target (see the module docstring), None: features only."""
+def load_table(path, target=None, *, header: str = "auto", fmt: str | None = None,
+               delimiter: str | None = None) -> Table:
+    """Reads a data file; `target` selects the target (see the module docstring), None: features only.
+
+    CSV: `delimiter` is ",", ";", "\t" (or "tab"), "|", or None / "auto": the one of these that splits the
+    first lines into the same number (> 1) of fields, "," first.
+    """
     path = Path(path)
     _check_file(path)
     if header not in HEADER_MODES:
         raise ValueError(f"header must be one of {HEADER_MODES}, got {header!r}")
+    if delimiter == "tab":
+        delimiter = "\t"
+    if delimiter == "auto":
+        delimiter = None
+    if delimiter is not None and delimiter not in DELIMITERS:
+        raise ValueError(f"delimiter must be one of {DELIMITERS} or None, got {delimiter!r}")
     fmt = fmt or detect_format(path)
     if fmt == "csv":
-        return _load_csv(path, target, header)
+        return _load_csv(path, target, header, delimiter)
     if fmt == "npy":
         return _load_npy(path, target)
     if fmt == "npz":
@@ -151,9 +166,27 @@ def _read_csv_text(path: Path) -> str:
         raise DataError(f"{path} is not UTF-8 text (byte {e.start}); save the CSV as UTF-8") from None
 
 
-def _csv_module_rows(text: str, path: Path) -> list:
+def sniff_delimiter(text: str) -> str:
+    """The field separator among , ; tab | that splits the first non-blank lines into the same number (> 1) of
+    fields ("," when several do, or none)."""
+    sample = [line for line in text[:65536].splitlines()[:50] if line.strip()][:20]
+    if len(sample) > 1 and not text[:65536].endswith(("\n", "\r")):
+        sample = sample[:-1]  # the last line of the sample may be cut
+    if not sample:
+        return ","
+    for d in DELIMITERS:
+        try:
+            counts = {len(row) for row in csv.reader(sample, delimiter=d)}
+        except csv.Error:
+            continue
+        if len(counts) == 1 and counts.pop() > 1:
+            return d
+    return ","
+
+
+def _csv_module_rows(text: str, path: Path, delimiter: str = ",") -> list:
     """(line number, stripped cells) of every non-blank row, by the csv module (quoted fields)."""
-    reader = csv.reader(io.StringIO(text), delimiter=",", strict=True)
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter, strict=True)
     out = []
     try:
         for row in reader:
@@ -164,8 +197,8 @@ def _csv_module_rows(text: str, path: Path) -> list:
     return out
 
 
-def _split(line: str) -> list:
-    return [c.strip() for c in line.split(",")]
+def _split(line: str, delimiter: str = ",") -> list:
+    return [c.strip() for c in line.split(delimiter)]
 
 
 def _has_header(rows: list) -> bool:
@@ -182,9 +215,13 @@ def _has_header(rows: list) -> bool:
     return not any(_is_number(c) for c in first) and any(_is_number(c) for r in rest for c in r)
 
 
-def _resolve_column(target, names: list | None, ncols: int, path: Path) -> int:
+def _resolve_column(target, names: list | None, ncols: int, path: Path, delimiter: str | None = None) -> int:
     """Column index of `target`: a header name, else an integer index (negative from the end)."""
     t = str(target)
+    seen = ""
+    if delimiter is not None and ncols == 1:
+        seen = (f"; it was read as a single column (no ',', ';', tab or '|' separates its fields"
+                f"{'' if delimiter == ',' else ', ' + _DELIMITER_NAMES[delimiter] + ' was used'}): give --delimiter")
     if names is not None and t in names:
         if names.count(t) > 1:
             raise DataError(f"{path}: more than one column is named {t!r}; give the target as a 0-based index")
@@ -194,22 +231,29 @@ def _resolve_column(target, names: list | None, ncols: int, path: Path) -> int:
     except ValueError:
         if names is None:
             raise DataError(f"{path} has no header row, so the target must be a 0-based column index, "
-                            f"not {t!r}") from None
-        shown = ", ".join(repr(n) for n in names[:12]) + (", ..." if len(names) > 12 else "")
-        raise DataError(f"{path}: no column named {t!r} (columns: {shown})") from None
+                            f"not {t!r}{seen}") from None
+        import difflib
+
+        close = difflib.get_close_matches(t, names, n=3, cutoff=0.6)
+        if not close:
+            close = [n for n in names if n.lower() == t.lower() or n.strip() == t.strip()][:3]
+        hint = f"; did you mean {' or '.join(repr(n) for n in close)}?" if close else ""
+        shown = ", ".join(repr(n) for n in names)
+        raise DataError(f"{path}: no column named {t!r}{hint} (the {len(names)} columns: {shown}){seen}") from None
     if not -ncols <= j < ncols:
         raise DataError(f"{path}: target column index {j} is out of range: the file has {ncols} columns "
-                        f"(0..{ncols - 1}, or -{ncols}..-1)")
+                        f"(0..{ncols - 1}, or -{ncols}..-1){seen}")
     return j % ncols
 
 
-def _load_csv(path: Path, target, header: str) -> Table:
+def _load_csv(path: Path, target, header: str, delimiter: str | None = None) -> Table:
     text = _read_csv_text(path)
+    sep = delimiter or sniff_delimiter(text)
     # Without quotes a line is a row: split lines, parse the numbers in C (np.loadtxt). With quotes, the csv
     # module reads the rows (slower, but quoted fields may hold commas and newlines).
     quoted = '"' in text
     if quoted:
-        rows = _csv_module_rows(text, path)
+        rows = _csv_module_rows(text, path, sep)
         lines = None
     else:
         lines = [(i + 1, line) for i, line in enumerate(text.splitlines()) if line.strip()]
@@ -218,7 +262,7 @@ def _load_csv(path: Path, target, header: str) -> Table:
     count = len(rows if quoted else lines)
     if count == 0:
         raise DataError(f"{path} is empty (no data rows)")
-    head = rows[:101] if quoted else [(n, _split(line)) for n, line in lines[:101]]
+    head = rows[:101] if quoted else [(n, _split(line, sep)) for n, line in lines[:101]]
     has_header = header == "yes" or (header == "auto" and _has_header(head))
     names = head[0][1] if has_header else None
     if has_header:
@@ -236,11 +280,11 @@ def _load_csv(path: Path, target, header: str) -> Table:
                 raise DataError(f"{path}: line {line} has {len(row)} fields, expected {ncols} (like {like})")
     else:
         for line, text_line in lines:
-            if text_line.count(",") != ncols - 1:
-                raise DataError(f"{path}: line {line} has {text_line.count(',') + 1} fields, expected {ncols} "
-                                f"(like {like})")
+            if text_line.count(sep) != ncols - 1:
+                raise DataError(f"{path}: line {line} has {text_line.count(sep) + 1} fields, expected {ncols} "
+                                f"(like {like}; separator {_DELIMITER_NAMES[sep]})")
     names = names if names is not None else [str(j) for j in range(ncols)]
-    tcol = None if target is None else _resolve_column(target, names if has_header else None, ncols, path)
+    tcol = None if target is None else _resolve_column(target, names if has_header else None, ncols, path, sep)
     fcols = [j for j in range(ncols) if j != tcol]
     if not fcols:
         raise DataError(f"{path}: no feature columns left besides the target")
@@ -255,16 +299,16 @@ def _load_csv(path: Path, target, header: str) -> Table:
     else:
         line_numbers = [n for n, _ in lines]
         try:
-            X = np.loadtxt([t for _, t in lines], delimiter=",", usecols=fcols, dtype=np.float64, ndmin=2,
+            X = np.loadtxt([t for _, t in lines], delimiter=sep, usecols=fcols, dtype=np.float64, ndmin=2,
                            comments=None)
         except ValueError:
-            _raise_first_bad_cell(((n, _split(t)) for n, t in lines), fcols, names, path)
+            _raise_first_bad_cell(((n, _split(t, sep)) for n, t in lines), fcols, names, path)
         y = None
         if tcol is not None:
             if tcol < ncols // 2:
-                y = np.array([t.split(",", tcol + 1)[tcol].strip() for _, t in lines], dtype=object)
+                y = np.array([t.split(sep, tcol + 1)[tcol].strip() for _, t in lines], dtype=object)
             else:
-                y = np.array([t.rsplit(",", ncols - tcol)[1].strip() for _, t in lines], dtype=object)
+                y = np.array([t.rsplit(sep, ncols - tcol)[1].strip() for _, t in lines], dtype=object)
     bad = ~np.isfinite(X)
     if bad.any():
         i, k = (int(v) for v in np.argwhere(bad)[0])
@@ -275,7 +319,8 @@ def _load_csv(path: Path, target, header: str) -> Table:
         empty = np.flatnonzero(y == "")
         if empty.size:
             raise DataError(f"{path}: line {line_numbers[empty[0]]}: the target {names[tcol]!r} is empty")
-    return Table(X, y, "csv", path, [names[j] for j in fcols], None if tcol is None else names[tcol])
+    return Table(X, y, "csv", path, [names[j] for j in fcols], None if tcol is None else names[tcol],
+                 has_header=has_header)
 
 
 def _raise_first_bad_cell(rows, fcols: list, names: list, path: Path):

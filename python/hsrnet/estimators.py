@@ -51,6 +51,7 @@ LEARNING_RATES = ("constant", "invscaling", "adaptive")
 TIMING_KEYS = {"identify": "identify_s", "forward": "forward_s", "backward": "backward_s", "update": "update_s",
                "maintenance": "index_s", "total": "total_s"}
 _MIN_ADAPTIVE_LR = 1e-6  # as scikit-learn's MLP: "adaptive" stops once the rate falls below it
+_MAX_JOBS = 4096  # the thread counts the core accepts
 
 # Defaults, chosen by benchmarks/tune_defaults.py (docs/defaults.md). The regressor's learning rate is lower:
 # squared error has an unbounded gradient and diverges where cross-entropy still trains well.
@@ -117,6 +118,7 @@ class _BaseHSR(BaseEstimator):
             raise ValueError(f"threshold must be 'auto' or a finite number, got {self.threshold!r}")
         if self.n_jobs == 0:
             raise ValueError("n_jobs == 0 has no meaning; use None (1 thread), a positive count or -1 (all)")
+        self._n_threads()  # n_jobs in range, checked before any work
         if self.momentum > 0 and self.solver != "sgd":
             raise ValueError(f"momentum={self.momentum} applies to solver='sgd' only (solver={self.solver!r})")
 
@@ -136,6 +138,9 @@ class _BaseHSR(BaseEstimator):
         if self.n_jobs is None:
             return 1
         n_jobs = int(self.n_jobs)
+        if not -_MAX_JOBS <= n_jobs <= _MAX_JOBS or n_jobs == 0:
+            raise ValueError(f"n_jobs must be None (1 thread), a count in [1, {_MAX_JOBS}], -1 (all cores) or -k "
+                             f"(all but k - 1), got {self.n_jobs!r}")
         if n_jobs > 0:
             return n_jobs
         return max(1, _max_threads() + 1 + n_jobs)
@@ -300,6 +305,9 @@ class _BaseHSR(BaseEstimator):
             start = time.perf_counter()
             try:
                 stats = trainer.fit_epoch(self.network_, Z, T)
+            except KeyboardInterrupt as e:
+                self._count_interrupted_epoch(getattr(e, "epoch_stats", None))
+                raise
             except (ValueError, RuntimeError) as e:
                 self.__dict__.pop("network_", None)  # the weights of the failed step: unusable
                 self.__dict__.pop("_trainer", None)
@@ -358,6 +366,18 @@ class _BaseHSR(BaseEstimator):
                 self._no_improvement_count = 0
             if last < self.best_loss_:
                 self.best_loss_ = last
+
+    def _count_interrupted_epoch(self, stats):
+        """Ctrl-C stopped an epoch between two steps: its steps are in the weights, so it counts as an epoch
+        (n_iter_, the curves: means over the samples it trained on) and t_ adds the samples it saw."""
+        if not stats or not stats.get("samples"):
+            return  # no step was taken
+        self.n_iter_ += 1
+        self.t_ += int(stats["samples"])
+        self.loss_curve_.append(float(stats["mean_loss"]))
+        self.firing_fraction_.append(float(stats["firing_fraction"]))
+        for key, stat in TIMING_KEYS.items():
+            self.timings_[key].append(float(stats[stat]))
 
     def _verbose_epoch(self, stats, seconds):
         if not self.verbose:
@@ -501,8 +521,10 @@ class HSRClassifier(ClassifierMixin, _BaseHSR):
     validation_scores_ : list of float, validation accuracy per epoch (early_stopping only, else None)
     best_validation_score_ : float (early_stopping only, else None)
     best_loss_ : float, lowest training loss (None with early_stopping)
-    n_iter_ : int, epochs trained in all (warm starts and partial_fit calls add up)
-    t_ : int, training samples seen
+    n_iter_ : int, epochs trained in all (warm starts and partial_fit calls add up). An epoch cut short by
+        KeyboardInterrupt (Ctrl-C stops training between two steps, within ~0.1 s) counts: its steps are in the
+        weights, and loss_curve_, firing_fraction_ and timings_ get its means over the samples it trained on.
+    t_ : int, training samples seen (an interrupted epoch adds the samples it trained on, fewer than n)
     firing_fraction_ : list of float, mean fraction of neurons firing per sample, per epoch
     timings_ : dict of lists, seconds per epoch: identify, forward, backward, update, maintenance, total
     """

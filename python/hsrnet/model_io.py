@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 
 import numpy as np
 
@@ -51,23 +52,51 @@ def _labels_json(values: np.ndarray) -> np.ndarray:
     return _json({"dtype": values.dtype.str if values.dtype != object else "object", "values": items})
 
 
-def _labels_from_json(t: np.ndarray, what: str) -> np.ndarray:
+# Label dtypes a model file may name: booleans, integers, floats, and strings (whose length is taken from the
+# values, never from the file), or "object". Anything else (structured dtypes, sizes, ",U3") is refused
+# before numpy sees it.
+_LABEL_DTYPE = re.compile(r"^([<>|=]?)(b1|[iu][1248]|f[248]|U[0-9]{1,9})$")
+
+
+def _labels_from_json(t: np.ndarray, what: str, n_classes: int) -> np.ndarray:
     obj = _parse_json(t, what)
+    if not isinstance(obj, dict) or not isinstance(obj.get("dtype"), str) or not isinstance(obj.get("values"), list):
+        raise ModelFileError(f"{what} is malformed: expected an object with a dtype string and a values list")
+    values, name = obj["values"], obj["dtype"]
+    if len(values) != n_classes:
+        raise ModelFileError(f"{what}: {len(values)} classes but the network has {n_classes} outputs")
+    if not all(isinstance(v, (bool, int, float, str)) for v in values):
+        raise ModelFileError(f"{what} is malformed: labels must be numbers, booleans or strings")
+    if name == "object":
+        out = np.empty(len(values), dtype=object)
+        out[:] = values
+        return out
+    match = _LABEL_DTYPE.match(name)
+    if match is None:
+        raise ModelFileError(f"{what}: label dtype {name!r} is not one hsrnet writes (booleans, integers, floats, "
+                             "strings or object)")
+    code = match.group(2)
     try:
-        dtype = np.dtype(object) if obj["dtype"] == "object" else np.dtype(obj["dtype"])
-        if dtype == object:
-            out = np.empty(len(obj["values"]), dtype=object)
-            out[:] = obj["values"]
-            return out
-        return np.array(obj["values"], dtype=dtype)
-    except (KeyError, TypeError, ValueError) as e:
+        if code.startswith("U"):  # the width is the longest label's, whatever the file claims
+            if not all(isinstance(v, str) for v in values):
+                raise ValueError("a string dtype with non-string labels")
+            return np.array(values, dtype=str)
+        out = np.array(values, dtype=np.dtype(match.group(1) + code))
+        if not all(out[i] == v for i, v in enumerate(values)):
+            raise ValueError("labels do not fit their dtype")
+        return out
+    except (TypeError, ValueError, OverflowError) as e:
         raise ModelFileError(f"{what} is malformed: {e}") from None
+
+
+def _no_constant(name):
+    raise ValueError(f"{name} is not a number JSON allows (hsrnet writes none)")
 
 
 def _parse_json(t: np.ndarray, what: str):
     try:
-        return json.loads(bytes(np.asarray(t, dtype=np.uint8)).decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as e:
+        return json.loads(bytes(np.asarray(t, dtype=np.uint8)).decode("utf-8"), parse_constant=_no_constant)
+    except (UnicodeDecodeError, ValueError, RecursionError) as e:
         raise ModelFileError(f"{what} is not valid UTF-8 JSON: {e}") from None
 
 
@@ -131,7 +160,34 @@ _SCALARS = ("network/threshold", "input_map/constant", "fit/n_features_in", "fit
 
 
 def from_tensors(t: dict, what: str = "model file"):
-    """Rebuilds the estimator from its tensors; ModelFileError when something required is missing or wrong."""
+    """Rebuilds the estimator from its tensors; ModelFileError when something required is missing or wrong.
+
+    Every way a file can be malformed ends in ModelFileError, never another exception type.
+    """
+    try:
+        return _from_tensors(t, what)
+    except ModelFileError:
+        raise
+    except MemoryError:
+        raise ModelFileError(f"{what}: the model does not fit in memory") from None
+    except Exception as e:  # damage that the checks below let through
+        raise ModelFileError(f"{what} is malformed: {type(e).__name__}: {e}") from None
+
+
+def _finite(name, a, what, positive=False):
+    a = np.asarray(a)
+    if a.dtype.kind not in "fiu":
+        raise ModelFileError(f"{what}: {name!r} must be numeric, got dtype {a.dtype}")
+    if not np.isfinite(a).all():
+        raise ModelFileError(f"{what}: {name!r} holds NaN or infinite values (the file is damaged)")
+    if positive and not (a > 0).all():
+        raise ModelFileError(f"{what}: {name!r} must be positive")
+    return a
+
+
+def _from_tensors(t: dict, what: str):
+    from sklearn.utils._param_validation import InvalidParameterError
+
     from .estimators import TIMING_KEYS, HSRClassifier, HSRRegressor
 
     # Scalars are 0-d; tensor_file.encode (np.ascontiguousarray) writes them with shape (1,): accept both.
@@ -164,18 +220,26 @@ def from_tensors(t: dict, what: str = "model file"):
     if unknown:
         raise ModelFileError(f"{what}: unknown parameters {unknown} for {kind} (written by a newer hsrnet?)")
     est = cls(**params)
+    try:
+        est._check_params()
+    except (InvalidParameterError, ValueError, TypeError) as e:
+        raise ModelFileError(f"{what}: invalid parameters: {e}") from None
 
     W, A, b = t["network/W"], t["network/A"], t["network/threshold"]
     if W.dtype != np.float32 or A.dtype != np.float32 or W.ndim != 2 or A.ndim != 2 or W.shape[0] != A.shape[0]:
         raise ModelFileError(f"{what}: network/W {W.dtype}{W.shape} and network/A {A.dtype}{A.shape} must be "
                              "float32 of shapes (m, d) and (m, K)")
-    if b.shape != () or not np.isfinite(b):
+    if b.shape != () or b.dtype.kind != "f" or not np.isfinite(b):
         raise ModelFileError(f"{what}: network/threshold must be a finite scalar")
+    _finite("network/W", W, what)
+    _finite("network/A", A, what)
     try:
         input_map = InputMap.from_tensors(t)
     except (KeyError, ValueError, UnicodeDecodeError) as e:
         raise ModelFileError(f"{what}: the input map tensors are missing or invalid ({e})") from None
     n_features = int(t["fit/n_features_in"])
+    if n_features < 1:
+        raise ModelFileError(f"{what}: n_features_in = {n_features}")
     if W.shape[1] != input_map.output_dim(n_features):
         raise ModelFileError(f"{what}: network input dimension {W.shape[1]} does not match n_features_in = "
                              f"{n_features} with input map {input_map.kind!r}")
@@ -188,18 +252,22 @@ def from_tensors(t: dict, what: str = "model file"):
     est.n_features_in_ = n_features
     if "fit/feature_names_in" in t:
         names = _parse_json(t["fit/feature_names_in"], f"{what}: 'fit/feature_names_in'")
+        if not isinstance(names, list) or len(names) != n_features or not all(isinstance(n, str) for n in names):
+            raise ModelFileError(f"{what}: 'fit/feature_names_in' must be a list of {n_features} strings")
         est.feature_names_in_ = np.array(names, dtype=object)
     if kind == "HSRClassifier":
-        est.classes_ = _labels_from_json(t["classifier/classes"], f"{what}: 'classifier/classes'")
+        est.classes_ = _labels_from_json(t["classifier/classes"], f"{what}: 'classifier/classes'", A.shape[1])
         if est.classes_.shape != (A.shape[1],):
             raise ModelFileError(f"{what}: {est.classes_.shape[0]} classes but the network has {A.shape[1]} outputs")
     else:
-        est.y_mean_ = np.asarray(t["regressor/y_mean"], dtype=np.float64)
-        est.y_scale_ = np.asarray(t["regressor/y_scale"], dtype=np.float64)
+        est.y_mean_ = _finite("regressor/y_mean", t["regressor/y_mean"], what).astype(np.float64)
+        est.y_scale_ = _finite("regressor/y_scale", t["regressor/y_scale"], what, positive=True).astype(np.float64)
         est.n_outputs_ = A.shape[1]
         est._y_ndim = int(t["regressor/y_ndim"]) if "regressor/y_ndim" in t else 1 + (A.shape[1] > 1)
         if est.y_mean_.shape != (A.shape[1],) or est.y_scale_.shape != (A.shape[1],):
             raise ModelFileError(f"{what}: regressor/y_mean and y_scale must have shape ({A.shape[1]},)")
+        if est._y_ndim not in (1, 2) or (est._y_ndim == 1 and A.shape[1] != 1):
+            raise ModelFileError(f"{what}: regressor/y_ndim = {est._y_ndim} does not fit {A.shape[1]} outputs")
 
     def scalar(name, default, typ):
         return typ(t[name]) if name in t else default

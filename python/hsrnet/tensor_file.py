@@ -5,6 +5,7 @@ A versioned container of named tensors with a size field and a CRC-32, written a
 from __future__ import annotations
 
 import os
+import stat
 import struct
 import tempfile
 import zlib
@@ -85,31 +86,73 @@ def decode(data: bytes, what: str = "file") -> dict[str, np.ndarray]:
         if ndim > 4:
             fail(f"tensor {name!r} has {ndim} dimensions")
         shape = (s0, s1, s2, s3)[:ndim]
+        if any(s > total for s in shape) or any(s != 0 for s in (s0, s1, s2, s3)[ndim:]):
+            fail(f"tensor {name!r} has an impossible shape {(s0, s1, s2, s3)[:max(ndim, 1)]}")
         if nbytes != int(np.prod(shape, dtype=object)) * _DTYPES[code].itemsize:
             fail(f"tensor {name!r} byte count does not match its shape")
         if off + nbytes > total - 4:
             fail(f"tensor {name!r} lies outside the file")
+        if name in out:
+            fail(f"tensor {name!r} appears twice")
         out[name] = np.frombuffer(data, dtype=_DTYPES[code], count=nbytes // _DTYPES[code].itemsize,
                                   offset=off).reshape(shape).copy()
     return out
 
 
-def save(path, tensors: Mapping[str, np.ndarray]) -> None:
-    """Writes atomically: a temporary file beside `path`, flushed and fsynced, then renamed over it."""
-    data = encode(tensors)
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".tmp-", dir=directory)
+def _kind(mode: int) -> str:
+    for test, name in ((stat.S_ISDIR, "directory"), (stat.S_ISCHR, "character device"),
+                       (stat.S_ISBLK, "block device"), (stat.S_ISFIFO, "named pipe"), (stat.S_ISSOCK, "socket")):
+        if test(mode):
+            return name
+    return "special file"
+
+
+def resolve_target(path):
+    """(the real path a save to `path` writes, os.stat of the file there or None when there is none yet).
+
+    Symbolic links are followed (the link stays a link; the file it points to is replaced); anything but a
+    regular file at the end (a directory, a device such as /dev/full, a pipe) raises OSError.
+    """
+    real = os.path.realpath(os.fspath(path))
     try:
-        # mkstemp creates 0600; give the file the permissions a plain open() would (0666 less the umask).
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
+        st = os.stat(real)
+    except FileNotFoundError:
+        return real, None
+    if not stat.S_ISREG(st.st_mode):
+        raise OSError(f"{os.fspath(path)} is a {_kind(st.st_mode)}, not a regular file; hsrnet writes model files "
+                      "to regular files only")
+    return real, st
+
+
+def save(path, tensors: Mapping[str, np.ndarray]) -> None:
+    """Writes atomically: a temporary file beside the target, flushed and fsynced, then renamed over it.
+
+    A symbolic link is written through (its target is replaced, the link kept); an existing file keeps its
+    permission bits (and, for root, its owner); a new file gets 0666 less the umask. Non-regular targets
+    (directories, devices, pipes) raise OSError before anything is written.
+    """
+    data = encode(tensors)
+    real, existing = resolve_target(path)
+    directory = os.path.dirname(real)
+    fd, tmp = tempfile.mkstemp(prefix=os.path.basename(real) + ".tmp-", dir=directory)
+    try:
+        if existing is not None:
+            os.chmod(tmp, stat.S_IMODE(existing.st_mode))
+            if os.geteuid() == 0 and (existing.st_uid, existing.st_gid) != (0, 0):
+                try:
+                    os.chown(tmp, existing.st_uid, existing.st_gid)
+                except OSError:
+                    pass
+        else:
+            # mkstemp creates 0600; give the file the permissions a plain open() would (0666 less the umask).
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+        os.replace(tmp, real)
     except BaseException:
         try:
             os.unlink(tmp)
@@ -120,9 +163,14 @@ def save(path, tensors: Mapping[str, np.ndarray]) -> None:
 
 def load(path) -> dict[str, np.ndarray]:
     path = os.fspath(path)
+    st = os.stat(path)  # FileNotFoundError for a missing path
+    if stat.S_ISDIR(st.st_mode):
+        raise ModelFileError(f"cannot read {path}: it is a directory")
+    if not stat.S_ISREG(st.st_mode):  # /dev/zero would be read forever, a pipe block on open
+        raise ModelFileError(f"cannot read {path}: it is a {_kind(st.st_mode)}, not a model file")
     try:
         with open(path, "rb") as f:
-            data = f.read()
+            data = f.read(st.st_size + 1)  # one byte more: a file that grew is "padded", not half read
     except IsADirectoryError:
         raise ModelFileError(f"cannot read {path}: it is a directory") from None
     return decode(data, path)

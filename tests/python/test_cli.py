@@ -38,18 +38,12 @@ def test_index_demo_other_seed(tmp_path):
 
 
 def test_no_subcommand_is_a_usage_error(tmp_path):
-    proc = run_cli(tmp_path)
-    assert proc.returncode != 0
-    assert "usage: hsrnet" in proc.stderr
-    assert "index-demo" in proc.stderr
-    assert "Traceback" not in proc.stderr
+    usage_error(run_cli(tmp_path), "a command is needed", "index-demo", "see hsrnet --help")
 
 
 def test_unknown_subcommand_and_bad_option(tmp_path):
-    proc = run_cli(tmp_path, "frobnicate")
-    assert proc.returncode == 2 and "usage: hsrnet" in proc.stderr and "invalid choice" in proc.stderr
-    proc = run_cli(tmp_path, "index-demo", "--log2m", "many")
-    assert proc.returncode == 2 and "--log2m" in proc.stderr and "Traceback" not in proc.stderr
+    usage_error(run_cli(tmp_path, "frobnicate"), "invalid choice")
+    usage_error(run_cli(tmp_path, "index-demo", "--log2m", "many"), "--log2m", "see hsrnet index-demo --help")
 
 
 def test_help(tmp_path):
@@ -108,9 +102,10 @@ def one_line_error(proc, code, *needles):
 
 
 def usage_error(proc, *needles):
+    """Exit 2 and one line on stderr, as the README promises: ``hsrnet: error: ... (see hsrnet CMD --help)``."""
     assert proc.returncode == 2, (proc.returncode, proc.stdout, proc.stderr)
-    assert "Traceback" not in proc.stderr
-    assert "usage: hsrnet" in proc.stderr, proc.stderr
+    assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("hsrnet: error: "), proc.stderr
+    assert "--help)" in proc.stderr and "usage:" not in proc.stderr, proc.stderr
     for needle in needles:
         assert needle in proc.stderr, (needle, proc.stderr)
 
