@@ -4,7 +4,8 @@
 #   2. install the headers + CMake package and build examples/cpp against the installed copy, then run it;
 #   3. Python: pytest against the installed package.
 set -euo pipefail
-export HSRNET_NEED_GTEST=1 HSRNET_EXTRAS=${HSRNET_EXTRAS:-test}  # test,bench adds torch: its runner tests run too
+# The bench extra brings the competitors (torch, the local CPU wheel) so their runners are tested too.
+export HSRNET_NEED_GTEST=1 HSRNET_EXTRAS=${HSRNET_EXTRAS:-test,bench}
 source "$(dirname "${BASH_SOURCE[0]}")/bootstrap.sh"
 cd "$ROOT"
 JOBS=${JOBS:-$(nproc)}

@@ -112,11 +112,15 @@ class InputMap:
             raise ValueError(f"input_map/scale must have shape ({k},)")
         if self.kind == "pca" and np.shape(self.components_) != (n_features, k):
             raise ValueError(f"input_map/components must have shape ({n_features}, {k})")
-        arrays = [self.mean_, self.scale_, np.asarray(self.constant_)]
+        arrays = {"mean": self.mean_, "scale": self.scale_, "constant": np.asarray(self.constant_)}
         if self.kind == "pca":
-            arrays.append(self.components_)
-        if not all(np.isfinite(a).all() for a in arrays) or not (np.asarray(self.scale_) > 0).all():
-            raise ValueError("input map values must be finite, with positive scales")
+            arrays["components"] = self.components_
+        for name, a in arrays.items():
+            if not np.isfinite(a).all():
+                raise ValueError(f"input_map/{name} holds NaN or infinite values")
+        for name in ("scale", "constant"):
+            if not (np.asarray(arrays[name]) > 0).all():
+                raise ValueError(f"input_map/{name} must be positive")
 
     def to_tensors(self) -> dict:
         out = {"input_map/kind": np.frombuffer(self.kind.encode(), dtype=np.uint8)}
