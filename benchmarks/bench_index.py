@@ -106,6 +106,8 @@ import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 
+from common import machine_description  # noqa: E402  (the script's folder is on sys.path)
+
 
 # ----------------------------------------------------------------------------------------------- timing
 
@@ -250,42 +252,6 @@ def worst_margin(W, queries, pairs, b):
 
 
 # ----------------------------------------------------------------------------------------------- machine
-
-def machine_description():
-    model, cores = "unknown CPU", os.cpu_count()
-    try:
-        with open("/proc/cpuinfo") as f:
-            names = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
-        if names:
-            model, cores = names[0], len(names)
-    except OSError:
-        pass
-    flags = ""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("flags"):
-                    fl = line.split(":", 1)[1].split()
-                    flags = ", ".join(x for x in ("avx2", "fma", "avx512f") if x in fl)
-                    break
-    except OSError:
-        pass
-    mem = ""
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemTotal"):
-                    mem = f"{int(line.split()[1]) / 2**20:.1f} GiB RAM"
-                    break
-    except OSError:
-        pass
-    parts = [f"{model}", f"{cores} logical CPUs"]
-    if flags:
-        parts.append(flags)
-    if mem:
-        parts.append(mem)
-    return ", ".join(parts)
-
 
 def repo_revision():
     """The repository's commit (and whether its tree had uncommitted changes) when the benchmark started."""

@@ -98,6 +98,12 @@ class OptimizerState {
     hidden2_ = AlignedBuffer<float>(n >= 2 ? hidden : 0);
     out1_ = AlignedBuffer<float>(n >= 1 ? m * static_cast<std::size_t>(K) : 0);
     out2_ = AlignedBuffer<float>(n >= 2 ? m * static_cast<std::size_t>(K) : 0);  // zero-initialised
+    eps_ = static_cast<float>(o.eps());
+    mu_ = static_cast<float>(o.momentum);
+    b1_ = static_cast<float>(o.beta1);
+    b2_ = static_cast<float>(o.beta2);
+    c1_ = static_cast<float>(1.0 - o.beta1);  // from the doubles: 1 - 0.999f would be off by 1e-5 relative
+    c2_ = static_cast<float>(1.0 - o.beta2);
   }
 
   bool matches(const OptimizerOptions& o, std::size_t m, int stride, int K) const {
@@ -126,7 +132,7 @@ class OptimizerState {
     return (hidden1_.size() + hidden2_.size() + out1_.size() + out2_.size()) * sizeof(float);
   }
 
-  /// Per-step constants: the rate and, for Adam, the bias-corrected step. Call once per step, before the rows.
+  /// The step's rate and, for Adam, its bias-corrected step size. Call once per step, before the rows.
   void begin_step(double lr) {
     ++steps_;
     lr_ = static_cast<float>(lr);
@@ -135,12 +141,6 @@ class OptimizerState {
       const double bc1 = 1.0 - std::pow(opt_.beta1, t), bc2 = 1.0 - std::pow(opt_.beta2, t);
       adam_step_ = static_cast<float>(lr * std::sqrt(bc2) / bc1);
     }
-    eps_ = static_cast<float>(opt_.eps());
-    mu_ = static_cast<float>(opt_.momentum);
-    b1_ = static_cast<float>(opt_.beta1);
-    b2_ = static_cast<float>(opt_.beta2);
-    c1_ = static_cast<float>(1.0 - opt_.beta1);  // from the doubles: 1 - 0.999f would be off by 1e-5 relative
-    c2_ = static_cast<float>(1.0 - opt_.beta2);
   }
 
   /// Hidden row r: w (stride floats) moved by the gradient g (stride floats, padding zero).
@@ -178,6 +178,7 @@ class OptimizerState {
         }
         return;
       case Optimizer::Adagrad:
+      case Optimizer::RowwiseAdagrad:  // its output rows: element-wise (apply_hidden handles the hidden rows)
         for (std::size_t j = 0; j < n; ++j) {
           s1[j] = std::fma(g[j], g[j], s1[j]);
           w[j] = w[j] - lr_ * (g[j] / (std::sqrt(s1[j]) + eps_));
@@ -192,12 +193,6 @@ class OptimizerState {
         }
         return;
       }
-      case Optimizer::RowwiseAdagrad:
-        break;  // hidden rows: apply_hidden; output rows: element-wise, as Adagrad
-    }
-    for (std::size_t j = 0; j < n; ++j) {
-      s1[j] = std::fma(g[j], g[j], s1[j]);
-      w[j] = w[j] - lr_ * (g[j] / (std::sqrt(s1[j]) + eps_));
     }
   }
 

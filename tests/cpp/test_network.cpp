@@ -11,26 +11,13 @@
 #include "hsrnet/multi_dot.hpp"
 #include "hsrnet/rng.hpp"
 #include "hsrnet/shifted_relu_net.hpp"
+#include "training_fixtures.hpp"
 
 namespace {
 
 using namespace hsrnet;
 
-/// n points uniform on the unit sphere in R^d.
-std::vector<float> sphere(std::size_t n, int d, std::uint64_t seed) {
-  Rng rng(seed);
-  std::vector<float> X(n * d);
-  for (std::size_t i = 0; i < n; ++i) {
-    double s = 0.0;
-    for (int j = 0; j < d; ++j) {
-      const double z = rng.normal();
-      X[i * d + j] = static_cast<float>(z);
-      s += z * z;
-    }
-    for (int j = 0; j < d; ++j) X[i * d + j] = static_cast<float>(X[i * d + j] / std::sqrt(s));
-  }
-  return X;
-}
+using hsrtest::sphere;  // n points uniform on the unit sphere in R^d
 
 NetOptions opts(std::uint64_t seed, Backend backend = Backend::Auto) {
   NetOptions o;

@@ -23,6 +23,10 @@ OptimizerOptions optimizer(Optimizer kind, double momentum = 0.0) {
   return o;
 }
 
+// Every stateful rule (plain SGD has its own tests in test_trainer.cpp).
+const OptimizerOptions kOptimizers[] = {optimizer(Optimizer::SGD, 0.9), optimizer(Optimizer::Adagrad),
+                                        optimizer(Optimizer::RowwiseAdagrad), optimizer(Optimizer::Adam)};
+
 std::string optimizer_label(const OptimizerOptions& o) {
   return std::string(optimizer_name(o.kind)) + (o.momentum > 0.0 ? "_momentum" : "");
 }
@@ -106,8 +110,7 @@ TEST(OptimizerState, RejectsBadSettings) {
 
 TEST(Optimizers, RowsThatDoNotFireKeepWeightsAndState) {
   const Data data(64, 16, 3, 11);
-  for (const OptimizerOptions& o : {optimizer(Optimizer::SGD, 0.9), optimizer(Optimizer::Adagrad),
-                                    optimizer(Optimizer::RowwiseAdagrad), optimizer(Optimizer::Adam)}) {
+  for (const OptimizerOptions& o : kOptimizers) {
     ShiftedReLUNet net(data.d, 1024, data.K, net_options(3));
     TrainerOptions opt;
     opt.batch_size = 8;
@@ -153,8 +156,7 @@ TEST(Optimizers, RowsThatDoNotFireKeepWeightsAndState) {
 TEST(Optimizers, RestoredStateContinuesExactly) {
   // Two epochs in one trainer equal one epoch, the state carried to a new trainer by its arrays, and one more.
   const Data data(120, 24, 3, 12);
-  for (const OptimizerOptions& o : {optimizer(Optimizer::SGD, 0.9), optimizer(Optimizer::Adagrad),
-                                    optimizer(Optimizer::RowwiseAdagrad), optimizer(Optimizer::Adam)}) {
+  for (const OptimizerOptions& o : kOptimizers) {
     TrainerOptions opt;
     opt.batch_size = 16;
     opt.lr = rate_for(o, 16);
@@ -260,8 +262,6 @@ TEST(Optimizers, NeuronsThatCannotChangeTheSoftmaxDoNotMove) {
 
 class OptimizersMatchDense : public ::testing::TestWithParam<std::tuple<int, int, Loss, int>> {};
 
-const OptimizerOptions kOptimizers[] = {optimizer(Optimizer::SGD, 0.9), optimizer(Optimizer::Adagrad),
-                                        optimizer(Optimizer::RowwiseAdagrad), optimizer(Optimizer::Adam)};
 
 TEST_P(OptimizersMatchDense, SameFiringSetsAndWeights) {
   const auto [d, B, loss, which] = GetParam();
