@@ -23,6 +23,7 @@ return exactly the ids of hsrnet scan; numpy and FAISS may differ only on rows w
 Writes a markdown table (--out-md, default docs/index_benchmark.md) and a plot (--out-png, default
 docs/index_benchmark.png) and prints the table.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -63,19 +64,30 @@ def _int_list(text):
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--quick", action="store_true",
-                   help=f"smoke test: m in {list(QUICK_M)}, d in {list(QUICK_D)}, short time budgets")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"smoke test: m in {list(QUICK_M)}, d in {list(QUICK_D)}, short time budgets",
+    )
     p.add_argument("--threads", type=_int_list, default=[1, 2], help="thread counts (default 1,2)")
     p.add_argument("--m", type=_int_list, default=None, help="row counts, e.g. 2^14,2^17,2^20 (default)")
     p.add_argument("--d", type=_int_list, default=None, help="dimensions (default 2,4,8,32,128,784)")
     p.add_argument("--batch", type=_int_list, default=[1, 256], help="batch sizes (default 1,256)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--max-wait", type=float, default=300.0,
-                   help="seconds to wait for a quiet machine before a point or a retiming (default 300); 0: never "
-                        "wait or retime, only mark disturbed measurements")
-    p.add_argument("--wait-budget", type=float, default=1200.0,
-                   help="total seconds the run may spend waiting for a quiet machine (default 1200); after that it "
-                        "goes on without waiting or retiming and marks disturbed measurements")
+    p.add_argument(
+        "--max-wait",
+        type=float,
+        default=300.0,
+        help="seconds to wait for a quiet machine before a point or a retiming (default 300); 0: never "
+        "wait or retime, only mark disturbed measurements",
+    )
+    p.add_argument(
+        "--wait-budget",
+        type=float,
+        default=1200.0,
+        help="total seconds the run may spend waiting for a quiet machine (default 1200); after that it "
+        "goes on without waiting or retiming and marks disturbed measurements",
+    )
     p.add_argument("--out-md", default=os.path.join(REPO, "docs", "index_benchmark.md"))
     p.add_argument("--out-png", default=os.path.join(REPO, "docs", "index_benchmark.png"))
     args = p.parse_args(argv)
@@ -105,11 +117,10 @@ import statistics  # noqa: E402
 import time  # noqa: E402
 
 import numpy as np  # noqa: E402
-
 from common import machine_description  # noqa: E402  (the script's folder is on sys.path)
 
-
 # ----------------------------------------------------------------------------------------------- timing
+
 
 class Budget:
     """How many calls to time. Batch 1: up to `queries` different queries (at least `min_queries`) until
@@ -214,8 +225,7 @@ class CpuMonitor:
             b = self.snapshot()
             load = self.foreign_seconds(a, b) / (b[1] - a[1])
             waited = time.perf_counter() - t0
-            if (load < self.quiet_cores or waited > self.max_wait_s
-                    or self.waited_s + waited - 0.3 > self.total_wait_s):
+            if load < self.quiet_cores or waited > self.max_wait_s or self.waited_s + waited - 0.3 > self.total_wait_s:
                 self.waited_s += waited - 0.3
                 return load
             if log is not None and not told:
@@ -226,8 +236,9 @@ class CpuMonitor:
 
 # ----------------------------------------------------------------------------------------------- checks
 
+
 def csr_lists(offsets, indices):
-    return [indices[offsets[q]:offsets[q + 1]] for q in range(len(offsets) - 1)]
+    return [indices[offsets[q] : offsets[q + 1]] for q in range(len(offsets) - 1)]
 
 
 def count_mismatches(got_lists, ref_lists):
@@ -253,15 +264,21 @@ def worst_margin(W, queries, pairs, b):
 
 # ----------------------------------------------------------------------------------------------- machine
 
+
 def repo_revision():
     """The repository's commit (and whether its tree had uncommitted changes) when the benchmark started."""
     import subprocess
 
     try:
-        head = subprocess.run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                              timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "-C", REPO, "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=10).stdout.strip()
+        head = subprocess.run(
+            ["git", "-C", REPO, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", REPO, "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     if not head:
@@ -290,6 +307,7 @@ def needed_bytes(m, d, max_batch):
 
 # ----------------------------------------------------------------------------------------------- one (m, d)
 
+
 def unit_queries(rng, n, d):
     x = rng.standard_normal((n, d), dtype=np.float32)
     x /= np.linalg.norm(x, axis=1, keepdims=True)
@@ -314,8 +332,10 @@ def run_md(m, d, args, budget, rng, hsrnet, faiss, threadpool_limits, log, monit
     Xwarm = {n: unit_queries(rng, min(n, 16), d) for n in args.batch if n > 1}
 
     combos = [(t, n) for t in args.threads for n in args.batch]
-    res_of = {c: {"threads": c[0], "m": m, "d": d, "batch": c[1], "b": float(b), "retimed": [], "disturbed": []}
-              for c in combos}
+    res_of = {
+        c: {"threads": c[0], "m": m, "d": d, "batch": c[1], "b": float(b), "retimed": [], "disturbed": []}
+        for c in combos
+    }
     outs_of = {c: {} for c in combos}
 
     def measure(name, t, n, single_fn, batch_fn, index=None):
@@ -378,9 +398,14 @@ def run_md(m, d, args, budget, rng, hsrnet, faiss, threadpool_limits, log, monit
                 if name == "tree" and not have_tree:
                     res_of[(t, n)][name] = None
                     continue
-                measure(name, t, n,
-                        lambda x, _be=name: index.query(x, b, backend=_be),
-                        lambda X, _be=name: (index.query_batch(X, b, backend=_be), None), index)
+                measure(
+                    name,
+                    t,
+                    n,
+                    lambda x, _be=name: index.query(x, b, backend=_be),
+                    lambda X, _be=name: (index.query_batch(X, b, backend=_be), None),
+                    index,
+                )
     index = None  # frees the index's copy of W
     gc.collect()
 
@@ -416,7 +441,7 @@ def run_md(m, d, args, budget, rng, hsrnet, faiss, threadpool_limits, log, monit
         lims, _, I = findex.range_search(X, float(b))
         t_search = time.perf_counter() - t0
         for q in range(X.shape[0]):  # ids only; D is not needed and not reordered
-            I[lims[q]:lims[q + 1]].sort()
+            I[lims[q] : lims[q + 1]].sort()
         return (lims, I), t_search
 
     for t, n in combos:
@@ -462,6 +487,7 @@ def run_md(m, d, args, budget, rng, hsrnet, faiss, threadpool_limits, log, monit
 
 
 # ----------------------------------------------------------------------------------------------- output
+
 
 def fmt_ms(seconds):
     if seconds is None:
@@ -509,14 +535,32 @@ def format_log_row(r):
     return " ".join(p for p in parts if p) + " (ms)"
 
 
-HEADER = ["threads", "m", "d", "batch", "found/q", "scan", "gemm", "tree", "auto (pick)", "numpy", "faiss",
-          "faiss unsorted", "numpy/tree", "faiss/tree", "numpy/gemm", "faiss/gemm", "auto/best (best)",
-          "mismatch np/faiss"]
+HEADER = [
+    "threads",
+    "m",
+    "d",
+    "batch",
+    "found/q",
+    "scan",
+    "gemm",
+    "tree",
+    "auto (pick)",
+    "numpy",
+    "faiss",
+    "faiss unsorted",
+    "numpy/tree",
+    "faiss/tree",
+    "numpy/gemm",
+    "faiss/gemm",
+    "auto/best (best)",
+    "mismatch np/faiss",
+]
 
 
 def table_rows(rows):
     out = []
     for r in rows:
+
         def t(name):
             v = fmt_ms(r.get(name))
             return v + "*" if name in r["disturbed"] else v
@@ -524,15 +568,28 @@ def table_rows(rows):
         mism = f"{r['numpy_mism']}/{r['faiss_mism']}"
         if not r["hsr_exact"]:
             mism += f" HSRNET {r['hsr_bad']}"
-        out.append([
-            str(r["threads"]), log2s(r["m"]), str(r["d"]), str(r["batch"]), f"{r['found']:.0f}",
-            t("scan"), t("gemm"), t("tree"),
-            f"{t('auto')} ({r['auto_choice']})", t("numpy"), t("faiss"),
-            fmt_ms(r.get("faiss_search")) if r["batch"] > 1 else "-",
-            fmt_ratio(ratio(r["numpy"], r["tree"])), fmt_ratio(ratio(r["faiss"], r["tree"])),
-            fmt_ratio(ratio(r["numpy"], r["gemm"])), fmt_ratio(ratio(r["faiss"], r["gemm"])),
-            f"{r['auto_vs_best']:.2f} ({r['best']})", mism,
-        ])
+        out.append(
+            [
+                str(r["threads"]),
+                log2s(r["m"]),
+                str(r["d"]),
+                str(r["batch"]),
+                f"{r['found']:.0f}",
+                t("scan"),
+                t("gemm"),
+                t("tree"),
+                f"{t('auto')} ({r['auto_choice']})",
+                t("numpy"),
+                t("faiss"),
+                fmt_ms(r.get("faiss_search")) if r["batch"] > 1 else "-",
+                fmt_ratio(ratio(r["numpy"], r["tree"])),
+                fmt_ratio(ratio(r["faiss"], r["tree"])),
+                fmt_ratio(ratio(r["numpy"], r["gemm"])),
+                fmt_ratio(ratio(r["faiss"], r["gemm"])),
+                f"{r['auto_vs_best']:.2f} ({r['best']})",
+                mism,
+            ]
+        )
     return out
 
 
@@ -556,10 +613,15 @@ def target_sections(rows, m_big):
             if r["m"] == m_big and r["d"] == d and r["batch"] == 1 and r["tree"] is not None:
                 found = True
                 rn, rf = r["numpy"] / r["tree"], r["faiss"] / r["tree"]
-                met = "yes" if rn >= target and rf >= target else ("numpy only" if rn >= target else
-                                                                  ("faiss only" if rf >= target else "no"))
-                lines.append(f"| {d} | {fmt_ms(r['tree'])} | {fmt_ms(r['numpy'])} | {fmt_ms(r['faiss'])} | "
-                             f"{rn:.2f}x | {rf:.2f}x | {target:.0f}x | {met} |")
+                met = (
+                    "yes"
+                    if rn >= target and rf >= target
+                    else ("numpy only" if rn >= target else ("faiss only" if rf >= target else "no"))
+                )
+                lines.append(
+                    f"| {d} | {fmt_ms(r['tree'])} | {fmt_ms(r['numpy'])} | {fmt_ms(r['faiss'])} | "
+                    f"{rn:.2f}x | {rf:.2f}x | {target:.0f}x | {met} |"
+                )
     if not found:
         lines.append("| (not in this run) | | | | | | | |")
     lines.append("")
@@ -574,9 +636,11 @@ def target_sections(rows, m_big):
             rn, rf = r["numpy"] / r["gemm"], r["faiss"] / r["gemm"]
             rfu = r["faiss_search"] / r["gemm"]
             met = "yes" if rn >= 1.0 and rf >= 1.5 else "no"
-            lines.append(f"| {log2s(r['m'])} | {r['d']} | {fmt_ms(r['gemm'])} | {fmt_ms(r['numpy'])} | "
-                         f"{fmt_ms(r['faiss'])} ({fmt_ms(r['faiss_search'])}) | {rn:.2f}x | "
-                         f"{rf:.2f}x ({rfu:.2f}x) | {met} |")
+            lines.append(
+                f"| {log2s(r['m'])} | {r['d']} | {fmt_ms(r['gemm'])} | {fmt_ms(r['numpy'])} | "
+                f"{fmt_ms(r['faiss'])} ({fmt_ms(r['faiss_search'])}) | {rn:.2f}x | "
+                f"{rf:.2f}x ({rfu:.2f}x) | {met} |"
+            )
     if not found:
         lines.append("| (not in this run) | | | | | | | |")
     lines.append("")
@@ -586,18 +650,23 @@ def target_sections(rows, m_big):
         sub = [r for r in rows if r["threads"] == t]
         bad = [r for r in sub if r["auto_vs_best"] > 1.2]
         worst = max(sub, key=lambda r: r["auto_vs_best"])
-        lines.append(f"- {t} thread{'s' if t > 1 else ''}: {len(sub) - len(bad)} of {len(sub)} points within 1.2x; "
-                     f"worst {worst['auto_vs_best']:.2f}x (m = {log2s(worst['m'])}, d = {worst['d']}, "
-                     f"batch {worst['batch']}, auto picked {worst['auto_choice']}, best {worst['best']}).")
+        lines.append(
+            f"- {t} thread{'s' if t > 1 else ''}: {len(sub) - len(bad)} of {len(sub)} points within 1.2x; "
+            f"worst {worst['auto_vs_best']:.2f}x (m = {log2s(worst['m'])}, d = {worst['d']}, "
+            f"batch {worst['batch']}, auto picked {worst['auto_choice']}, best {worst['best']})."
+        )
         for r in bad:
-            lines.append(f"  - over 1.2x: m = {log2s(r['m'])}, d = {r['d']}, batch {r['batch']}: auto "
-                         f"{fmt_ms(r['auto'])} ms ({r['auto_choice']}) vs {r['best']} "
-                         f"{fmt_ms(r[r['best']])} ms = {r['auto_vs_best']:.2f}x")
+            lines.append(
+                f"  - over 1.2x: m = {log2s(r['m'])}, d = {r['d']}, batch {r['batch']}: auto "
+                f"{fmt_ms(r['auto'])} ms ({r['auto_choice']}) vs {r['best']} "
+                f"{fmt_ms(r[r['best']])} ms = {r['auto_vs_best']:.2f}x"
+            )
     return lines
 
 
 def plot(rows, path, batches, ds):
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -606,10 +675,17 @@ def plot(rows, path, batches, ds):
         return False
     batches = [n for n in batches if any(r["batch"] == n for r in one)]
     ds = [d for d in ds if any(r["d"] == d for r in one)]
-    fig, axes = plt.subplots(len(batches), len(ds), figsize=(3.2 * len(ds), 3.0 * len(batches)),
-                             squeeze=False, sharex=True)
-    styles = {"scan": ("tab:blue", "o", "-"), "gemm": ("tab:orange", "s", "-"), "tree": ("tab:green", "^", "-"),
-              "auto": ("black", "x", ":"), "numpy": ("tab:red", "v", "--"), "faiss": ("tab:purple", "D", "--")}
+    fig, axes = plt.subplots(
+        len(batches), len(ds), figsize=(3.2 * len(ds), 3.0 * len(batches)), squeeze=False, sharex=True
+    )
+    styles = {
+        "scan": ("tab:blue", "o", "-"),
+        "gemm": ("tab:orange", "s", "-"),
+        "tree": ("tab:green", "^", "-"),
+        "auto": ("black", "x", ":"),
+        "numpy": ("tab:red", "v", "--"),
+        "faiss": ("tab:purple", "D", "--"),
+    }
     for i, n in enumerate(batches):
         for j, d in enumerate(ds):
             ax = axes[i][j]
@@ -629,11 +705,19 @@ def plot(rows, path, batches, ds):
             if i == len(batches) - 1:
                 ax.set_xlabel("m (rows)")
     handles, labels = axes[0][0].get_legend_handles_labels()
-    fig.suptitle("Exact half-space reporting, 1 thread: time per query (batch > 1: batch time / batch)",
-                 y=0.99, fontsize=10)
+    fig.suptitle(
+        "Exact half-space reporting, 1 thread: time per query (batch > 1: batch time / batch)", y=0.99, fontsize=10
+    )
     fig.tight_layout(rect=(0, 0, 1, 0.90))
-    fig.legend(handles, labels, loc="upper center", ncol=len(CONTENDERS), frameon=False,
-               bbox_to_anchor=(0.5, 0.955), fontsize=9)
+    fig.legend(
+        handles,
+        labels,
+        loc="upper center",
+        ncol=len(CONTENDERS),
+        frameon=False,
+        bbox_to_anchor=(0.5, 0.955),
+        fontsize=9,
+    )
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return True
@@ -641,11 +725,11 @@ def plot(rows, path, batches, ds):
 
 # ----------------------------------------------------------------------------------------------- main
 
+
 def main(args):
     import faiss
-    from threadpoolctl import threadpool_info, threadpool_limits
-
     import hsrnet
+    from threadpoolctl import threadpool_info, threadpool_limits
 
     started = time.perf_counter()
     date = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
@@ -664,8 +748,11 @@ def main(args):
         built = built.strftime("%Y-%m-%d %H:%M %Z")
     except (AttributeError, OSError):
         built = "unknown"
-    blas = [f"{i.get('prefix')} {i.get('version')} ({i.get('architecture', i.get('threading_layer', ''))})"
-            for i in threadpool_info() if i.get("user_api") == "blas"]
+    blas = [
+        f"{i.get('prefix')} {i.get('version')} ({i.get('architecture', i.get('threading_layer', ''))})"
+        for i in threadpool_info()
+        if i.get("user_api") == "blas"
+    ]
     log(f"hsrnet index benchmark: {command}")
     log(f"machine: {machine}")
     log(f"numpy {np.__version__}, faiss {faiss.__version__}, hsrnet {hsrnet.__version__}, BLAS: {'; '.join(blas)}")
@@ -678,7 +765,9 @@ def main(args):
             need = needed_bytes(m, d, max(args.batch))
             if avail is not None and need > 0.8 * avail:
                 dropped.append((m, d, need))
-                log(f"== m = {m:,}, d = {d}: dropped, needs ~{need / 2**30:.1f} GiB of {avail / 2**30:.1f} GiB available")
+                log(
+                    f"== m = {m:,}, d = {d}: dropped, needs ~{need / 2**30:.1f} GiB of {avail / 2**30:.1f} GiB available"
+                )
                 continue
             rows += run_md(m, d, args, budget, rng, hsrnet, faiss, threadpool_limits, log, monitor)
     elapsed = time.perf_counter() - started
@@ -694,9 +783,11 @@ def main(args):
     print()
     print("\n".join(targets))
     print()
-    print(f"total runtime {elapsed / 60:.1f} min (waited {monitor.waited_s:.0f} s for a quiet machine); "
-          f"hsrnet backends agree with scan everywhere: {hsr_ok}; retimed "
-          f"{sum(len(r['retimed']) for r in rows)}, still disturbed {sum(len(r['disturbed']) for r in rows)}")
+    print(
+        f"total runtime {elapsed / 60:.1f} min (waited {monitor.waited_s:.0f} s for a quiet machine); "
+        f"hsrnet backends agree with scan everywhere: {hsr_ok}; retimed "
+        f"{sum(len(r['retimed']) for r in rows)}, still disturbed {sum(len(r['disturbed']) for r in rows)}"
+    )
 
     png_ok = plot(rows, args.out_png, args.batch, args.d) if args.out_png else False
 
@@ -710,63 +801,95 @@ def main(args):
     md.append(f"- Command: `{command}`")
     md.append(f"- Date: {date}; total runtime {elapsed / 60:.1f} min")
     md.append(f"- Machine: {machine}")
-    md.append(f"- Software: Python {platform.python_version()}, numpy {np.__version__}, faiss-cpu "
-              f"{faiss.__version__}, hsrnet {hsrnet.__version__} (installed package built {built}; repository at "
-              f"{revision} when the run started); "
-              f"BLAS: {'; '.join(blas)}")
-    md.append(f"- Grid: threads {args.threads}, m {[log2s(m) for m in args.m]}, d {args.d}, batch {args.batch}"
-              + ("" if not dropped else "; dropped (memory): " +
-                 ", ".join(f"m = {log2s(m)}, d = {d}" for m, d, _ in dropped)))
+    md.append(
+        f"- Software: Python {platform.python_version()}, numpy {np.__version__}, faiss-cpu "
+        f"{faiss.__version__}, hsrnet {hsrnet.__version__} (installed package built {built}; repository at "
+        f"{revision} when the run started); "
+        f"BLAS: {'; '.join(blas)}"
+    )
+    md.append(
+        f"- Grid: threads {args.threads}, m {[log2s(m) for m in args.m]}, d {args.d}, batch {args.batch}"
+        + ("" if not dropped else "; dropped (memory): " + ", ".join(f"m = {log2s(m)}, d = {d}" for m, d, _ in dropped))
+    )
     md.append("")
     md.append("## Setup")
     md.append("")
-    md.append("- Rows W ~ N(0, I), float32, m x d; queries unit-norm float32; threshold b = sqrt(0.4 ln m). "
-              "Every contender returns, per query, the ascending ids of the rows w with <w, x> > b.")
-    md.append(f"- hsrnet: one `HalfSpaceIndex(W, n_threads=..., tree_max_dim={TREE_MAX_D})` per (m, d); the "
-              "backend is passed per call. The tree exists only for d <= 32 (\"n/a\" above that). "
-              "`auto` is timed after the other backends, on the same index, so its cost model has seen tree "
-              "queries; the backend(s) it picked during the timed calls are shown in parentheses. Batch 1 uses "
-              "`query`, batch 256 `query_batch` (CSR output, already sorted).")
+    md.append(
+        "- Rows W ~ N(0, I), float32, m x d; queries unit-norm float32; threshold b = sqrt(0.4 ln m). "
+        "Every contender returns, per query, the ascending ids of the rows w with <w, x> > b."
+    )
+    md.append(
+        f"- hsrnet: one `HalfSpaceIndex(W, n_threads=..., tree_max_dim={TREE_MAX_D})` per (m, d); the "
+        'backend is passed per call. The tree exists only for d <= 32 ("n/a" above that). '
+        "`auto` is timed after the other backends, on the same index, so its cost model has seen tree "
+        "queries; the backend(s) it picked during the timed calls are shown in parentheses. Batch 1 uses "
+        "`query`, batch 256 `query_batch` (CSR output, already sorted)."
+    )
     md.append("- numpy: `P = X @ W.T`, `P > b`, `np.flatnonzero` per query.")
-    md.append("- Order, per (m, d): all hsrnet backends at every (threads, batch), then the index is freed; numpy; "
-              "then FAISS's index is built and timed. At most W and one library's copy of it are held at once.")
-    md.append("- FAISS: `IndexFlatIP(d)` holding W, `lims, D, I = index.range_search(X, b)`, then each query's "
-              "ids sorted in place. **The sort is counted** in the `faiss` column (so that its output matches the "
-              "others'); `faiss unsorted` is the `range_search` call alone, from the same calls.")
-    md.append("- Threads: OMP/OPENBLAS/MKL_NUM_THREADS set to the largest thread count before numpy is imported; "
-              "per measurement hsrnet uses the index's `n_threads`, numpy's BLAS `threadpoolctl.threadpool_limits`, "
-              "FAISS `faiss.omp_set_num_threads`.")
-    md.append("- Several libraries' thread pools share 2 cores: an idle OpenBLAS or OpenMP pool keeps its threads "
-              "spinning for a while after a call (OpenBLAS about 0.1 s), which took the second core from the next "
-              f"contender (FAISS ran up to 10x slower at 2 threads right after numpy). With more than one thread "
-              f"the benchmark therefore pauses {SETTLE_S:g} s before each contender; the calls of one contender "
-              "follow each other without pauses.")
+    md.append(
+        "- Order, per (m, d): all hsrnet backends at every (threads, batch), then the index is freed; numpy; "
+        "then FAISS's index is built and timed. At most W and one library's copy of it are held at once."
+    )
+    md.append(
+        "- FAISS: `IndexFlatIP(d)` holding W, `lims, D, I = index.range_search(X, b)`, then each query's "
+        "ids sorted in place. **The sort is counted** in the `faiss` column (so that its output matches the "
+        "others'); `faiss unsorted` is the `range_search` call alone, from the same calls."
+    )
+    md.append(
+        "- Threads: OMP/OPENBLAS/MKL_NUM_THREADS set to the largest thread count before numpy is imported; "
+        "per measurement hsrnet uses the index's `n_threads`, numpy's BLAS `threadpoolctl.threadpool_limits`, "
+        "FAISS `faiss.omp_set_num_threads`."
+    )
+    md.append(
+        "- Several libraries' thread pools share 2 cores: an idle OpenBLAS or OpenMP pool keeps its threads "
+        "spinning for a while after a call (OpenBLAS about 0.1 s), which took the second core from the next "
+        f"contender (FAISS ran up to 10x slower at 2 threads right after numpy). With more than one thread "
+        f"the benchmark therefore pauses {SETTLE_S:g} s before each contender; the calls of one contender "
+        "follow each other without pauses."
+    )
     if monitor.max_wait_s > 0:
-        md.append("- The machine may be shared: before each point the benchmark waits (up to "
-                  f"{monitor.max_wait_s:g} s, `--max-wait`, and {monitor.total_wait_s:g} s in all, `--wait-budget`) until other processes use under {monitor.quiet_cores:g} "
-                  f"cores (from /proc/stat, steal included; {monitor.waited_s:.0f} s waited in all), and a contender "
-                  "during whose measurement other processes used more than 10% of a core is timed again (up to "
-                  f"{MAX_ATTEMPTS} times in all; {n_retimed} contender measurements were retimed). "
-                  + (f"**{n_disturbed} measurements stayed disturbed (after the retries, or once the waiting "
-                     "budget was spent); they are marked with * in the table.**" if n_disturbed else
-                     "No measurement stayed disturbed."))
+        md.append(
+            "- The machine may be shared: before each point the benchmark waits (up to "
+            f"{monitor.max_wait_s:g} s, `--max-wait`, and {monitor.total_wait_s:g} s in all, `--wait-budget`) until other processes use under {monitor.quiet_cores:g} "
+            f"cores (from /proc/stat, steal included; {monitor.waited_s:.0f} s waited in all), and a contender "
+            "during whose measurement other processes used more than 10% of a core is timed again (up to "
+            f"{MAX_ATTEMPTS} times in all; {n_retimed} contender measurements were retimed). "
+            + (
+                f"**{n_disturbed} measurements stayed disturbed (after the retries, or once the waiting "
+                "budget was spent); they are marked with * in the table.**"
+                if n_disturbed
+                else "No measurement stayed disturbed."
+            )
+        )
     else:
-        md.append("- The machine may be shared; with `--max-wait 0` the benchmark neither waited for a quiet machine "
-                  "nor retimed. " + (f"**{n_disturbed} measurements ran while other processes used more than 10% "
-                                     "of a core; they are marked with * in the table.**" if n_disturbed else
-                                     "No measurement ran while other processes used more than 10% of a core."))
-    md.append(f"- Timing (`time.perf_counter`): batch 1 - one untimed warm-up query, then up to {budget.queries} "
-              f"different queries (at least {budget.min_queries}, stopping after {budget.seconds_single:g} s of "
-              f"timed work), median time per query. Batch 256 - one untimed warm-up call on {min(max(args.batch), 16)} other "
-              f"queries, then the median time per batch over up to {budget.reps} repeats (at least {budget.min_reps}, stopping "
-              f"after {budget.seconds_batch:g} s); a batch whose first timed call takes {budget.slow:g} s or more "
-              "is timed once.")
-    md.append("- Check, once per point: every hsrnet backend must return exactly hsrnet scan's ids; numpy and "
-              "FAISS sum in another order, so rows within float rounding of b may differ. `mismatch np/faiss` "
-              "counts the (query, row) pairs that differ from scan (not an error).")
-    md.append("- Times in milliseconds: per query for batch 1, per batch of 256 for batch 256. Ratios are "
-              "other/hsrnet (above 1: hsrnet faster); `auto/best` is auto's time over the fastest of scan, gemm, "
-              "tree (above 1: auto slower).")
+        md.append(
+            "- The machine may be shared; with `--max-wait 0` the benchmark neither waited for a quiet machine "
+            "nor retimed. "
+            + (
+                f"**{n_disturbed} measurements ran while other processes used more than 10% "
+                "of a core; they are marked with * in the table.**"
+                if n_disturbed
+                else "No measurement ran while other processes used more than 10% of a core."
+            )
+        )
+    md.append(
+        f"- Timing (`time.perf_counter`): batch 1 - one untimed warm-up query, then up to {budget.queries} "
+        f"different queries (at least {budget.min_queries}, stopping after {budget.seconds_single:g} s of "
+        f"timed work), median time per query. Batch 256 - one untimed warm-up call on {min(max(args.batch), 16)} other "
+        f"queries, then the median time per batch over up to {budget.reps} repeats (at least {budget.min_reps}, stopping "
+        f"after {budget.seconds_batch:g} s); a batch whose first timed call takes {budget.slow:g} s or more "
+        "is timed once."
+    )
+    md.append(
+        "- Check, once per point: every hsrnet backend must return exactly hsrnet scan's ids; numpy and "
+        "FAISS sum in another order, so rows within float rounding of b may differ. `mismatch np/faiss` "
+        "counts the (query, row) pairs that differ from scan (not an error)."
+    )
+    md.append(
+        "- Times in milliseconds: per query for batch 1, per batch of 256 for batch 256. Ratios are "
+        "other/hsrnet (above 1: hsrnet faster); `auto/best` is auto's time over the fastest of scan, gemm, "
+        "tree (above 1: auto slower)."
+    )
     md.append("")
     md.append("## Targets")
     md.append("")
@@ -778,8 +901,9 @@ def main(args):
     margins = [(r, k) for r in rows for k in ("numpy", "faiss") if r.get(k + "_margin") is not None]
     if margins:
         worst = max(r[k + "_margin"] for r, k in margins)
-        md.append(f"Mismatched rows of numpy/FAISS lie within {worst:.2e} of b (float64 inner product), "
-                  "i.e. float rounding.")
+        md.append(
+            f"Mismatched rows of numpy/FAISS lie within {worst:.2e} of b (float64 inner product), i.e. float rounding."
+        )
         md.append("")
     md.append("## All points")
     md.append("")

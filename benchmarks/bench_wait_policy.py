@@ -8,6 +8,7 @@ Each configuration runs in a fresh process (the runtime reads its environment on
 
     python benchmarks/bench_wait_policy.py [--repeat 3]        # results: docs/threads.md
 """
+
 from __future__ import annotations
 
 import argparse
@@ -51,8 +52,10 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
-    print(f"cores: {os.cpu_count()}; fit: 4000 x 32, m = 16384, 2 epochs, batch 32; predict: 20000 rows; "
-          f"best of {args.repeat} (seconds)")
+    print(
+        f"cores: {os.cpu_count()}; fit: 4000 x 32, m = 16384, 2 epochs, batch 32; predict: 20000 rows; "
+        f"best of {args.repeat} (seconds)"
+    )
     print(f"{'machine':<8}{'policy':<32}{'fit 1 thr':>10}{'fit 2 thr':>10}{'pred 1 thr':>11}{'pred 2 thr':>11}")
     for busy in (False, True):
         hog = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if busy else None
@@ -61,8 +64,11 @@ def main():
             for name, env in POLICIES.items():
                 results = [run(env) for _ in range(args.repeat)]
                 best = {j: [min(r[j][k] for r in results) for k in (0, 1)] for j in (1, 2)}
-                print(f"{'busy' if busy else 'quiet':<8}{name:<32}{best[1][0]:>10.2f}{best[2][0]:>10.2f}"
-                      f"{best[1][1]:>11.3f}{best[2][1]:>11.3f}", flush=True)
+                print(
+                    f"{'busy' if busy else 'quiet':<8}{name:<32}{best[1][0]:>10.2f}{best[2][0]:>10.2f}"
+                    f"{best[1][1]:>11.3f}{best[2][1]:>11.3f}",
+                    flush=True,
+                )
         finally:
             if hog is not None:
                 hog.kill()

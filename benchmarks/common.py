@@ -2,6 +2,7 @@
 
 Standard library only, so a script can import it before numpy (and before it sets thread variables).
 """
+
 from __future__ import annotations
 
 import os

@@ -26,6 +26,7 @@ on it, times do. Every fit here uses the default n_jobs=None (1 thread) unless -
 
 About 30 minutes in all on 2 busy cores (grid 12, curves 7, final 6).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,9 +37,8 @@ import sys
 import time
 import warnings
 
-import numpy as np
-
 import hsrnet
+import numpy as np
 from hsrnet.datasets import load_california_housing, load_letter, load_mnist
 
 DATASETS = ("mnist", "letter", "california")
@@ -98,12 +98,20 @@ def best_score(r):
 
 # (data sets, parameters) of the solvers stage; every other parameter at its default.
 SOLVER_RUNS = (
-    [(DATASETS, {"solver": "sgd", "learning_rate_init": lr, "batch_size": 32, "input_map": "standardize"})
-     for lr in (100.0,)]
-    + [(DATASETS, {"solver": "adagrad", "learning_rate_init": lr, "batch_size": b, "input_map": im})
-       for im in ("pca", "standardize") for b in (64, 128, 256) for lr in (0.3, 0.5, 1.0)]
-    + [(DATASETS, {"solver": s, "learning_rate_init": lr, "batch_size": 128, "input_map": "pca"})
-       for s, lr in (("rowwise_adagrad", 0.5), ("adam", 0.003), ("adam", 0.01), ("adam", 0.03))]
+    [
+        (DATASETS, {"solver": "sgd", "learning_rate_init": lr, "batch_size": 32, "input_map": "standardize"})
+        for lr in (100.0,)
+    ]
+    + [
+        (DATASETS, {"solver": "adagrad", "learning_rate_init": lr, "batch_size": b, "input_map": im})
+        for im in ("pca", "standardize")
+        for b in (64, 128, 256)
+        for lr in (0.3, 0.5, 1.0)
+    ]
+    + [
+        (DATASETS, {"solver": s, "learning_rate_init": lr, "batch_size": 128, "input_map": "pca"})
+        for s, lr in (("rowwise_adagrad", 0.5), ("adam", 0.003), ("adam", 0.01), ("adam", 0.03))
+    ]
     + [(("mnist",), {"input_map": "pca", "n_components": k}) for k in (32, 48, 96, 128)]
     + [(DATASETS, {"n_neurons": m}) for m in (2048, 8192)]
     + [(DATASETS, {"threshold": b}) for b in (1.4, 2.2, 2.6, 3.0)]
@@ -120,8 +128,10 @@ def stage_solvers(args):
                 continue
             Est, Xtr, ytr, Xte, yte = load(name)
             r = curve(Est, Xtr, ytr, Xte, yte, SOLVER_EPOCHS[name], n_jobs=args.n_jobs, **params)
-            emit(args.out, {"stage": "solvers", "data": name, "params": params, **r,
-                            "load_avg": round(os.getloadavg()[0], 2)})
+            emit(
+                args.out,
+                {"stage": "solvers", "data": name, "params": params, **r, "load_avg": round(os.getloadavg()[0], 2)},
+            )
 
 
 def summarize_solvers(path):
@@ -152,10 +162,29 @@ def stage_grid(args):
         Est, Xtr, ytr, Xte, yte = load(name, mnist_n=args.mnist_grid_n)
         rows = []
         for lr, B, tol in itertools.product(args.lrs, args.batches, (False, True)):
-            r = curve(Est, Xtr, ytr, Xte, yte, epochs[name], n_neurons=4096, learning_rate_init=lr, batch_size=B,
-                      train_output_layer=tol, **SGD_GRID)
-            rec = {"stage": "grid", "data": name, "n_train": len(Xtr), "n_neurons": 4096, "learning_rate_init": lr,
-                   "batch_size": B, "train_output_layer": tol, **r}
+            r = curve(
+                Est,
+                Xtr,
+                ytr,
+                Xte,
+                yte,
+                epochs[name],
+                n_neurons=4096,
+                learning_rate_init=lr,
+                batch_size=B,
+                train_output_layer=tol,
+                **SGD_GRID,
+            )
+            rec = {
+                "stage": "grid",
+                "data": name,
+                "n_train": len(Xtr),
+                "n_neurons": 4096,
+                "learning_rate_init": lr,
+                "batch_size": B,
+                "train_output_layer": tol,
+                **r,
+            }
             emit(args.out, rec)
             rows.append(rec)
         # widths at the best setting (by peak score) and at the estimator's default setting
@@ -164,10 +193,29 @@ def stage_grid(args):
         for (lr, B, tol), m in itertools.product(sorted(settings), args.widths):
             if m == 4096:
                 continue
-            r = curve(Est, Xtr, ytr, Xte, yte, epochs[name], n_neurons=m, learning_rate_init=lr, batch_size=B,
-                      train_output_layer=tol, **SGD_GRID)
-            rec = {"stage": "grid", "data": name, "n_train": len(Xtr), "n_neurons": m, "learning_rate_init": lr,
-                   "batch_size": B, "train_output_layer": tol, **r}
+            r = curve(
+                Est,
+                Xtr,
+                ytr,
+                Xte,
+                yte,
+                epochs[name],
+                n_neurons=m,
+                learning_rate_init=lr,
+                batch_size=B,
+                train_output_layer=tol,
+                **SGD_GRID,
+            )
+            rec = {
+                "stage": "grid",
+                "data": name,
+                "n_train": len(Xtr),
+                "n_neurons": m,
+                "learning_rate_init": lr,
+                "batch_size": B,
+                "train_output_layer": tol,
+                **r,
+            }
             emit(args.out, rec)
             rows.append(rec)
         results[name] = rows
@@ -204,10 +252,11 @@ def stage_curve(args):
     for name in args.datasets:
         Est, Xtr, ytr, Xte, yte = load(name)
         for overrides in args.curve_params:
-            r = curve(Est, Xtr, ytr, Xte, yte, args.curve_epochs[DATASETS.index(name)], n_jobs=args.n_jobs,
-                      **overrides)
-            emit(args.out, {"stage": "curve", "data": name, "n_train": len(Xtr), "params": {"defaults": True,
-                            **overrides}, **r})
+            r = curve(Est, Xtr, ytr, Xte, yte, args.curve_epochs[DATASETS.index(name)], n_jobs=args.n_jobs, **overrides)
+            emit(
+                args.out,
+                {"stage": "curve", "data": name, "n_train": len(Xtr), "params": {"defaults": True, **overrides}, **r},
+            )
 
 
 def stage_target(args):
@@ -219,13 +268,23 @@ def stage_target(args):
     imap = InputMap().fit(Xtr)
     Ztr, Zte = imap.transform(Xtr), imap.transform(Xte)
     mu, sd = ytr.mean(), ytr.std()
-    for label, scale_y, unit in (("raw (100k$)", False, 1.0), ("standardised", True, 1.0),
-                                 ("raw (dollars)", False, 1e5), ("standardised (dollars)", True, 1e5)):
+    for label, scale_y, unit in (
+        ("raw (100k$)", False, 1.0),
+        ("standardised", True, 1.0),
+        ("raw (dollars)", False, 1e5),
+        ("standardised (dollars)", True, 1e5),
+    ):
         y = ytr * unit
         target = (y - mu * unit) / (sd * unit) if scale_y else y
         net = hsrnet.ShiftedReLUNetwork(Ztr.shape[1], p["n_neurons"], 1, seed=1, n_threads=1)
-        tr = hsrnet.SGDTrainer(batch_size=p["batch_size"], learning_rate=p["learning_rate_init"],
-                               train_output_layer=p["train_output_layer"], loss="squared_error", seed=2, n_threads=1)
+        tr = hsrnet.SGDTrainer(
+            batch_size=p["batch_size"],
+            learning_rate=p["learning_rate_init"],
+            train_output_layer=p["train_output_layer"],
+            loss="squared_error",
+            seed=2,
+            n_threads=1,
+        )
         scores = []
         try:
             for _ in range(args.target_epochs):
@@ -252,21 +311,33 @@ def stage_final(args):
         t = time.perf_counter()
         score = est.score(Xte, yte)
         pred_s = time.perf_counter() - t
-        emit(args.out, {"stage": "final", "data": name, "random_state": seed, "n_train": len(Xtr), "n_test": len(Xte),
-                        "score": round(float(score), 4), "fit_s": round(fit_s, 1), "predict_s": round(pred_s, 2),
-                        "n_iter": est.n_iter_, "firing_first": round(est.firing_fraction_[0], 4),
-                        "firing_last": round(est.firing_fraction_[-1], 4),
-                        "train_loss_last": round(est.loss_curve_[-1], 4),
-                        "phase_s": {k: round(sum(v), 1) for k, v in est.timings_.items()},
-                        "convergence_warning": any("Maximum iterations" in str(x.message) for x in w),
-                        "params": {k: v for k, v in est.get_params().items() if k not in ("random_state",)},
-                        "n_jobs": args.n_jobs, "load_avg": os.getloadavg()[0]})
+        emit(
+            args.out,
+            {
+                "stage": "final",
+                "data": name,
+                "random_state": seed,
+                "n_train": len(Xtr),
+                "n_test": len(Xte),
+                "score": round(float(score), 4),
+                "fit_s": round(fit_s, 1),
+                "predict_s": round(pred_s, 2),
+                "n_iter": est.n_iter_,
+                "firing_first": round(est.firing_fraction_[0], 4),
+                "firing_last": round(est.firing_fraction_[-1], 4),
+                "train_loss_last": round(est.loss_curve_[-1], 4),
+                "phase_s": {k: round(sum(v), 1) for k, v in est.timings_.items()},
+                "convergence_warning": any("Maximum iterations" in str(x.message) for x in w),
+                "params": {k: v for k, v in est.get_params().items() if k not in ("random_state",)},
+                "n_jobs": args.n_jobs,
+                "load_avg": os.getloadavg()[0],
+            },
+        )
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--stage", choices=("solvers", "grid", "summary", "curve", "target", "final", "all"),
-                   default="all")
+    p.add_argument("--stage", choices=("solvers", "grid", "summary", "curve", "target", "final", "all"), default="all")
     p.add_argument("--datasets", nargs="+", choices=DATASETS, default=list(DATASETS))
     p.add_argument("--out", default="tune_defaults.jsonl", help="JSON lines are appended here")
     p.add_argument("--mnist-grid-n", type=int, default=5000, help="MNIST training subsample for the grid")
@@ -276,8 +347,13 @@ def main(argv=None):
     p.add_argument("--batches", type=int, nargs="+", default=[32, 128])
     p.add_argument("--widths", type=int, nargs="+", default=[1024, 4096, 16384])
     p.add_argument("--curve-epochs", type=int, nargs=3, default=[12, 30, 30], help="mnist letter california")
-    p.add_argument("--curve-params", type=json.loads, nargs="+", default=[{}, {"n_neurons": 1024}],
-                   help="parameter overrides of the curve stage, one JSON object per curve ({} = defaults)")
+    p.add_argument(
+        "--curve-params",
+        type=json.loads,
+        nargs="+",
+        default=[{}, {"n_neurons": 1024}],
+        help="parameter overrides of the curve stage, one JSON object per curve ({} = defaults)",
+    )
     p.add_argument("--target-epochs", type=int, default=10)
     p.add_argument("--seeds", type=int, nargs="+", default=[0], help="random_state values of the final fits")
     p.add_argument("--n-jobs", type=int, default=None, help="threads of the curve and final fits (default 1)")

@@ -6,11 +6,11 @@
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/tuple.h>
 
-#include <hsrnet/hsrnet.hpp>
 #include <chrono>
+#include <hsrnet/hsrnet.hpp>
 #include <memory>
-#include <optional>
 #include <mutex>
+#include <optional>
 #include <vector>
 
 namespace nb = nanobind;
@@ -114,90 +114,109 @@ struct InterruptGuard {
 NB_MODULE(_core, m) {
   m.doc() = "hsrnet compiled core (private; use the hsrnet package)";
 
-  m.def("reference_dot", [](CArray<float> w, CArray<float> x) {
-    return hsrnet::reference_dot(w.data(), x.data(), static_cast<int>(w.size()));
-  }, "w"_a, "x"_a);
+  m.def(
+      "reference_dot",
+      [](CArray<float> w, CArray<float> x) {
+        return hsrnet::reference_dot(w.data(), x.data(), static_cast<int>(w.size()));
+      },
+      "w"_a, "x"_a);
   m.def("dot_error_coefficient", &hsrnet::dot_error_coefficient, "d"_a);
   m.def("padded_stride", &hsrnet::padded_stride, "d"_a);
   m.def("max_threads", []() { return omp_get_max_threads(); });
   // In a child created by fork() after the parent ran OpenMP, libgomp's thread pool is gone and a parallel
   // region with 2+ threads hangs: no level of parallelism may be active there (every region runs on 1 thread,
   // whatever its num_threads clause says).
-  m.def("_single_threaded_after_fork", []() { omp_set_max_active_levels(0); omp_set_num_threads(1); });
+  m.def("_single_threaded_after_fork", []() {
+    omp_set_max_active_levels(0);
+    omp_set_num_threads(1);
+  });
   m.def("_max_active_levels", []() { return omp_get_max_active_levels(); });
 
   nb::class_<PyIndex>(m, "HalfSpaceIndex")
-      .def("__init__",
-           [](PyIndex* self, CArray<float> rows, const std::string& backend, int leaf_size, int tree_max_dim,
-              double rebuild_after, int n_threads) {
-             hsrnet::IndexOptions o;
-             o.backend = hsrnet::parse_backend(backend);
-             o.leaf_size = leaf_size;
-             o.tree_max_dim = tree_max_dim;
-             o.rebuild_after = rebuild_after;
-             o.n_threads = n_threads;
-             nb::gil_scoped_release release;
-             new (self) PyIndex(rows.data(), rows.shape(0), static_cast<int>(rows.shape(1)), o);
-           },
-           "rows"_a, "backend"_a, "leaf_size"_a, "tree_max_dim"_a, "rebuild_after"_a, "n_threads"_a)
+      .def(
+          "__init__",
+          [](PyIndex* self, CArray<float> rows, const std::string& backend, int leaf_size, int tree_max_dim,
+             double rebuild_after, int n_threads) {
+            hsrnet::IndexOptions o;
+            o.backend = hsrnet::parse_backend(backend);
+            o.leaf_size = leaf_size;
+            o.tree_max_dim = tree_max_dim;
+            o.rebuild_after = rebuild_after;
+            o.n_threads = n_threads;
+            nb::gil_scoped_release release;
+            new (self) PyIndex(rows.data(), rows.shape(0), static_cast<int>(rows.shape(1)), o);
+          },
+          "rows"_a, "backend"_a, "leaf_size"_a, "tree_max_dim"_a, "rebuild_after"_a, "n_threads"_a)
       .def_prop_ro("m", [](PyIndex& s) { return s.index.rows(); })
       .def_prop_ro("d", [](PyIndex& s) { return s.index.dim(); })
       .def_prop_ro("has_tree", [](PyIndex& s) { return s.index.has_tree(); })
       .def_prop_ro("memory_bytes", [](PyIndex& s) { return s.index.memory_bytes(); })
-      .def_prop_rw("n_threads", [](PyIndex& s) { return s.index.options().n_threads; },
-                   [](PyIndex& s, int n) { std::lock_guard<std::mutex> lock(s.mutex); s.index.set_n_threads(n); })
-      .def("query",
-           [](PyIndex& s, CArray<float> x, double b, const std::string& backend) {
-             const hsrnet::Backend be = hsrnet::parse_backend(backend);
-             std::vector<hsrnet::row_id> ids;
-             {
-               nb::gil_scoped_release release;
-               std::lock_guard<std::mutex> lock(s.mutex);
-               ids = s.index.query(x.data(), b, be);
-             }
-             return to_numpy(std::move(ids));
-           },
-           "x"_a, "b"_a, "backend"_a)
-      .def("query_batch",
-           [](PyIndex& s, CArray<float> X, double b, const std::string& backend) {
-             const hsrnet::Backend be = hsrnet::parse_backend(backend);
-             hsrnet::CsrResult r;
-             {
-               nb::gil_scoped_release release;
-               std::lock_guard<std::mutex> lock(s.mutex);
-               r = s.index.query_batch(X.data(), X.shape(0), b, be);
-             }
-             return nb::make_tuple(to_numpy(std::move(r.offsets)), to_numpy(std::move(r.indices)));
-           },
-           "X"_a, "b"_a, "backend"_a)
-      .def("update",
-           [](PyIndex& s, CArray<std::int32_t> ids, CArray<float> values) {
+      .def_prop_rw(
+          "n_threads", [](PyIndex& s) { return s.index.options().n_threads; },
+          [](PyIndex& s, int n) {
+            std::lock_guard<std::mutex> lock(s.mutex);
+            s.index.set_n_threads(n);
+          })
+      .def(
+          "query",
+          [](PyIndex& s, CArray<float> x, double b, const std::string& backend) {
+            const hsrnet::Backend be = hsrnet::parse_backend(backend);
+            std::vector<hsrnet::row_id> ids;
+            {
+              nb::gil_scoped_release release;
+              std::lock_guard<std::mutex> lock(s.mutex);
+              ids = s.index.query(x.data(), b, be);
+            }
+            return to_numpy(std::move(ids));
+          },
+          "x"_a, "b"_a, "backend"_a)
+      .def(
+          "query_batch",
+          [](PyIndex& s, CArray<float> X, double b, const std::string& backend) {
+            const hsrnet::Backend be = hsrnet::parse_backend(backend);
+            hsrnet::CsrResult r;
+            {
+              nb::gil_scoped_release release;
+              std::lock_guard<std::mutex> lock(s.mutex);
+              r = s.index.query_batch(X.data(), X.shape(0), b, be);
+            }
+            return nb::make_tuple(to_numpy(std::move(r.offsets)), to_numpy(std::move(r.indices)));
+          },
+          "X"_a, "b"_a, "backend"_a)
+      .def(
+          "update",
+          [](PyIndex& s, CArray<std::int32_t> ids, CArray<float> values) {
+            nb::gil_scoped_release release;
+            std::lock_guard<std::mutex> lock(s.mutex);
+            s.index.update(ids.data(), ids.size(), values.data());
+          },
+          "ids"_a, "values"_a)
+      .def(
+          "get_rows",
+          [](PyIndex& s, CArray<std::int32_t> ids) {
+            const int d = s.index.dim();
+            std::vector<float> out(ids.size() * static_cast<std::size_t>(d));
+            {
+              nb::gil_scoped_release release;
+              std::lock_guard<std::mutex> lock(s.mutex);
+              for (std::size_t i = 0; i < ids.size(); ++i) s.index.get_row(ids.data()[i], out.data() + i * d);
+            }
+            return to_numpy(std::move(out));
+          },
+          "ids"_a)
+      .def("rebuild",
+           [](PyIndex& s) {
              nb::gil_scoped_release release;
              std::lock_guard<std::mutex> lock(s.mutex);
-             s.index.update(ids.data(), ids.size(), values.data());
-           },
-           "ids"_a, "values"_a)
-      .def("get_rows",
-           [](PyIndex& s, CArray<std::int32_t> ids) {
-             const int d = s.index.dim();
-             std::vector<float> out(ids.size() * static_cast<std::size_t>(d));
-             {
-               nb::gil_scoped_release release;
-               std::lock_guard<std::mutex> lock(s.mutex);
-               for (std::size_t i = 0; i < ids.size(); ++i) s.index.get_row(ids.data()[i], out.data() + i * d);
-             }
-             return to_numpy(std::move(out));
-           },
-           "ids"_a)
-      .def("rebuild", [](PyIndex& s) {
-        nb::gil_scoped_release release;
-        std::lock_guard<std::mutex> lock(s.mutex);
-        s.index.rebuild();
-      })
-      .def("choose", [](PyIndex& s, const std::string& backend, std::size_t n) {
-        std::lock_guard<std::mutex> lock(s.mutex);
-        return std::string(hsrnet::backend_name(s.index.choose(hsrnet::parse_backend(backend), n)));
-      }, "backend"_a, "n"_a)
+             s.index.rebuild();
+           })
+      .def(
+          "choose",
+          [](PyIndex& s, const std::string& backend, std::size_t n) {
+            std::lock_guard<std::mutex> lock(s.mutex);
+            return std::string(hsrnet::backend_name(s.index.choose(hsrnet::parse_backend(backend), n)));
+          },
+          "backend"_a, "n"_a)
       .def("stats", [](PyIndex& s) {
         std::lock_guard<std::mutex> lock(s.mutex);
         const hsrnet::IndexStats& st = s.index.stats();
@@ -215,175 +234,190 @@ NB_MODULE(_core, m) {
       });
 
   nb::class_<PyNet>(m, "Network")
-      .def("__init__",
-           [](PyNet* self, int d, std::size_t width, int K, double threshold, std::uint64_t seed,
-              nb::object W, nb::object A, const std::string& index_backend, int leaf_size, int n_threads) {
-             hsrnet::NetOptions o;
-             o.threshold = threshold;  // NaN: sqrt(0.4 ln m)
-             o.seed = seed;
-             o.index.backend = hsrnet::parse_backend(index_backend);
-             o.index.leaf_size = leaf_size;
-             o.index.n_threads = n_threads;
-             const float* w = W.is_none() ? nullptr : nb::cast<CArray<float>>(W).data();
-             const float* a = A.is_none() ? nullptr : nb::cast<CArray<float>>(A).data();
-             new (self) PyNet();
-             nb::gil_scoped_release release;
-             self->net = w ? std::make_unique<hsrnet::ShiftedReLUNet>(d, width, K, w, a, o)
-                           : std::make_unique<hsrnet::ShiftedReLUNet>(d, width, K, o);
-           },
-           "d"_a, "m"_a, "K"_a, "threshold"_a, "seed"_a, "W"_a.none(), "A"_a.none(), "index_backend"_a,
-           "leaf_size"_a, "n_threads"_a)
+      .def(
+          "__init__",
+          [](PyNet* self, int d, std::size_t width, int K, double threshold, std::uint64_t seed, nb::object W,
+             nb::object A, const std::string& index_backend, int leaf_size, int n_threads) {
+            hsrnet::NetOptions o;
+            o.threshold = threshold;  // NaN: sqrt(0.4 ln m)
+            o.seed = seed;
+            o.index.backend = hsrnet::parse_backend(index_backend);
+            o.index.leaf_size = leaf_size;
+            o.index.n_threads = n_threads;
+            const float* w = W.is_none() ? nullptr : nb::cast<CArray<float>>(W).data();
+            const float* a = A.is_none() ? nullptr : nb::cast<CArray<float>>(A).data();
+            new (self) PyNet();
+            nb::gil_scoped_release release;
+            self->net = w ? std::make_unique<hsrnet::ShiftedReLUNet>(d, width, K, w, a, o)
+                          : std::make_unique<hsrnet::ShiftedReLUNet>(d, width, K, o);
+          },
+          "d"_a, "m"_a, "K"_a, "threshold"_a, "seed"_a, "W"_a.none(), "A"_a.none(), "index_backend"_a, "leaf_size"_a,
+          "n_threads"_a)
       .def_prop_ro("d", [](PyNet& s) { return s.net->input_dim(); })
       .def_prop_ro("m", [](PyNet& s) { return s.net->width(); })
       .def_prop_ro("K", [](PyNet& s) { return s.net->outputs(); })
       .def_prop_ro("threshold", [](PyNet& s) { return s.net->threshold(); })
-      .def_prop_ro("memory_bytes", [](PyNet& s) {
-        return s.net->index().memory_bytes() + s.net->width() * s.net->outputs() * sizeof(float);
-      })
+      .def_prop_ro(
+          "memory_bytes",
+          [](PyNet& s) { return s.net->index().memory_bytes() + s.net->width() * s.net->outputs() * sizeof(float); })
       // Waits for the lock without the GIL: a training epoch holding the lock takes the GIL to check for Ctrl-C.
-      .def_prop_rw("n_threads", [](PyNet& s) { return s.net->index().options().n_threads; },
-                   [](PyNet& s, int n) {
-                     nb::gil_scoped_release release;
-                     std::lock_guard<std::mutex> lock(s.mutex);
-                     s.net->index().set_n_threads(n);
-                   })
-      .def("hidden_weights", [](PyNet& s) {
-        std::vector<float> W(s.net->width() * static_cast<std::size_t>(s.net->input_dim()));
-        {
-          nb::gil_scoped_release release;
-          std::lock_guard<std::mutex> lock(s.mutex);
-          s.net->get_hidden_weights(W.data());
-        }
-        return to_numpy2(std::move(W), s.net->width(), static_cast<std::size_t>(s.net->input_dim()));
-      })
-      .def("output_weights", [](PyNet& s) {
-        const std::size_t n = s.net->width() * static_cast<std::size_t>(s.net->outputs());
-        std::vector<float> A;
-        {
-          nb::gil_scoped_release release;
-          std::lock_guard<std::mutex> lock(s.mutex);
-          A.assign(s.net->output_weights(), s.net->output_weights() + n);
-        }
-        return to_numpy2(std::move(A), s.net->width(), static_cast<std::size_t>(s.net->outputs()));
-      })
-      .def("predict",
-           [](PyNet& s, CArray<float> X) {
-             const std::size_t n = X.shape(0);
-             std::vector<float> out(n * static_cast<std::size_t>(s.net->outputs()));
+      .def_prop_rw(
+          "n_threads", [](PyNet& s) { return s.net->index().options().n_threads; },
+          [](PyNet& s, int n) {
+            nb::gil_scoped_release release;
+            std::lock_guard<std::mutex> lock(s.mutex);
+            s.net->index().set_n_threads(n);
+          })
+      .def("hidden_weights",
+           [](PyNet& s) {
+             std::vector<float> W(s.net->width() * static_cast<std::size_t>(s.net->input_dim()));
              {
                nb::gil_scoped_release release;
                std::lock_guard<std::mutex> lock(s.mutex);
-               s.net->predict(X.data(), n, out.data());
+               s.net->get_hidden_weights(W.data());
              }
-             return to_numpy2(std::move(out), n, static_cast<std::size_t>(s.net->outputs()));
-           },
-           "X"_a)
-      .def("firing", [](PyNet& s, CArray<float> x) {
-        std::vector<hsrnet::row_id> ids;
-        {
-          nb::gil_scoped_release release;
-          std::lock_guard<std::mutex> lock(s.mutex);
-          ids = s.net->firing(x.data());
-        }
-        return to_numpy(std::move(ids));
-      }, "x"_a);
+             return to_numpy2(std::move(W), s.net->width(), static_cast<std::size_t>(s.net->input_dim()));
+           })
+      .def("output_weights",
+           [](PyNet& s) {
+             const std::size_t n = s.net->width() * static_cast<std::size_t>(s.net->outputs());
+             std::vector<float> A;
+             {
+               nb::gil_scoped_release release;
+               std::lock_guard<std::mutex> lock(s.mutex);
+               A.assign(s.net->output_weights(), s.net->output_weights() + n);
+             }
+             return to_numpy2(std::move(A), s.net->width(), static_cast<std::size_t>(s.net->outputs()));
+           })
+      .def(
+          "predict",
+          [](PyNet& s, CArray<float> X) {
+            const std::size_t n = X.shape(0);
+            std::vector<float> out(n * static_cast<std::size_t>(s.net->outputs()));
+            {
+              nb::gil_scoped_release release;
+              std::lock_guard<std::mutex> lock(s.mutex);
+              s.net->predict(X.data(), n, out.data());
+            }
+            return to_numpy2(std::move(out), n, static_cast<std::size_t>(s.net->outputs()));
+          },
+          "X"_a)
+      .def(
+          "firing",
+          [](PyNet& s, CArray<float> x) {
+            std::vector<hsrnet::row_id> ids;
+            {
+              nb::gil_scoped_release release;
+              std::lock_guard<std::mutex> lock(s.mutex);
+              ids = s.net->firing(x.data());
+            }
+            return to_numpy(std::move(ids));
+          },
+          "x"_a);
 
   nb::class_<hsrnet::SgdTrainer>(m, "Trainer")
-      .def("__init__",
-           [](hsrnet::SgdTrainer* self, std::size_t batch_size, double lr, const std::string& schedule, double power,
-              const std::string& strategy, bool train_output_layer, const std::string& loss, std::uint64_t seed,
-              bool shuffle, std::size_t cache_budget_bytes, int n_threads, const std::string& optimizer,
-              double momentum, double beta1, double beta2, double epsilon) {
-             hsrnet::TrainerOptions o;
-             o.batch_size = batch_size;
-             o.lr = lr;
-             o.schedule = hsrnet::parse_schedule(schedule);
-             o.power = power;
-             o.strategy = hsrnet::parse_strategy(strategy);
-             o.train_output_layer = train_output_layer;
-             o.loss = hsrnet::parse_loss(loss);
-             o.seed = seed;
-             o.shuffle = shuffle;
-             o.cache_budget_bytes = cache_budget_bytes;
-             o.n_threads = n_threads;
-             o.optimizer.kind = hsrnet::parse_optimizer(optimizer);
-             o.optimizer.momentum = momentum;
-             o.optimizer.beta1 = beta1;
-             o.optimizer.beta2 = beta2;
-             o.optimizer.epsilon = epsilon;
-             new (self) hsrnet::SgdTrainer(o);
-           },
-           "batch_size"_a, "lr"_a, "schedule"_a, "power"_a, "strategy"_a, "train_output_layer"_a, "loss"_a,
-           "seed"_a, "shuffle"_a, "cache_budget_bytes"_a, "n_threads"_a, "optimizer"_a = "sgd", "momentum"_a = 0.0,
-           "beta1"_a = 0.9, "beta2"_a = 0.999, "epsilon"_a = -1.0)
+      .def(
+          "__init__",
+          [](hsrnet::SgdTrainer* self, std::size_t batch_size, double lr, const std::string& schedule, double power,
+             const std::string& strategy, bool train_output_layer, const std::string& loss, std::uint64_t seed,
+             bool shuffle, std::size_t cache_budget_bytes, int n_threads, const std::string& optimizer, double momentum,
+             double beta1, double beta2, double epsilon) {
+            hsrnet::TrainerOptions o;
+            o.batch_size = batch_size;
+            o.lr = lr;
+            o.schedule = hsrnet::parse_schedule(schedule);
+            o.power = power;
+            o.strategy = hsrnet::parse_strategy(strategy);
+            o.train_output_layer = train_output_layer;
+            o.loss = hsrnet::parse_loss(loss);
+            o.seed = seed;
+            o.shuffle = shuffle;
+            o.cache_budget_bytes = cache_budget_bytes;
+            o.n_threads = n_threads;
+            o.optimizer.kind = hsrnet::parse_optimizer(optimizer);
+            o.optimizer.momentum = momentum;
+            o.optimizer.beta1 = beta1;
+            o.optimizer.beta2 = beta2;
+            o.optimizer.epsilon = epsilon;
+            new (self) hsrnet::SgdTrainer(o);
+          },
+          "batch_size"_a, "lr"_a, "schedule"_a, "power"_a, "strategy"_a, "train_output_layer"_a, "loss"_a, "seed"_a,
+          "shuffle"_a, "cache_budget_bytes"_a, "n_threads"_a, "optimizer"_a = "sgd", "momentum"_a = 0.0,
+          "beta1"_a = 0.9, "beta2"_a = 0.999, "epsilon"_a = -1.0)
       .def("set_learning_rate", &hsrnet::SgdTrainer::set_learning_rate, "lr"_a)
       .def("reseed", &hsrnet::SgdTrainer::reseed, "seed"_a)
-      .def("optimizer_state",
-           [](hsrnet::SgdTrainer& t, PyNet& net) {
-             // Arrays by name (hidden rows without their padding), plus the step count; empty before the first
-             // stateful step.
-             const hsrnet::OptimizerState& os = t.optimizer_state();
-             nb::dict out;
-             out["steps"] = os.steps();
-             const std::size_t m = os.rows();
-             const int d = net.net->input_dim(), stride = os.stride(), K = os.outputs();
-             auto hidden = [&](const hsrnet::AlignedBuffer<float>& buf, const char* name) {
-               if (!buf.size()) return;
-               if (buf.size() == m) {
-                 out[name] = to_numpy(std::vector<float>(buf.data(), buf.data() + m));
-                 return;
-               }
-               std::vector<float> v(m * static_cast<std::size_t>(d));
-               for (std::size_t r = 0; r < m; ++r)
-                 std::copy_n(buf.data() + r * static_cast<std::size_t>(stride), d, v.data() + r * static_cast<std::size_t>(d));
-               out[name] = to_numpy2(std::move(v), m, static_cast<std::size_t>(d));
-             };
-             auto output = [&](const hsrnet::AlignedBuffer<float>& buf, const char* name) {
-               if (!buf.size()) return;
-               out[name] = to_numpy2(std::vector<float>(buf.data(), buf.data() + buf.size()), m, static_cast<std::size_t>(K));
-             };
-             hidden(os.hidden1(), "hidden1");
-             hidden(os.hidden2(), "hidden2");
-             output(os.out1(), "out1");
-             output(os.out2(), "out2");
-             return out;
-           },
-           "net"_a)
-      .def("restore_optimizer_state",
-           [](hsrnet::SgdTrainer& t, PyNet& net, nb::object hidden1, nb::object hidden2, nb::object out1,
-              nb::object out2, std::uint64_t steps) {
-             auto ptr = [](nb::object o) { return o.is_none() ? nullptr : nb::cast<CArray<float>>(o).data(); };
-             std::lock_guard<std::mutex> lock(net.mutex);
-             t.restore_optimizer_state(*net.net, ptr(hidden1), ptr(hidden2), ptr(out1), ptr(out2), steps);
-           },
-           "net"_a, "hidden1"_a.none(), "hidden2"_a.none(), "out1"_a.none(), "out2"_a.none(), "steps"_a)
+      .def(
+          "optimizer_state",
+          [](hsrnet::SgdTrainer& t, PyNet& net) {
+            // Arrays by name (hidden rows without their padding), plus the step count; empty before the first
+            // stateful step.
+            const hsrnet::OptimizerState& os = t.optimizer_state();
+            nb::dict out;
+            out["steps"] = os.steps();
+            const std::size_t m = os.rows();
+            const int d = net.net->input_dim(), stride = os.stride(), K = os.outputs();
+            auto hidden = [&](const hsrnet::AlignedBuffer<float>& buf, const char* name) {
+              if (!buf.size()) return;
+              if (buf.size() == m) {
+                out[name] = to_numpy(std::vector<float>(buf.data(), buf.data() + m));
+                return;
+              }
+              std::vector<float> v(m * static_cast<std::size_t>(d));
+              for (std::size_t r = 0; r < m; ++r)
+                std::copy_n(buf.data() + r * static_cast<std::size_t>(stride), d,
+                            v.data() + r * static_cast<std::size_t>(d));
+              out[name] = to_numpy2(std::move(v), m, static_cast<std::size_t>(d));
+            };
+            auto output = [&](const hsrnet::AlignedBuffer<float>& buf, const char* name) {
+              if (!buf.size()) return;
+              out[name] =
+                  to_numpy2(std::vector<float>(buf.data(), buf.data() + buf.size()), m, static_cast<std::size_t>(K));
+            };
+            hidden(os.hidden1(), "hidden1");
+            hidden(os.hidden2(), "hidden2");
+            output(os.out1(), "out1");
+            output(os.out2(), "out2");
+            return out;
+          },
+          "net"_a)
+      .def(
+          "restore_optimizer_state",
+          [](hsrnet::SgdTrainer& t, PyNet& net, nb::object hidden1, nb::object hidden2, nb::object out1,
+             nb::object out2, std::uint64_t steps) {
+            auto ptr = [](nb::object o) { return o.is_none() ? nullptr : nb::cast<CArray<float>>(o).data(); };
+            std::lock_guard<std::mutex> lock(net.mutex);
+            t.restore_optimizer_state(*net.net, ptr(hidden1), ptr(hidden2), ptr(out1), ptr(out2), steps);
+          },
+          "net"_a, "hidden1"_a.none(), "hidden2"_a.none(), "out1"_a.none(), "out2"_a.none(), "steps"_a)
       .def_prop_ro("steps_done", &hsrnet::SgdTrainer::steps_done)
       .def_prop_ro("epochs_done", &hsrnet::SgdTrainer::epochs_done)
       .def("reset", &hsrnet::SgdTrainer::reset)
-      .def("fit_epoch_regression",
-           [](hsrnet::SgdTrainer& t, PyNet& net, CArray<float> X, CArray<float> Y) {
-             hsrnet::EpochStats e;
-             InterruptGuard interrupt(t);
-             {
-               nb::gil_scoped_release release;
-               std::lock_guard<std::mutex> lock(net.mutex);
-               e = t.fit_epoch(*net.net, X.data(), X.shape(0), Y.data());
-             }
-             interrupt.rethrow(e);
-             return epoch_stats_dict(e);
-           },
-           "net"_a, "X"_a, "Y"_a)
-      .def("fit_epoch_classification",
-           [](hsrnet::SgdTrainer& t, PyNet& net, CArray<float> X, CArray<std::int32_t> labels) {
-             hsrnet::EpochStats e;
-             InterruptGuard interrupt(t);
-             {
-               nb::gil_scoped_release release;
-               std::lock_guard<std::mutex> lock(net.mutex);
-               e = t.fit_epoch(*net.net, X.data(), X.shape(0), labels.data());
-             }
-             interrupt.rethrow(e);
-             return epoch_stats_dict(e);
-           },
-           "net"_a, "X"_a, "labels"_a);
+      .def(
+          "fit_epoch_regression",
+          [](hsrnet::SgdTrainer& t, PyNet& net, CArray<float> X, CArray<float> Y) {
+            hsrnet::EpochStats e;
+            InterruptGuard interrupt(t);
+            {
+              nb::gil_scoped_release release;
+              std::lock_guard<std::mutex> lock(net.mutex);
+              e = t.fit_epoch(*net.net, X.data(), X.shape(0), Y.data());
+            }
+            interrupt.rethrow(e);
+            return epoch_stats_dict(e);
+          },
+          "net"_a, "X"_a, "Y"_a)
+      .def(
+          "fit_epoch_classification",
+          [](hsrnet::SgdTrainer& t, PyNet& net, CArray<float> X, CArray<std::int32_t> labels) {
+            hsrnet::EpochStats e;
+            InterruptGuard interrupt(t);
+            {
+              nb::gil_scoped_release release;
+              std::lock_guard<std::mutex> lock(net.mutex);
+              e = t.fit_epoch(*net.net, X.data(), X.shape(0), labels.data());
+            }
+            interrupt.rethrow(e);
+            return epoch_stats_dict(e);
+          },
+          "net"_a, "X"_a, "labels"_a);
 }

@@ -8,15 +8,18 @@
 namespace nb = nanobind;
 
 NB_MODULE(_cpu, m) {
-  m.def("missing_features", []() {
-    std::string missing;
+  m.def(
+      "missing_features",
+      []() {
+        std::string missing;
 #if defined(__x86_64__) || defined(__i386__)
-    __builtin_cpu_init();
-    if (!__builtin_cpu_supports("avx2")) missing += "avx2 ";
-    if (!__builtin_cpu_supports("fma")) missing += "fma ";
+        __builtin_cpu_init();
+        if (!__builtin_cpu_supports("avx2")) missing += "avx2 ";
+        if (!__builtin_cpu_supports("fma")) missing += "fma ";
 #else
-    missing = "x86-64 (this build targets x86-64 with AVX2 and FMA)";
+        missing = "x86-64 (this build targets x86-64 with AVX2 and FMA)";
 #endif
-    return missing;
-  }, "Space-separated CPU features hsrnet._core needs but this CPU lacks (empty when all are present).");
+        return missing;
+      },
+      "Space-separated CPU features hsrnet._core needs but this CPU lacks (empty when all are present).");
 }

@@ -38,7 +38,8 @@ int main(int argc, char** argv) {
   std::mt19937 gen(1);
   std::normal_distribution<float> normal;
   std::printf("m = 2^%d, one thread; ns per unit of work\n", log2m);
-  std::printf("%5s %7s %14s %16s %15s %17s\n", "d", "stride", "scan ns/row", "gemm ns/entry", "tree nodes/q", "tree leafrows/q");
+  std::printf("%5s %7s %14s %16s %15s %17s\n", "d", "stride", "scan ns/row", "gemm ns/entry", "tree nodes/q",
+              "tree leafrows/q");
   for (int d : {2, 3, 4, 8, 16, 32, 128}) {
     std::vector<float> W(m * d), X(256 * static_cast<std::size_t>(d));
     for (float& v : W) v = normal(gen);

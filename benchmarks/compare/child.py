@@ -5,6 +5,7 @@ thread pools and allocations from affecting the next. The parent sets the thread
 environment before this process starts (machine.child_environment); here torch, when used, is told the
 same count. The record written to job["out"] follows compare.schema and is validated before it is written.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -43,8 +44,9 @@ def run_job(job: dict, ds=None) -> dict:
     baseline_kb = proc_status_kb("VmRSS") or 0  # after every import and the data: what is not training
     stop = job["stop_rule"]
     try:
-        config, outcome = runner(ds, dict(job["params"]), threads, int(stop["max_epochs"]),
-                                 float(stop["time_budget_s"]))
+        config, outcome = runner(
+            ds, dict(job["params"]), threads, int(stop["max_epochs"]), float(stop["time_budget_s"])
+        )
     except Exception as e:  # a failed competitor is a result too: recorded, not fatal to the benchmark
         traceback.print_exc()
         config, outcome = dict(job["params"]), None
@@ -53,9 +55,14 @@ def run_job(job: dict, ds=None) -> dict:
         error = ""
     rec = schema.make_record(job, ds.summary(), ds.metric, config, outcome, error)
     peak_kb = max(proc_status_kb("VmHWM") or 0, outcome.seen_peak_kb if outcome else 0)
-    rec.update(peak_rss_mb=peak_kb / 1024.0, baseline_rss_mb=baseline_kb / 1024.0,
-               load_after=machine.load_triple(), versions=machine.versions(), kernels=machine.kernels(),
-               env=machine.env_facts(job.get("unset", [])))
+    rec.update(
+        peak_rss_mb=peak_kb / 1024.0,
+        baseline_rss_mb=baseline_kb / 1024.0,
+        load_after=machine.load_triple(),
+        versions=machine.versions(),
+        kernels=machine.kernels(),
+        env=machine.env_facts(job.get("unset", [])),
+    )
     return schema.validate(rec)
 
 
@@ -66,9 +73,12 @@ def main(argv):
     with open(job["out"], "w") as f:
         json.dump(rec, f, indent=1)
     e = rec["epochs"][-1] if rec["epochs"] else None
-    print(f"  {rec['competitor']}: {rec['status']} ({rec['stop_reason']}), {len(rec['epochs'])} epochs"
-          + (f", {e['train_seconds_cumulative']:.1f} s, {rec['metric']['name']} {e['test_metric']:.4f}" if e else "")
-          + (f" -- {rec['message']}" if rec["message"] else ""), flush=True)
+    print(
+        f"  {rec['competitor']}: {rec['status']} ({rec['stop_reason']}), {len(rec['epochs'])} epochs"
+        + (f", {e['train_seconds_cumulative']:.1f} s, {rec['metric']['name']} {e['test_metric']:.4f}" if e else "")
+        + (f" -- {rec['message']}" if rec["message"] else ""),
+        flush=True,
+    )
     return 0
 
 

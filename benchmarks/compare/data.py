@@ -10,6 +10,7 @@ downloaded.
 Every loader returns a Dataset; competitors map the raw features themselves (hsrnet's input map, or a
 StandardScaler), fitting only on the training part.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ TASKS = {"mnist": "classification", "letter": "classification", "california": "r
 @dataclass
 class Dataset:
     name: str
-    task: str            # "classification" | "regression" | "sphere" (regression on unit-sphere inputs)
+    task: str  # "classification" | "regression" | "sphere" (regression on unit-sphere inputs)
     X_train: np.ndarray
     y_train: np.ndarray
     X_test: np.ndarray
@@ -39,8 +40,13 @@ class Dataset:
         return len(np.unique(self.y_train)) if self.task == "classification" else 0
 
     def summary(self) -> dict:
-        return {"n_train": int(len(self.X_train)), "n_test": int(len(self.X_test)),
-                "n_features": int(self.X_train.shape[1]), "task": self.task, **self.info}
+        return {
+            "n_train": int(len(self.X_train)),
+            "n_test": int(len(self.X_test)),
+            "n_features": int(self.X_train.shape[1]),
+            "task": self.task,
+            **self.info,
+        }
 
 
 def _subset(ds: Dataset, n_train, n_test) -> Dataset:
@@ -92,8 +98,15 @@ def load_sphere(d: int, n_train: int, n_test: int, seed: int = SPHERE_SEED, name
 
     Xtr, ytr = draw(n_train)
     Xte, yte = draw(n_test)
-    return Dataset(name or f"sphere-d{d}", TASKS["sphere"], Xtr, ytr, Xte, yte,
-                   info={"d": d, "target": "<u,x>^2 - 1/d", "var_y_test": float(np.var(yte.astype(np.float64)))})
+    return Dataset(
+        name or f"sphere-d{d}",
+        TASKS["sphere"],
+        Xtr,
+        ytr,
+        Xte,
+        yte,
+        info={"d": d, "target": "<u,x>^2 - 1/d", "var_y_test": float(np.var(yte.astype(np.float64)))},
+    )
 
 
 def load(spec: dict, root=None) -> Dataset:

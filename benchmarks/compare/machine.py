@@ -5,6 +5,7 @@ or hsrnet load their thread pools). OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE are r
 they pin OpenBLAS to an older kernel (a machine may set them for reproducible timings elsewhere), which would
 slow the BLAS-based competitors; the kernel actually used is recorded from threadpoolctl.
 """
+
 from __future__ import annotations
 
 import os
@@ -14,8 +15,13 @@ import time
 
 from common import cpu_hogs, load_1min
 
-THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS",
-               "NUMEXPR_NUM_THREADS")
+THREAD_VARS = (
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+)
 PINNING_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 RECORDED_VARS = THREAD_VARS + ("OMP_DYNAMIC", "OMP_PROC_BIND", "KMP_AFFINITY", "MKL_ENABLE_INSTRUCTIONS")
 
@@ -70,28 +76,42 @@ def busy_processes() -> list:
 
 
 def versions() -> dict:
+    import hsrnet
     import numpy
     import sklearn
 
-    import hsrnet
-
     torch = sys.modules.get("torch")
-    return {"python": platform.python_version(), "numpy": numpy.__version__, "sklearn": sklearn.__version__,
-            "torch": torch.__version__ if torch else None, "hsrnet": getattr(hsrnet, "__version__", "?")}
+    return {
+        "python": platform.python_version(),
+        "numpy": numpy.__version__,
+        "sklearn": sklearn.__version__,
+        "torch": torch.__version__ if torch else None,
+        "hsrnet": getattr(hsrnet, "__version__", "?"),
+    }
 
 
 def kernels() -> dict:
     """The BLAS/OpenMP libraries loaded (threadpoolctl) and, when torch is loaded, its oneDNN and build."""
     from threadpoolctl import threadpool_info
 
-    pools = [{"user_api": p.get("user_api"), "internal_api": p.get("internal_api"),
-              "architecture": p.get("architecture"), "num_threads": p.get("num_threads"),
-              "version": p.get("version"), "library": os.path.basename(p.get("filepath", ""))}
-             for p in threadpool_info()]
+    pools = [
+        {
+            "user_api": p.get("user_api"),
+            "internal_api": p.get("internal_api"),
+            "architecture": p.get("architecture"),
+            "num_threads": p.get("num_threads"),
+            "version": p.get("version"),
+            "library": os.path.basename(p.get("filepath", "")),
+        }
+        for p in threadpool_info()
+    ]
     torch = sys.modules.get("torch")
     info = None
     if torch is not None:
         lines = [ln.strip() for ln in torch.__config__.show().splitlines() if ln.strip()]
-        info = {"mkldnn": bool(torch.backends.mkldnn.is_available()), "num_threads": torch.get_num_threads(),
-                "config": lines[:9]}
+        info = {
+            "mkldnn": bool(torch.backends.mkldnn.is_available()),
+            "num_threads": torch.get_num_threads(),
+            "config": lines[:9],
+        }
     return {"threadpoolctl": pools, "torch": info}

@@ -5,6 +5,7 @@ Every sentence of "Where hsrnet does not win, and why" is generated from the num
 split into epochs-to-target x seconds-per-epoch, which says whether a competitor wins by cheaper epochs or
 by needing fewer of them; hsrnet's own firing fraction and identification time say where its time went.
 """
+
 from __future__ import annotations
 
 import glob
@@ -17,7 +18,7 @@ from common import md_table
 from .competitors import COMPETITORS, reference_name
 
 ROUND_TARGETS = {"mnist": (0.95, 0.97, 0.975, 0.98), "letter": (0.90, 0.95), "california": (0.70, 0.75)}
-SKLEARN_TARGET_FROM = "sklearn-mlp"          # Letter and California: its final score is a target too
+SKLEARN_TARGET_FROM = "sklearn-mlp"  # Letter and California: its final score is a target too
 SPHERE_TARGET_FRACTIONS = (0.1, 0.02, 0.005)  # target MSE = fraction x Var(y_test), the zero predictor's MSE
 RUN_META = "_run.json"
 # Differences the findings treat as ties (shuffling alone moves scores by about this much, see the same-model
@@ -28,6 +29,7 @@ MSE_TIE = 1.05
 
 
 # ------------------------------------------------------------------------------------------------ numbers
+
 
 def load_records(json_dir):
     recs = []
@@ -87,13 +89,17 @@ def _ratio(a, b):
 
 # ------------------------------------------------------------------------------------------------ tables
 
+
 def table(dataset, recs):
     """Markdown table of one data set at one thread count; ratios are reference-hsrnet time / this time."""
     tg = targets(dataset, recs)
     by = {r["competitor"]: r for r in recs}
     ref = by.get(reference_name(recs[0]["data"]["task"], by))
-    head = (["competitor", "epochs (stop)"] + [f"time to {label}" for _, label in tg]
-            + ["final", "best", "s/epoch", "peak RSS MB", "training peak MB", "above baseline MB"])
+    head = (
+        ["competitor", "epochs (stop)"]
+        + [f"time to {label}" for _, label in tg]
+        + ["final", "best", "s/epoch", "peak RSS MB", "training peak MB", "above baseline MB"]
+    )
     rows = []
     for r in recs:
         cells = [f"`{r['competitor']}`", f"{len(r['epochs'])} ({r['stop_reason']})"]
@@ -106,9 +112,12 @@ def table(dataset, recs):
             cells.append(f"{_fmt_s(hit[0])} (ep {hit[1]})" + (f", {k:.2g}x" if k else ""))
         spe = r["seconds_per_epoch"]
         k = _ratio(ref["seconds_per_epoch"], spe) if ref and r is not ref else None
-        cells += [_metric_text(r, final(r)) if r["epochs"] else r["status"],
-                  _metric_text(r, best(r)) if r["epochs"] else "-",
-                  (f"{spe:.3g}" + (f" ({k:.2g}x)" if k else "")) if spe else "-", f"{r['peak_rss_mb']:.0f}"]
+        cells += [
+            _metric_text(r, final(r)) if r["epochs"] else r["status"],
+            _metric_text(r, best(r)) if r["epochs"] else "-",
+            (f"{spe:.3g}" + (f" ({k:.2g}x)" if k else "")) if spe else "-",
+            f"{r['peak_rss_mb']:.0f}",
+        ]
         tp = r["train_peak_rss_mb"]
         cells += [f"{tp:.0f}", f"{tp - r['baseline_rss_mb']:.0f}"] if tp else ["-", "-"]
         rows.append(cells)
@@ -116,6 +125,7 @@ def table(dataset, recs):
 
 
 # ------------------------------------------------------------------------------------------------ prose
+
 
 def _hsrnet_best_time(recs, target):
     hits = [(reached(r, target), r) for r in recs if r["family"] == "hsrnet"]
@@ -127,8 +137,7 @@ def _why(r, hit, h_rec, h_hit):
     ec, eh = hit[1], h_hit[1]
     sc, sh = r["seconds_per_epoch"], h_rec["seconds_per_epoch"]
     cheaper, fewer = sh / sc, eh / ec
-    reason = (f"mostly cheaper epochs ({cheaper:.2g}x)" if cheaper >= fewer else
-              f"mostly fewer epochs ({fewer:.2g}x)")
+    reason = f"mostly cheaper epochs ({cheaper:.2g}x)" if cheaper >= fewer else f"mostly fewer epochs ({fewer:.2g}x)"
     return f"{ec} epoch(s) at {sc:.3g} s/epoch against {eh} at {sh:.3g} s/epoch: {reason}"
 
 
@@ -146,21 +155,30 @@ def findings(dataset, recs, ref):
             if hit is None:
                 continue
             if h_hit is None:
-                out.append(f"{where}: `{r['competitor']}` reaches {label} in {_fmt_s(hit[0])} (epoch {hit[1]}); no "
-                           f"hsrnet run reached it (longest: {max(len(h['epochs']) for h in hs)} epochs).")
+                out.append(
+                    f"{where}: `{r['competitor']}` reaches {label} in {_fmt_s(hit[0])} (epoch {hit[1]}); no "
+                    f"hsrnet run reached it (longest: {max(len(h['epochs']) for h in hs)} epochs)."
+                )
             elif hit[0] * TIME_TIE < h_hit[0]:
-                out.append(f"{where}: `{r['competitor']}` reaches {label} in {_fmt_s(hit[0])}, "
-                           f"{h_hit[0] / hit[0]:.2g}x sooner than the fastest hsrnet run (`{h_rec['competitor']}`, "
-                           f"{_fmt_s(h_hit[0])}): {_why(r, hit, h_rec, h_hit)}.")
+                out.append(
+                    f"{where}: `{r['competitor']}` reaches {label} in {_fmt_s(hit[0])}, "
+                    f"{h_hit[0] / hit[0]:.2g}x sooner than the fastest hsrnet run (`{h_rec['competitor']}`, "
+                    f"{_fmt_s(h_hit[0])}): {_why(r, hit, h_rec, h_hit)}."
+                )
     h_top = max(hs, key=best) if _higher(hs[0]) else min(hs, key=best)
     for r in others:
         name = r["metric"]["name"]
         better = (best(r) > best(h_top) + SCORE_TIE[name]) if _higher(r) else best(r) * MSE_TIE < best(h_top)
         if better:
-            out.append(f"{where}: `{r['competitor']}`'s best score, {_metric_text(r, best(r))}, beats the best "
-                       f"hsrnet run's, {_metric_text(h_top, best(h_top))} (`{h_top['competitor']}`).")
-    return out, ([time_spent(where, ref)] if ref and ref["epochs"] and "identify_seconds" in
-                 ref["epochs"][-1].get("extra", {}) else [])
+            out.append(
+                f"{where}: `{r['competitor']}`'s best score, {_metric_text(r, best(r))}, beats the best "
+                f"hsrnet run's, {_metric_text(h_top, best(h_top))} (`{h_top['competitor']}`)."
+            )
+    return out, (
+        [time_spent(where, ref)]
+        if ref and ref["epochs"] and "identify_seconds" in ref["epochs"][-1].get("extra", {})
+        else []
+    )
 
 
 def time_spent(where, ref):
@@ -169,11 +187,18 @@ def time_spent(where, ref):
     total = ref["epochs"][-1]["train_seconds_cumulative"]
     trainer = sum(e.get("trainer_seconds", 0.0) for e in ex) or total
     ident = sum(e["identify_seconds"] for e in ex)
-    return (f"{where}: in `{ref['competitor']}` {100 * ex[0]['firing_fraction']:.1f} % of the neurons fired per "
-            f"sample in epoch 1 and {100 * ex[-1]['firing_fraction']:.1f} % in epoch {len(ex)}; finding them took "
-            f"{100 * ident / trainer:.0f} % of the trainer's time"
-            + (f", and the trainer {100 * trainer / total:.0f} % of the estimator's (the rest: validating and "
-               "mapping the inputs on every call)" if ex[-1].get("trainer_seconds") else "") + ".")
+    return (
+        f"{where}: in `{ref['competitor']}` {100 * ex[0]['firing_fraction']:.1f} % of the neurons fired per "
+        f"sample in epoch 1 and {100 * ex[-1]['firing_fraction']:.1f} % in epoch {len(ex)}; finding them took "
+        f"{100 * ident / trainer:.0f} % of the trainer's time"
+        + (
+            f", and the trainer {100 * trainer / total:.0f} % of the estimator's (the rest: validating and "
+            "mapping the inputs on every call)"
+            if ex[-1].get("trainer_seconds")
+            else ""
+        )
+        + "."
+    )
 
 
 def same_model_check(dataset, recs):
@@ -187,15 +212,24 @@ def same_model_check(dataset, recs):
             gaps = [abs(a[i]["test_metric"] - b[i]["test_metric"]) for i in range(n)]
             i = max(range(n), key=gaps.__getitem__)
             k = _ratio(by[t]["seconds_per_epoch"], by[h]["seconds_per_epoch"])
-            speed = (f"; its epochs take {k:.2g}x hsrnet's time ({by[t]['seconds_per_epoch']:.3g} vs "
-                     f"{by[h]['seconds_per_epoch']:.3g} s)") if k else ""
-            return (f"{dataset}, {recs[0]['threads']} thread(s): `{t}` (the same model, init and recipe, dense) "
-                    f"tracks `{h}` within {gaps[i]:.3g} ({by[h]['metric']['name']}) over {n} common epochs (largest "
-                    f"gap after epoch {i + 1}: {a[i]['test_metric']:.4g} vs {b[i]['test_metric']:.4g}){speed}.")
+            speed = (
+                (
+                    f"; its epochs take {k:.2g}x hsrnet's time ({by[t]['seconds_per_epoch']:.3g} vs "
+                    f"{by[h]['seconds_per_epoch']:.3g} s)"
+                )
+                if k
+                else ""
+            )
+            return (
+                f"{dataset}, {recs[0]['threads']} thread(s): `{t}` (the same model, init and recipe, dense) "
+                f"tracks `{h}` within {gaps[i]:.3g} ({by[h]['metric']['name']}) over {n} common epochs (largest "
+                f"gap after epoch {i + 1}: {a[i]['test_metric']:.4g} vs {b[i]['test_metric']:.4g}){speed}."
+            )
     return None
 
 
 # ------------------------------------------------------------------------------------------------ plots
+
 
 def plot(dataset, groups, path):
     """Test metric against cumulative training seconds (log axis), every competitor; line style = threads."""
@@ -213,10 +247,17 @@ def plot(dataset, groups, path):
                 continue
             x = [e["train_seconds_cumulative"] for e in r["epochs"]]
             y = [e["test_metric"] for e in r["epochs"]]
-            ax.plot(x, y, styles[k % 4], marker="o", ms=3, color=colors.get(r["competitor"]),
-                    label=f"{r['competitor']} ({threads} thr)")
+            ax.plot(
+                x,
+                y,
+                styles[k % 4],
+                marker="o",
+                ms=3,
+                color=colors.get(r["competitor"]),
+                label=f"{r['competitor']} ({threads} thr)",
+            )
     first = next(iter(groups.values()))
-    for t, label in targets(dataset, first):
+    for t, _label in targets(dataset, first):
         ax.axhline(t, color="grey", lw=0.6, ls=":")
     ax.set_xscale("log")
     if first[0]["metric"]["name"] == "mse":
@@ -233,30 +274,42 @@ def plot(dataset, groups, path):
 
 # ------------------------------------------------------------------------------------------------ document
 
+
 def _machine_section(recs, meta):
     r0 = recs[0]
     kern = defaultdict(set)
     for r in recs:
         for p in r["kernels"]["threadpoolctl"]:
-            kern[r["family"]].add(f"{p['internal_api']} {p.get('version') or ''} "
-                                  f"({p.get('architecture') or p['user_api']}, {p['library']})".replace("  ", " "))
+            kern[r["family"]].add(
+                f"{p['internal_api']} {p.get('version') or ''} "
+                f"({p.get('architecture') or p['user_api']}, {p['library']})".replace("  ", " ")
+            )
     torch_rec = next((r for r in recs if r["kernels"]["torch"]), None)
     loads = [r["load_before"][0] for r in recs]
     busy = sorted({b.rsplit(" (", 1)[0] for r in recs for b in r["busy_processes"]})
     unset = sorted({v for r in recs for v in r["env"]["unset"]})
-    L = [f"- machine: {r0['machine']}",
-         "- versions: " + ", ".join(f"{k} {v}" for k, v in r0["versions"].items() if k != "torch")
-         + (f", torch {torch_rec['versions']['torch']}" if torch_rec else ""),
-         f"- 1-minute load before the runs: {min(loads):.2f} to {max(loads):.2f} (each run waited up to "
-         f"{meta.get('load_wait_s', '?')} s for it to fall below {meta.get('max_load', '?')}); load before and "
-         "after every run is in its JSON"]
+    L = [
+        f"- machine: {r0['machine']}",
+        "- versions: "
+        + ", ".join(f"{k} {v}" for k, v in r0["versions"].items() if k != "torch")
+        + (f", torch {torch_rec['versions']['torch']}" if torch_rec else ""),
+        f"- 1-minute load before the runs: {min(loads):.2f} to {max(loads):.2f} (each run waited up to "
+        f"{meta.get('load_wait_s', '?')} s for it to fall below {meta.get('max_load', '?')}); load before and "
+        "after every run is in its JSON",
+    ]
     L += [f"- kernels ({fam}): " + "; ".join(sorted(v)) for fam, v in sorted(kern.items())]
     if torch_rec:
         t = torch_rec["kernels"]["torch"]
         L.append(f"- torch: oneDNN (mkldnn) available: {t['mkldnn']}; build: " + "; ".join(t["config"][1:5]))
-    L.append("- thread variables: OMP/MKL/OPENBLAS_NUM_THREADS = the thread count, torch.set_num_threads, hsrnet "
-             "n_jobs; " + (f"removed from the children: {', '.join(unset)}" if unset else
-                            "OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE were not set"))
+    L.append(
+        "- thread variables: OMP/MKL/OPENBLAS_NUM_THREADS = the thread count, torch.set_num_threads, hsrnet "
+        "n_jobs; "
+        + (
+            f"removed from the children: {', '.join(unset)}"
+            if unset
+            else "OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE were not set"
+        )
+    )
     L.append("- other busy processes seen before runs: " + ("; ".join(f"`{b}`" for b in busy[:8]) if busy else "none"))
     return L
 
@@ -272,43 +325,65 @@ def write(json_dir, out_md, png_dir):
     order = {n: i for i, n in enumerate(COMPETITORS)}
     groups = defaultdict(lambda: defaultdict(list))
     first = ("mnist", "letter", "california")
-    for r in sorted(recs, key=lambda r: (first.index(r["dataset"]) if r["dataset"] in first else len(first),
-                                         r["dataset"], order.get(r["competitor"], len(order)))):
+    for r in sorted(
+        recs,
+        key=lambda r: (
+            first.index(r["dataset"]) if r["dataset"] in first else len(first),
+            r["dataset"],
+            order.get(r["competitor"], len(order)),
+        ),
+    ):
         groups[r["dataset"]][r["threads"]].append(r)
     rel_png = os.path.relpath(png_dir, os.path.dirname(os.path.abspath(out_md)))
-    L = ["# hsrnet against PyTorch and scikit-learn", "",
-         "Generated by `benchmarks/compare/run.py` from the JSON records in "
-         f"`{os.path.relpath(json_dir, os.path.dirname(os.path.abspath(out_md)))}/`; do not edit by hand.", "",
-         "Command(s):", ""]
-    L += [f"- `{m['command']}`: {m['started_utc']} to {m['finished_utc']} ({m['elapsed_s']:.0f} s)"
-          + (f"; **{m['mode']}** mode: a subset, not the full benchmark" if m["mode"] != "full" else "")
-          for m in runs] or ["- unknown (no _run.json)"]
+    L = [
+        "# hsrnet against PyTorch and scikit-learn",
+        "",
+        "Generated by `benchmarks/compare/run.py` from the JSON records in "
+        f"`{os.path.relpath(json_dir, os.path.dirname(os.path.abspath(out_md)))}/`; do not edit by hand.",
+        "",
+        "Command(s):",
+        "",
+    ]
+    L += [
+        f"- `{m['command']}`: {m['started_utc']} to {m['finished_utc']} ({m['elapsed_s']:.0f} s)"
+        + (f"; **{m['mode']}** mode: a subset, not the full benchmark" if m["mode"] != "full" else "")
+        for m in runs
+    ] or ["- unknown (no _run.json)"]
     L += [""] + _machine_section(recs, runs[-1] if runs else {})
-    L += ["", "Competitors:", ""] + [f"- `{c.name}`: {c.description}" for c in COMPETITORS.values()
-                                     if any(r["competitor"] == c.name for r in recs)]
-    L += ["", "Times are training seconds (evaluation excluded), cumulative at the end of the epoch that first "
-          "reached the target; `ep` is that epoch. `Nx` is the reference hsrnet run's time divided by this "
-          "one's (above 1: this competitor is faster); the reference is `hsrnet-default` (sphere: "
-          "`hsrnet-sgd-auto`). *Peak RSS*: the child process's VmHWM over its whole life (imports, data and "
-          "evaluation included). Each run "
-          "stops at its epoch limit or after the epoch that exhausts its time budget. *Training peak*: VmHWM over "
-          "setup and training epochs only (reset before each, evaluation excluded); *above baseline*: that minus "
-          "the RSS after imports and data loading, i.e. what training itself added.", ""]
+    L += ["", "Competitors:", ""] + [
+        f"- `{c.name}`: {c.description}" for c in COMPETITORS.values() if any(r["competitor"] == c.name for r in recs)
+    ]
+    L += [
+        "",
+        "Times are training seconds (evaluation excluded), cumulative at the end of the epoch that first "
+        "reached the target; `ep` is that epoch. `Nx` is the reference hsrnet run's time divided by this "
+        "one's (above 1: this competitor is faster); the reference is `hsrnet-default` (sphere: "
+        "`hsrnet-sgd-auto`). *Peak RSS*: the child process's VmHWM over its whole life (imports, data and "
+        "evaluation included). Each run "
+        "stops at its epoch limit or after the epoch that exhausts its time budget. *Training peak*: VmHWM over "
+        "setup and training epochs only (reset before each, evaluation excluded); *above baseline*: that minus "
+        "the RSS after imports and data loading, i.e. what training itself added.",
+        "",
+    ]
     prose, spent, checks = [], [], []
     for dataset, by_threads in groups.items():
         L.append(f"## {dataset}")
         L.append("")
         r0 = next(iter(by_threads.values()))[0]
-        L.append(f"{r0['data']['n_train']} training / {r0['data']['n_test']} test samples, "
-                 f"{r0['data']['n_features']} features, metric {r0['metric']['name']}; stop rule: "
-                 f"{r0['stop_rule']['max_epochs']} epochs or {r0['stop_rule']['time_budget_s']:g} s of training.")
+        L.append(
+            f"{r0['data']['n_train']} training / {r0['data']['n_test']} test samples, "
+            f"{r0['data']['n_features']} features, metric {r0['metric']['name']}; stop rule: "
+            f"{r0['stop_rule']['max_epochs']} epochs or {r0['stop_rule']['time_budget_s']:g} s of training."
+        )
         for threads, rs in sorted(by_threads.items()):
             tab, ref = table(dataset, rs)
             L += ["", f"### {dataset}, {threads} thread(s)", "", tab]
             failed = [r for r in rs if r["status"] != "ok"]
             if failed:
-                L += [""] + [f"- `{r['competitor']}` {r['status']} after {len(r['epochs'])} epoch(s): {r['message']}"
-                             for r in failed]
+                L += [""] + [
+                    f"- `{r['competitor']}` {r['status']} after {len(r['epochs'])} epoch(s): {r['message']}"
+                    for r in failed
+                ]
             losses, facts = findings(dataset, rs, ref)
             prose += losses
             spent += facts
@@ -320,20 +395,28 @@ def write(json_dir, out_md, png_dir):
         L += ["", f"![{dataset}]({os.path.join(rel_png, dataset + '.png')})", ""]
     L += ["## Same model in PyTorch", ""] + [f"- {c}" for c in checks] + [""]
     L += ["## Where hsrnet does not win, and why", ""]
-    L += ["Every sentence below is computed from the tables. Ties are left out: a time to target within 5 %, "
-          "a best score within 0.1 point (accuracy, R²) or 5 % (MSE).", ""]
+    L += [
+        "Every sentence below is computed from the tables. Ties are left out: a time to target within 5 %, "
+        "a best score within 0.1 point (accuracy, R²) or 5 % (MSE).",
+        "",
+    ]
     L += [f"- {p}" for p in prose] if prose else ["- hsrnet reached every target first and scored best."]
     L += ["", "Where hsrnet's training time went:", ""] + [f"- {p}" for p in spent]
-    L += ["", "## How epochs are driven", "",
-          "- hsrnet estimators: `fit` with `warm_start=True, max_iter=1` per epoch. The first epoch equals "
-          "`fit(max_iter=k)`'s bit for bit; later epochs shuffle differently (each call reseeds the shuffling from "
-          "(seed, epochs done); one `fit` shuffles all its epochs from one stream), so the curves match one `fit` "
-          "statistically. The estimator keeps one trainer, so the solver's state (Adagrad's sums...) carries over "
-          "from call to call: without shuffling, epoch by epoch equals one `fit` exactly (tested). "
-          "`partial_fit` gives exactly the same weights as this driver.",
-          "- scikit-learn MLP: `partial_fit` with a `RandomState` instance: `warm_start=True, max_iter=1` would "
-          "restart Adam (a new optimizer per `fit` call), and an int seed would replay one shuffle every epoch.",
-          "- PyTorch: one optimizer for the whole run, a reshuffle per epoch from a seeded generator.", ""]
+    L += [
+        "",
+        "## How epochs are driven",
+        "",
+        "- hsrnet estimators: `fit` with `warm_start=True, max_iter=1` per epoch. The first epoch equals "
+        "`fit(max_iter=k)`'s bit for bit; later epochs shuffle differently (each call reseeds the shuffling from "
+        "(seed, epochs done); one `fit` shuffles all its epochs from one stream), so the curves match one `fit` "
+        "statistically. The estimator keeps one trainer, so the solver's state (Adagrad's sums...) carries over "
+        "from call to call: without shuffling, epoch by epoch equals one `fit` exactly (tested). "
+        "`partial_fit` gives exactly the same weights as this driver.",
+        "- scikit-learn MLP: `partial_fit` with a `RandomState` instance: `warm_start=True, max_iter=1` would "
+        "restart Adam (a new optimizer per `fit` call), and an int seed would replay one shuffle every epoch.",
+        "- PyTorch: one optimizer for the whole run, a reshuffle per epoch from a seeded generator.",
+        "",
+    ]
     os.makedirs(os.path.dirname(os.path.abspath(out_md)), exist_ok=True)
     with open(out_md, "w") as f:
         f.write("\n".join(L))

@@ -20,6 +20,7 @@ per run (compare/schema.py), replaced at the start of each command unless --keep
 (<out-md>, plots in <out-dir>) is written from them at the end.
 Data: ../shared/data (or HSRNET_DATA, --data-root); nothing is downloaded.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,6 +39,7 @@ REPO = os.path.dirname(BENCH)
 sys.path.insert(0, BENCH)
 
 from common import machine_description  # noqa: E402
+
 from compare import competitors, machine, report  # noqa: E402
 from compare.data import TASKS, sphere_name  # noqa: E402
 
@@ -45,12 +47,24 @@ DATASETS = ("mnist", "letter", "california", "sphere")
 
 # Sizes and stop rules per mode: data set -> (n_train, n_test, max_epochs, time_budget_s); None = all.
 MODES = {
-    "full": {"mnist": (None, None, 20, 300.0), "letter": (None, None, 20, 300.0),
-             "california": (None, None, 20, 300.0), "sphere": (4000, 2000, 20, 300.0)},
-    "quick": {"mnist": (20000, None, 3, 15.0), "letter": (None, None, 5, 8.0),
-              "california": (None, None, 5, 8.0), "sphere": (1000, 1000, 3, 8.0)},
-    "smoke": {"mnist": (500, 500, 2, 5.0), "letter": (500, 500, 2, 5.0), "california": (500, 500, 2, 5.0),
-              "sphere": (200, 200, 2, 5.0)},
+    "full": {
+        "mnist": (None, None, 20, 300.0),
+        "letter": (None, None, 20, 300.0),
+        "california": (None, None, 20, 300.0),
+        "sphere": (4000, 2000, 20, 300.0),
+    },
+    "quick": {
+        "mnist": (20000, None, 3, 15.0),
+        "letter": (None, None, 5, 8.0),
+        "california": (None, None, 5, 8.0),
+        "sphere": (1000, 1000, 3, 8.0),
+    },
+    "smoke": {
+        "mnist": (500, 500, 2, 5.0),
+        "letter": (500, 500, 2, 5.0),
+        "california": (500, 500, 2, 5.0),
+        "sphere": (200, 200, 2, 5.0),
+    },
 }
 SPHERE = {"full": ("3,16", "2^14,2^20", "1,32"), "quick": ("3", "2^14", "1,32"), "smoke": ("3", "2^10", "1")}
 THREADS = {"full": "1,2", "quick": "1", "smoke": "1"}
@@ -73,10 +87,13 @@ def parse_args(argv=None):
     p.add_argument("--threads", default=None, help="comma list of thread counts, one table each (full: 1,2)")
     p.add_argument("--datasets", default=",".join(DATASETS))
     p.add_argument("--competitors", default=",".join(competitors.COMPETITORS))
-    p.add_argument("--hsrnet-best", default=None,
-                   help="JSON estimator parameters of hsrnet-best: one object for every data set, or "
-                        '{"mnist": {...}, "letter": {...}} per data set (default '
-                        f"{json.dumps(competitors.DEFAULT_HSRNET_BEST)})")
+    p.add_argument(
+        "--hsrnet-best",
+        default=None,
+        help="JSON estimator parameters of hsrnet-best: one object for every data set, or "
+        '{"mnist": {...}, "letter": {...}} per data set (default '
+        f"{json.dumps(competitors.DEFAULT_HSRNET_BEST)})",
+    )
     p.add_argument("--out-dir", default=os.path.join(REPO, "docs", "benchmarks"), help="plots; records in json/")
     p.add_argument("--out-md", default=os.path.join(REPO, "docs", "benchmarks.md"))
     p.add_argument("--time-budget", type=float, default=None, help="training seconds per run (overrides mode)")
@@ -84,19 +101,36 @@ def parse_args(argv=None):
     p.add_argument("--sphere-d", default=None, help="comma list (full 3,16; quick 3)")
     p.add_argument("--sphere-m", default=None, help="comma list of widths, 2^k allowed (full 2^14,2^20; quick 2^14)")
     p.add_argument("--sphere-batch", default=None, help="comma list (full and quick 1,32)")
-    p.add_argument("--sphere-lr-per-sample", type=float, default=1.0,
-                   help="sphere learning rate = this x batch size (the mean gradient's linear scaling)")
-    p.add_argument("--load-wait", type=float, default=None, help="most seconds to wait for a quiet machine "
-                   "before each run (full 120, quick 2)")
-    p.add_argument("--max-load", type=float, default=None,
-                   help="1-minute load to wait for (default: cores - threads + 0.5, at least 0.5)")
-    p.add_argument("--data-root",
-                   default=os.environ.get("HSRNET_DATA") or os.path.join(os.path.dirname(REPO), "shared", "data"),
-                   help="folder with mnist/, letter/, california_housing/ (default: HSRNET_DATA or ../shared/data)")
+    p.add_argument(
+        "--sphere-lr-per-sample",
+        type=float,
+        default=1.0,
+        help="sphere learning rate = this x batch size (the mean gradient's linear scaling)",
+    )
+    p.add_argument(
+        "--load-wait",
+        type=float,
+        default=None,
+        help="most seconds to wait for a quiet machine before each run (full 120, quick 2)",
+    )
+    p.add_argument(
+        "--max-load",
+        type=float,
+        default=None,
+        help="1-minute load to wait for (default: cores - threads + 0.5, at least 0.5)",
+    )
+    p.add_argument(
+        "--data-root",
+        default=os.environ.get("HSRNET_DATA") or os.path.join(os.path.dirname(REPO), "shared", "data"),
+        help="folder with mnist/, letter/, california_housing/ (default: HSRNET_DATA or ../shared/data)",
+    )
     p.add_argument("--only-report", action="store_true", help="rewrite the report from <out-dir>/json only")
     p.add_argument("--dry-run", action="store_true", help="list the runs and their budgets; run nothing")
-    p.add_argument("--keep-records", action="store_true",
-                   help="keep the records of earlier commands (e.g. add --threads 2 later); default: start afresh")
+    p.add_argument(
+        "--keep-records",
+        action="store_true",
+        help="keep the records of earlier commands (e.g. add --threads 2 later); default: start afresh",
+    )
     args = p.parse_args(argv)
     args.mode = "quick" if args.quick else "smoke" if args.smoke else "full"
     args.threads = _ints(args.threads or THREADS[args.mode])
@@ -145,10 +179,16 @@ def data_specs(args):
         for d in args.sphere_d:
             for m in args.sphere_m:
                 for B in args.sphere_batch:
-                    spec = {"kind": "sphere", "name": sphere_name(d, m, B), "d": d, "n_train": n_train,
-                            "n_test": n_test}
-                    out.append((spec, {"n_neurons": m, "batch_size": B,
-                                       "learning_rate": args.sphere_lr_per_sample * B}, stop))
+                    spec = {
+                        "kind": "sphere",
+                        "name": sphere_name(d, m, B),
+                        "d": d,
+                        "n_train": n_train,
+                        "n_test": n_test,
+                    }
+                    out.append(
+                        (spec, {"n_neurons": m, "batch_size": B, "learning_rate": args.sphere_lr_per_sample * B}, stop)
+                    )
     return out
 
 
@@ -169,20 +209,36 @@ def run_one(args, comp, spec, params, stop, threads, json_dir, tmp_dir):
     env, unset = machine.child_environment(threads)
     env["PYTHONPATH"] = BENCH + os.pathsep + env.get("PYTHONPATH", "")
     out = os.path.join(json_dir, f"{spec['name']}__{comp.name}__t{threads}.json")
-    job = {"competitor": comp.name, "family": comp.family, "runner": comp.runner, "params": params,
-           "dataset": spec, "data_root": args.data_root, "threads": threads, "stop_rule": stop, "unset": unset,
-           "load_before": machine.load_triple(), "load_wait_s": waited, "busy_processes": machine.busy_processes(),
-           "machine": machine_description(), "out": out,
-           "started_utc": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
+    job = {
+        "competitor": comp.name,
+        "family": comp.family,
+        "runner": comp.runner,
+        "params": params,
+        "dataset": spec,
+        "data_root": args.data_root,
+        "threads": threads,
+        "stop_rule": stop,
+        "unset": unset,
+        "load_before": machine.load_triple(),
+        "load_wait_s": waited,
+        "busy_processes": machine.busy_processes(),
+        "machine": machine_description(),
+        "out": out,
+        "started_utc": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
     job_path = os.path.join(tmp_dir, "job.json")
     with open(job_path, "w") as f:
         json.dump(job, f)
-    print(f"[{spec['name']} | {threads} thread(s) | {comp.name}] load {job['load_before'][0]:.2f}"
-          + (f" after waiting {waited:.0f} s" if waited >= 1 else ""), flush=True)
+    print(
+        f"[{spec['name']} | {threads} thread(s) | {comp.name}] load {job['load_before'][0]:.2f}"
+        + (f" after waiting {waited:.0f} s" if waited >= 1 else ""),
+        flush=True,
+    )
     timeout = 3 * stop["time_budget_s"] + 600
     try:
-        rc = subprocess.run([sys.executable, "-m", "compare.child", job_path], env=env, cwd=REPO,
-                            timeout=timeout).returncode
+        rc = subprocess.run(
+            [sys.executable, "-m", "compare.child", job_path], env=env, cwd=REPO, timeout=timeout
+        ).returncode
     except subprocess.TimeoutExpired:
         rc = "timeout"
     if rc != 0:
@@ -206,10 +262,13 @@ def run_all(args, argv, json_dir):
             if stale.endswith(".json"):
                 os.remove(os.path.join(json_dir, stale))
     command = [os.path.relpath(os.path.abspath(__file__), REPO)] + list(sys.argv[1:] if argv is None else argv)
-    meta = {"command": "python " + " ".join(shlex.quote(a) for a in command), "mode": args.mode,
-            "load_wait_s": args.load_wait,
-            "max_load": args.max_load if args.max_load is not None else "cores - threads + 0.5",
-            "started_utc": _utc()}
+    meta = {
+        "command": "python " + " ".join(shlex.quote(a) for a in command),
+        "mode": args.mode,
+        "load_wait_s": args.load_wait,
+        "max_load": args.max_load if args.max_load is not None else "cores - threads + 0.5",
+        "started_utc": _utc(),
+    }
     start = time.monotonic()
     with tempfile.TemporaryDirectory() as tmp_dir:
         for threads, spec, comp, params, stop in plan(args):
@@ -226,12 +285,16 @@ def main(argv=None):
     if args.dry_run:
         runs = list(plan(args))
         for threads, spec, comp, params, stop in runs:
-            print(f"{spec['name']:24s} {threads} thread(s)  {comp.name:18s} {json.dumps(params)}  "
-                  f"stop: {stop['max_epochs']} epochs / {stop['time_budget_s']:g} s")
+            print(
+                f"{spec['name']:24s} {threads} thread(s)  {comp.name:18s} {json.dumps(params)}  "
+                f"stop: {stop['max_epochs']} epochs / {stop['time_budget_s']:g} s"
+            )
         budget = sum(stop["time_budget_s"] for *_, stop in runs)
-        print(f"{len(runs)} runs; at most about {budget / 60:.0f} minutes of training (time budgets; the last "
-              f"epoch may overrun its budget) plus start-up, evaluation and load waits of up to "
-              f"{args.load_wait:g} s each")
+        print(
+            f"{len(runs)} runs; at most about {budget / 60:.0f} minutes of training (time budgets; the last "
+            f"epoch may overrun its budget) plus start-up, evaluation and load waits of up to "
+            f"{args.load_wait:g} s each"
+        )
         return 0
     if not args.only_report:
         run_all(args, argv, json_dir)

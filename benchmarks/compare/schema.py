@@ -38,6 +38,7 @@ A record (one competitor, one data set, one thread count; one file in docs/bench
 
 Training time excludes evaluation: each epoch is timed alone, the test metric computed after the clock stops.
 """
+
 from __future__ import annotations
 
 import math
@@ -49,12 +50,32 @@ STOP_REASONS = ("max_epochs", "time_budget", "diverged", "error")
 FAMILIES = ("hsrnet", "torch", "sklearn")
 
 _TOP = {
-    "schema": str, "competitor": str, "family": str, "config": dict, "dataset": str, "data": dict, "metric": dict,
-    "threads": int, "status": str, "message": str, "stop_reason": str, "stop_rule": dict, "epochs": list,
-    "seconds_per_epoch": (float, type(None)), "peak_rss_mb": float, "train_peak_rss_mb": (float, type(None)),
+    "schema": str,
+    "competitor": str,
+    "family": str,
+    "config": dict,
+    "dataset": str,
+    "data": dict,
+    "metric": dict,
+    "threads": int,
+    "status": str,
+    "message": str,
+    "stop_reason": str,
+    "stop_rule": dict,
+    "epochs": list,
+    "seconds_per_epoch": (float, type(None)),
+    "peak_rss_mb": float,
+    "train_peak_rss_mb": (float, type(None)),
     "baseline_rss_mb": float,
-    "load_before": list, "load_after": list, "load_wait_s": float, "busy_processes": list, "versions": dict,
-    "kernels": dict, "env": dict, "machine": str, "started_utc": str,
+    "load_before": list,
+    "load_after": list,
+    "load_wait_s": float,
+    "busy_processes": list,
+    "versions": dict,
+    "kernels": dict,
+    "env": dict,
+    "machine": str,
+    "started_utc": str,
 }
 _VERSIONS = ("python", "numpy", "sklearn", "torch", "hsrnet")
 
@@ -76,8 +97,10 @@ def validate(rec: dict) -> dict:
     """Returns rec unchanged, or raises SchemaError naming the first problem."""
     for key, typ in _TOP.items():
         _need(key in rec, f"missing field {key!r}")
-        _need(isinstance(rec[key], typ) and not (typ is int and isinstance(rec[key], bool)),
-              f"field {key!r} has type {type(rec[key]).__name__}")
+        _need(
+            isinstance(rec[key], typ) and not (typ is int and isinstance(rec[key], bool)),
+            f"field {key!r} has type {type(rec[key]).__name__}",
+        )
     _need(rec["schema"] == SCHEMA, f"schema {rec['schema']!r} is not {SCHEMA!r}")
     _need(rec["family"] in FAMILIES, f"family {rec['family']!r}")
     _need(rec["status"] in STATUSES, f"status {rec['status']!r}")
@@ -113,8 +136,10 @@ def validate(rec: dict) -> dict:
         _need(isinstance(ep.get("extra", {}), dict), f"{where}.extra is not an object")
     if rec["epochs"]:
         spe = rec["seconds_per_epoch"]
-        _need(_finite(spe) and abs(spe - previous / len(rec["epochs"])) <= 1e-9 * max(1.0, previous),
-              "seconds_per_epoch is not training seconds / epochs")
+        _need(
+            _finite(spe) and abs(spe - previous / len(rec["epochs"])) <= 1e-9 * max(1.0, previous),
+            "seconds_per_epoch is not training seconds / epochs",
+        )
     else:
         _need(rec["seconds_per_epoch"] is None, "seconds_per_epoch without epochs")
     return rec
@@ -126,14 +151,24 @@ def make_record(job: dict, data_summary: dict, metric: str, config: dict, outcom
     epochs = outcome.epochs if outcome else []
     seconds = epochs[-1]["train_seconds_cumulative"] if epochs else None
     return {
-        "schema": SCHEMA, "competitor": job["competitor"], "family": job["family"], "config": config,
-        "dataset": job["dataset"]["name"], "data": data_summary,
-        "metric": {"name": metric, "higher_is_better": METRICS[metric]}, "threads": int(job["threads"]),
-        "status": outcome.status if outcome else "error", "message": outcome.message if outcome else error,
-        "stop_reason": outcome.stop_reason if outcome else "error", "stop_rule": dict(job["stop_rule"]),
-        "epochs": epochs, "seconds_per_epoch": seconds / len(epochs) if epochs else None,
+        "schema": SCHEMA,
+        "competitor": job["competitor"],
+        "family": job["family"],
+        "config": config,
+        "dataset": job["dataset"]["name"],
+        "data": data_summary,
+        "metric": {"name": metric, "higher_is_better": METRICS[metric]},
+        "threads": int(job["threads"]),
+        "status": outcome.status if outcome else "error",
+        "message": outcome.message if outcome else error,
+        "stop_reason": outcome.stop_reason if outcome else "error",
+        "stop_rule": dict(job["stop_rule"]),
+        "epochs": epochs,
+        "seconds_per_epoch": seconds / len(epochs) if epochs else None,
         "train_peak_rss_mb": outcome.train_peak_kb / 1024.0 if outcome and outcome.train_peak_kb else None,
-        "load_before": list(job["load_before"]), "load_wait_s": float(job["load_wait_s"]),
-        "busy_processes": list(job["busy_processes"]), "machine": job["machine"],
+        "load_before": list(job["load_before"]),
+        "load_wait_s": float(job["load_wait_s"]),
+        "busy_processes": list(job["busy_processes"]),
+        "machine": job["machine"],
         "started_utc": job["started_utc"],
     }

@@ -51,9 +51,9 @@ namespace hsrnet {
 
 struct CacheSettings {
   std::size_t budget_bytes = std::size_t{1} << 30;  // the cache may use at most this much memory
-  double max_candidate_ratio = 4.0;  // cached pairs at most this many times the firing pairs (probe)
-  double max_moved_fraction = 0.25;  // rebuild when |M| > this * m, whatever the cost accounting says
-  double fixed_delta = 0.0;          // > 0: this delta (raised to the rounding floor), no search
+  double max_candidate_ratio = 4.0;                 // cached pairs at most this many times the firing pairs (probe)
+  double max_moved_fraction = 0.25;                 // rebuild when |M| > this * m, whatever the cost accounting says
+  double fixed_delta = 0.0;                         // > 0: this delta (raised to the rounding floor), no search
 };
 
 class CandidateCache {
@@ -115,7 +115,8 @@ class CandidateCache {
         const double per = count_above(lowered(b, dl)) / static_cast<double>(np);
         const double cache = static_cast<double>(bytes_for(n, m, per * static_cast<double>(n) * 1.1));
         per_sample_ = per;
-        return per <= ratio_cap * firing && cache + scratch_bytes(per, chunk_for(per, n, m)) <= static_cast<double>(settings.budget_bytes);
+        return per <= ratio_cap * firing &&
+               cache + scratch_bytes(per, chunk_for(per, n, m)) <= static_cast<double>(settings.budget_bytes);
       };
       if (delta > 0.0) {
         if (!fits(delta, std::numeric_limits<double>::infinity())) return false;
@@ -161,7 +162,8 @@ class CandidateCache {
     double theta = std::numeric_limits<double>::infinity();
     for (std::size_t i = 0; i < n; ++i)
       if (xnorm_[i] > 0.0)
-        theta = std::min(theta, (delta_eff - 2.0 * g * w0 * xnorm_[i] - 2.0 * e) / (xnorm_[i] * (1.0 + g)) * (1.0 - 1e-9));
+        theta =
+            std::min(theta, (delta_eff - 2.0 * g * w0 * xnorm_[i] - 2.0 * e) / (xnorm_[i] * (1.0 + g)) * (1.0 - 1e-9));
     movement_.assign(m, 0.0);
     moved_flag_.assign(m, 0);
     moved_.clear();
@@ -169,7 +171,8 @@ class CandidateCache {
     delta_ = delta;
     theta_ = theta;
     mean_cached_ = static_cast<double>(pairs) / static_cast<double>(n);
-    moved_limit_ = std::max<std::size_t>(8, static_cast<std::size_t>(settings.max_moved_fraction * static_cast<double>(m)));
+    moved_limit_ =
+        std::max<std::size_t>(8, static_cast<std::size_t>(settings.max_moved_fraction * static_cast<double>(m)));
     extra_seconds_ = 0.0;
     n_ = n;
     valid_ = true;
@@ -233,9 +236,7 @@ class CandidateCache {
   void charge(double seconds) { extra_seconds_ += seconds; }
 
   /// Staleness has cost as much as a rebuild, or the moved set is too large.
-  bool needs_refresh() const {
-    return valid_ && (moved_.size() > moved_limit_ || extra_seconds_ >= rebuild_seconds_);
-  }
+  bool needs_refresh() const { return valid_ && (moved_.size() > moved_limit_ || extra_seconds_ >= rebuild_seconds_); }
 
   std::size_t samples() const { return n_; }
   std::size_t moved() const { return moved_.size(); }
@@ -259,10 +260,10 @@ class CandidateCache {
   }
 
  private:
-  struct Chunk {                      // samples [k * chunk_, (k + 1) * chunk_), each vector sized exactly
-    std::vector<std::int64_t> offsets; // pairs of the chunk's sample q: [offsets[q], offsets[q + 1])
-    std::vector<row_id> ids;           // per cached pair: the neuron
-    std::vector<std::uint16_t> allow;  // per cached pair: allowance / unit_, rounded down
+  struct Chunk {                        // samples [k * chunk_, (k + 1) * chunk_), each vector sized exactly
+    std::vector<std::int64_t> offsets;  // pairs of the chunk's sample q: [offsets[q], offsets[q + 1])
+    std::vector<row_id> ids;            // per cached pair: the neuron
+    std::vector<std::uint16_t> allow;   // per cached pair: allowance / unit_, rounded down
   };
 
   static std::size_t bytes_for(std::size_t n, std::size_t m, double pairs) {
@@ -362,16 +363,15 @@ class CandidateCache {
     return static_cast<std::uint16_t>(q);
   }
 
-
   bool valid_ = false;
   std::size_t n_ = 0, chunk_ = kMaxChunk;
-  double per_sample_ = 0.0;           // cached pairs per sample predicted by the probe at the chosen delta
+  double per_sample_ = 0.0;  // cached pairs per sample predicted by the probe at the chosen delta
   std::vector<Chunk> chunks_;
   std::vector<double> xnorm_;
-  std::vector<double> movement_;      // mv_r: summed update norms since the build
+  std::vector<double> movement_;  // mv_r: summed update norms since the build
   std::vector<std::uint8_t> moved_flag_;
-  std::vector<row_id> moved_, fresh_; // the moved set M, ascending
-  NeuronMajor nm_;                    // per-neuron view of a chunk while building
+  std::vector<row_id> moved_, fresh_;  // the moved set M, ascending
+  NeuronMajor nm_;                     // per-neuron view of a chunk while building
   float threshold_ = 0.0f;
   double unit_ = 0.0, delta_ = 0.0, theta_ = 0.0, mean_cached_ = 0.0, probe_firing_ = 0.0;
   double extra_seconds_ = 0.0, rebuild_seconds_ = 0.0;

@@ -15,14 +15,14 @@ namespace hsrnet {
 
 struct CostModel {
   double scan_row_ns = 0.3, scan_float_ns = 0.045;  // cache-resident rows
-  double dram_float_ns = 0.11;                       // streamed rows (about 36 GB/s)
+  double dram_float_ns = 0.11;                      // streamed rows (about 36 GB/s)
   double cache_bytes = 24.0 * 1024 * 1024;
   double gemm_entry_ns = 0.3, gemm_madd_ns = 0.0175, gemm_tile_ns = 3800.0;
   int gemm_tile_rows = 1024, gemm_query_block = 256;
   double tree_node_ns = 10.0, tree_node_dim_ns = 1.5;
   double leaf_row_ns = 0.4, leaf_float_ns = 0.2;
-  double emit_ns = 1.2;       // per reported id
-  double sort_ns = 2.1;       // per reported id, tree answers need mapping + sorting
+  double emit_ns = 1.2;  // per reported id
+  double sort_ns = 2.1;  // per reported id, tree answers need mapping + sorting
   double thread_efficiency = 0.9;
 
   // Exponential moving averages of the work of recent tree queries; negative until one ran.
@@ -41,9 +41,7 @@ struct CostModel {
     tree_whole_rows = 0.7 * tree_whole_rows + 0.3 * whole_rows;
   }
 
-  double parallel(double ns, int threads) const {
-    return threads <= 1 ? ns : ns / (threads * thread_efficiency);
-  }
+  double parallel(double ns, int threads) const { return threads <= 1 ? ns : ns / (threads * thread_efficiency); }
   bool streamed(double m, double stride) const { return m * stride * 4.0 > cache_bytes; }
 
   double scan_ns(double n, double m, double stride, int threads) const {

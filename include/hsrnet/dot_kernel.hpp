@@ -47,8 +47,8 @@ HSRNET_ALWAYS_INLINE float reduce_lanes(__m256 acc) {
 }
 
 /// The same reduction for eight accumulators at once; lane k of the result belongs to a[k].
-HSRNET_ALWAYS_INLINE __m256 reduce_lanes8(__m256 a0, __m256 a1, __m256 a2, __m256 a3, __m256 a4, __m256 a5,
-                                          __m256 a6, __m256 a7) {
+HSRNET_ALWAYS_INLINE __m256 reduce_lanes8(__m256 a0, __m256 a1, __m256 a2, __m256 a3, __m256 a4, __m256 a5, __m256 a6,
+                                          __m256 a7) {
   const __m256 t0 = _mm256_hadd_ps(a0, a1), t1 = _mm256_hadd_ps(a2, a3);
   const __m256 t2 = _mm256_hadd_ps(a4, a5), t3 = _mm256_hadd_ps(a6, a7);
   const __m256 u0 = _mm256_hadd_ps(t0, t1);  // [a0:p0123 a1 a2 a3 | a0:p4567 a1 a2 a3]
@@ -83,7 +83,7 @@ inline void reference_dot_rows8(const float* HSRNET_RESTRICT rows, int stride, c
     const __m256 xp = _mm256_setr_ps(x[0], x[1], x[0], x[1], x[0], x[1], x[0], x[1]);
     const __m256 p0 = _mm256_fmadd_ps(_mm256_loadu_ps(rows), xp, zero);      // rows 0..3
     const __m256 p1 = _mm256_fmadd_ps(_mm256_loadu_ps(rows + 8), xp, zero);  // rows 4..7
-    const __m256 h = _mm256_hadd_ps(p0, p1);                                  // rows 0 1 4 5 2 3 6 7
+    const __m256 h = _mm256_hadd_ps(p0, p1);                                 // rows 0 1 4 5 2 3 6 7
     _mm256_storeu_ps(out, _mm256_permutevar8x32_ps(h, _mm256_setr_epi32(0, 1, 4, 5, 2, 3, 6, 7)));
   } else if (stride == 3) {
     // 24 floats = three vectors a, b, c. The lanes holding coordinate j are disjoint across them, so two

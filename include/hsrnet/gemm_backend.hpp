@@ -18,8 +18,8 @@
 namespace hsrnet {
 
 struct GemmTiling {
-  int rows_per_tile = 1024;    // rows of W per product tile (1024 x 256 queries: the product stays in L2)
-  int queries_per_block = 256; // queries per product tile
+  int rows_per_tile = 1024;     // rows of W per product tile (1024 x 256 queries: the product stays in L2)
+  int queries_per_block = 256;  // queries per product tile
 };
 
 /// For every query q of `queries` (n x stride, zero padded, row-major; `qnorms` upper bounds of their
@@ -88,7 +88,8 @@ std::size_t gemm_threshold_visit(const RowStore& store, const float* queries, co
         };
         for (; r + 8 <= nr; r += 8) {
           // "not <=" rather than ">": NaN entries (overflowed products) must reach decide().
-          unsigned mask = static_cast<unsigned>(_mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(v + r), lowv, _CMP_NLE_UQ)));
+          unsigned mask =
+              static_cast<unsigned>(_mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(v + r), lowv, _CMP_NLE_UQ)));
           while (mask) {
             decide(r + __builtin_ctz(mask));
             mask &= mask - 1;

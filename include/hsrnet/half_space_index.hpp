@@ -85,8 +85,10 @@ class HalfSpaceIndex {
   /// m rows of d floats created in place by fill(first_row, count, dst, stride) (see RowStore): no second
   /// copy of the rows ever exists.
   template <class Fill>
-  HalfSpaceIndex(std::size_t m, int d, Fill&& fill, IndexOptions options = {}, Numbering numbering = Numbering::AsCreated)
-      : options_(options), store_(m, d, std::forward<Fill>(fill), options.n_threads > 0 ? options.n_threads : omp_get_max_threads()) {
+  HalfSpaceIndex(std::size_t m, int d, Fill&& fill, IndexOptions options = {},
+                 Numbering numbering = Numbering::AsCreated)
+      : options_(options),
+        store_(m, d, std::forward<Fill>(fill), options.n_threads > 0 ? options.n_threads : omp_get_max_threads()) {
     finish_construction(numbering == Numbering::AsCreated);
     if (numbering == Numbering::TreeOrder) renumber_in_tree_order();
   }
@@ -142,9 +144,18 @@ class HalfSpaceIndex {
     if (lists_.size() < n) lists_.resize(n);
     for (std::size_t q = 0; q < n; ++q) lists_[q].clear();
     switch (chosen) {
-      case Backend::Scan: run_scan(Q, n, b, lists_); ++stats_.scan_calls; break;
-      case Backend::Gemm: run_gemm(Q, qnorms_.data(), n, b, lists_); ++stats_.gemm_calls; break;
-      case Backend::Tree: run_tree(Q, n, b, lists_); ++stats_.tree_calls; break;
+      case Backend::Scan:
+        run_scan(Q, n, b, lists_);
+        ++stats_.scan_calls;
+        break;
+      case Backend::Gemm:
+        run_gemm(Q, qnorms_.data(), n, b, lists_);
+        ++stats_.gemm_calls;
+        break;
+      case Backend::Tree:
+        run_tree(Q, n, b, lists_);
+        ++stats_.tree_calls;
+        break;
       case Backend::Auto: break;
     }
     stats_.last_backend = chosen;
@@ -185,8 +196,9 @@ class HalfSpaceIndex {
     const float* Q = prepare_queries(X, n, static_cast<std::size_t>(dim()));
     std::size_t verified = 0;
     for_row_chunks([&](int t, row_id begin, row_id end) {
-      const std::size_t v = gemm_threshold_visit(store_, Q, qnorms_.data(), static_cast<int>(n), b, begin, end,
-                                                 [&](int q, row_id s, float z) { emit(t, static_cast<std::size_t>(q), s, z); });
+      const std::size_t v =
+          gemm_threshold_visit(store_, Q, qnorms_.data(), static_cast<int>(n), b, begin, end,
+                               [&](int q, row_id s, float z) { emit(t, static_cast<std::size_t>(q), s, z); });
 #pragma omp atomic
       verified += v;
     });
@@ -403,8 +415,8 @@ class HalfSpaceIndex {
 
   void check_id(row_id id) const {
     if (id < 0 || static_cast<std::size_t>(id) >= rows())
-      throw std::out_of_range("hsrnet: row id " + std::to_string(id) + " out of range [0, " +
-                              std::to_string(rows()) + ")");
+      throw std::out_of_range("hsrnet: row id " + std::to_string(id) + " out of range [0, " + std::to_string(rows()) +
+                              ")");
   }
 
   void rows_changed(std::size_t k) {
@@ -417,8 +429,8 @@ class HalfSpaceIndex {
   void build_tree() {
     for (std::size_t s = 0; s < rows(); ++s)
       if (!all_finite(store_.slot_data(static_cast<row_id>(s)), static_cast<std::size_t>(dim())))
-        throw std::invalid_argument("hsrnet: cannot build a tree: row " + std::to_string(store_.id_of(static_cast<row_id>(s))) +
-                                    " contains NaN or infinity");
+        throw std::invalid_argument("hsrnet: cannot build a tree: row " +
+                                    std::to_string(store_.id_of(static_cast<row_id>(s))) + " contains NaN or infinity");
     tree_.build(store_, options_.leaf_size);
     ++stats_.tree_builds;
   }
@@ -445,7 +457,8 @@ class HalfSpaceIndex {
   /// GEMM, with norm upper bounds in qnorms_ (the GEMM's rounding band); rejects non-finite queries.
   const float* prepare_queries(const float* X, std::size_t n, std::size_t x_stride) {
     const int stride = store_.stride();
-    if (queries_.size() < n * static_cast<std::size_t>(stride)) queries_ = AlignedBuffer<float>(n * static_cast<std::size_t>(stride));
+    if (queries_.size() < n * static_cast<std::size_t>(stride))
+      queries_ = AlignedBuffer<float>(n * static_cast<std::size_t>(stride));
     qnorms_.resize(n);
     float* Q = queries_.data();
     for (std::size_t q = 0; q < n; ++q) {

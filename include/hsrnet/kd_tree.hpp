@@ -134,7 +134,8 @@ class KdTree {
     ++updates_since_build_;
     if (!built_) return;
     const std::size_t li =
-        static_cast<std::size_t>(std::upper_bound(leaf_begin_.begin(), leaf_begin_.end(), slot) - leaf_begin_.begin()) - 1;
+        static_cast<std::size_t>(std::upper_bound(leaf_begin_.begin(), leaf_begin_.end(), slot) - leaf_begin_.begin()) -
+        1;
     loosen_leaf(store, slot, li);
   }
 
@@ -211,7 +212,8 @@ class KdTree {
     while (i < k) {
       const std::size_t li = leaf_from(cursor, slots[i]);
       const row_id end = li + 1 < leaf_begin_.size() ? leaf_begin_[li + 1] : std::numeric_limits<row_id>::max();
-      __m128 vlo = _mm_set1_ps(std::numeric_limits<float>::infinity()), vhi = _mm_set1_ps(-std::numeric_limits<float>::infinity());
+      __m128 vlo = _mm_set1_ps(std::numeric_limits<float>::infinity()),
+             vhi = _mm_set1_ps(-std::numeric_limits<float>::infinity());
       std::size_t added = 0;
       for (; i < k && slots[i] < end; ++i) {
         if (!move(i, v)) continue;
@@ -259,7 +261,9 @@ class KdTree {
       std::size_t hop = 0;
       while (li + 1 < L && leaf_begin_[li + 1] <= slot && hop < 4) ++li, ++hop;
       if (li + 1 < L && leaf_begin_[li + 1] <= slot)
-        li = static_cast<std::size_t>(std::upper_bound(leaf_begin_.begin() + li, leaf_begin_.end(), slot) - leaf_begin_.begin()) - 1;
+        li = static_cast<std::size_t>(std::upper_bound(leaf_begin_.begin() + li, leaf_begin_.end(), slot) -
+                                      leaf_begin_.begin()) -
+             1;
     }
     return cursor = li;
   }
@@ -300,9 +304,9 @@ class KdTree {
 
  private:
   struct Node {
-    row_id begin, end;           // slot range
-    std::int32_t left, right;    // children; left < 0 marks a leaf
-    std::int32_t parent;         // -1 at the root
+    row_id begin, end;         // slot range
+    std::int32_t left, right;  // children; left < 0 marks a leaf
+    std::int32_t parent;       // -1 at the root
   };
 
   /// Where a node of slots [begin, end) splits: near the median, at a multiple of 8 slots so leaves start on

@@ -54,10 +54,10 @@ inline Optimizer parse_optimizer(const std::string& name) {
 
 struct OptimizerOptions {
   Optimizer kind = Optimizer::SGD;
-  double momentum = 0.0;   // sgd only: lazy heavy-ball momentum in [0, 1)
-  double beta1 = 0.9;      // adam
-  double beta2 = 0.999;    // adam
-  double epsilon = -1.0;   // < 0: the kind's default (adagrad 1e-10 as PyTorch, adam 1e-8)
+  double momentum = 0.0;  // sgd only: lazy heavy-ball momentum in [0, 1)
+  double beta1 = 0.9;     // adam
+  double beta2 = 0.999;   // adam
+  double epsilon = -1.0;  // < 0: the kind's default (adagrad 1e-10 as PyTorch, adam 1e-8)
 
   double eps() const { return epsilon >= 0.0 ? epsilon : (kind == Optimizer::Adam ? 1e-8 : 1e-10); }
   /// True when the trainer must hand the optimizer raw gradients (everything but plain SGD).
@@ -69,7 +69,8 @@ struct OptimizerOptions {
     if (!(beta1 >= 0.0 && beta1 < 1.0)) throw std::invalid_argument("hsrnet: beta1 must be in [0, 1)");
     if (!(beta2 >= 0.0 && beta2 < 1.0)) throw std::invalid_argument("hsrnet: beta2 must be in [0, 1)");
     // eps > 0 keeps a coordinate whose gradient and accumulator are both zero (the rows' padding) at 0 / eps.
-    if (!std::isfinite(epsilon) || epsilon == 0.0) throw std::invalid_argument("hsrnet: epsilon must be > 0 and finite");
+    if (!std::isfinite(epsilon) || epsilon == 0.0)
+      throw std::invalid_argument("hsrnet: epsilon must be > 0 and finite");
   }
 };
 
@@ -107,7 +108,8 @@ class OptimizerState {
   }
 
   bool matches(const OptimizerOptions& o, std::size_t m, int stride, int K) const {
-    return m_ == m && stride_ == stride && K_ == K && opt_.kind == o.kind && (opt_.momentum > 0.0) == (o.momentum > 0.0);
+    return m_ == m && stride_ == stride && K_ == K && opt_.kind == o.kind &&
+           (opt_.momentum > 0.0) == (o.momentum > 0.0);
   }
 
   const OptimizerOptions& options() const { return opt_; }

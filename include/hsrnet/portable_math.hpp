@@ -41,8 +41,12 @@ inline double scale2(double x, int e) {
   while (e > 1023) x *= detail::pow2(1023), e -= 1023;
   while (e < -1022) {
     // Stop one step early near the subnormal range so the final multiply rounds once.
-    if (e < -1022 - 52) x *= detail::pow2(-1022), e += 1022;
-    else { x *= detail::pow2(e + 60); e = -60; }
+    if (e < -1022 - 52)
+      x *= detail::pow2(-1022), e += 1022;
+    else {
+      x *= detail::pow2(e + 60);
+      e = -60;
+    }
   }
   return x * detail::pow2(e);
 }

@@ -47,7 +47,8 @@ inline void sort_row_ids(std::vector<row_id>& ids, std::size_t m) {
       count[k] = sum;
       sum += c;
     }
-    for (std::size_t i = 0; i < n; ++i) dst[count[(static_cast<std::uint32_t>(src[i]) >> shift) & (kBuckets - 1)]++] = src[i];
+    for (std::size_t i = 0; i < n; ++i)
+      dst[count[(static_cast<std::uint32_t>(src[i]) >> shift) & (kBuckets - 1)]++] = src[i];
     std::swap(src, dst);
   }
   if (src != ids.data()) std::copy(src, src + n, ids.data());

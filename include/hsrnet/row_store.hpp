@@ -31,7 +31,8 @@ inline float norm_upper_bound(const float* v, int d) {
   // Four independent double accumulators of four lanes: a single chain of d dependent adds would cost
   // ~4 cycles per element, and trainers refresh a norm for every row they move (all of W per step at
   // B = 256), so the chains must not wait on each other.
-  __m256d acc0 = _mm256_setzero_pd(), acc1 = _mm256_setzero_pd(), acc2 = _mm256_setzero_pd(), acc3 = _mm256_setzero_pd();
+  __m256d acc0 = _mm256_setzero_pd(), acc1 = _mm256_setzero_pd(), acc2 = _mm256_setzero_pd(),
+          acc3 = _mm256_setzero_pd();
   auto square_into = [](__m256d& acc, const float* p) {
     const __m256d a = _mm256_cvtps_pd(_mm_loadu_ps(p));
     acc = _mm256_fmadd_pd(a, a, acc);
@@ -274,8 +275,8 @@ class RowStore {
   int d_ = 0;
   int stride_ = 0;
   AlignedBuffer<float> data_;
-  std::vector<float> norms_;                 // empty unless has_norms()
-  std::vector<row_id> slot_of_, id_of_;      // empty while identity_
+  std::vector<float> norms_;             // empty unless has_norms()
+  std::vector<row_id> slot_of_, id_of_;  // empty while identity_
   bool identity_ = true;
 };
 

@@ -55,35 +55,35 @@ namespace hsrnet {
 
 struct TrainerOptions {
   std::size_t batch_size = 1;
-  double lr = 0.01;                       // lr0
+  double lr = 0.01;  // lr0
   Schedule schedule = Schedule::Constant;
-  double power = 0.5;                     // exponent of the inverse-scaling schedules
-  int epochs = 1;                         // for fit()
+  double power = 0.5;  // exponent of the inverse-scaling schedules
+  int epochs = 1;      // for fit()
   Strategy strategy = Strategy::Auto;
-  bool train_output_layer = false;        // the paper trains W only
-  OptimizerOptions optimizer;             // sgd (the paper's), lazy momentum, adagrad, rowwise_adagrad, lazy adam
+  bool train_output_layer = false;  // the paper trains W only
+  OptimizerOptions optimizer;       // sgd (the paper's), lazy momentum, adagrad, rowwise_adagrad, lazy adam
   Loss loss = Loss::SquaredError;
-  std::uint64_t seed = 0;                 // shuffling
+  std::uint64_t seed = 0;  // shuffling
   bool shuffle = true;
   // Candidate cache (strategy cache, or auto); see candidate_cache.hpp.
   std::size_t cache_budget_bytes = std::size_t{1} << 30;  // beyond it: index queries instead
-  double cache_delta = 0.0;               // > 0: fixed delta; 0: chosen by the cache
-  double cache_max_candidate_ratio = 4.0; // automatic delta: cached pairs <= this * firing pairs
-  double cache_max_moved_fraction = 0.25; // rebuild when more than this fraction of m left the caches
+  double cache_delta = 0.0;                               // > 0: fixed delta; 0: chosen by the cache
+  double cache_max_candidate_ratio = 4.0;                 // automatic delta: cached pairs <= this * firing pairs
+  double cache_max_moved_fraction = 0.25;                 // rebuild when more than this fraction of m left the caches
   // Auto strategy: the tree below this input dimension (trees stop beating a scan around d = 8-16).
   int auto_tree_max_dim = 8;
   // Tree upkeep when the index answers with its tree: 0 rebuilds by cost (maintain_tree); k > 0 rebuilds
   // every k steps instead (predictable, for tests and tuning).
   std::size_t tree_rebuild_every = 0;
-  int n_threads = 0;                      // 0: OpenMP's default
+  int n_threads = 0;  // 0: OpenMP's default
 };
 
 struct EpochStats {
-  std::size_t epoch = 0;                  // epochs completed by this trainer, this one included
+  std::size_t epoch = 0;  // epochs completed by this trainer, this one included
   std::size_t steps = 0, samples = 0;
-  double mean_loss = 0.0;                 // mean over samples, at the weights before their step
-  double firing_fraction = 0.0;           // mean |S_i| / m
-  double candidate_fraction = 0.0;        // mean candidates evaluated per sample / m (= firing unless cache)
+  double mean_loss = 0.0;           // mean over samples, at the weights before their step
+  double firing_fraction = 0.0;     // mean |S_i| / m
+  double candidate_fraction = 0.0;  // mean candidates evaluated per sample / m (= firing unless cache)
   // Seconds per phase, summed over the steps (total_s also counts shuffling and the strategy choice):
   //   identify: candidates (index query and tree upkeep, dense GEMM, or cache lookup and cache builds) and
   //             the per-neuron view; for the cache also the evaluation of its candidates;
@@ -93,7 +93,7 @@ struct EpochStats {
   //   index:    index.rows_moved and the cache's movement bookkeeping (the B = 1 step does its index
   //             upkeep inside update).
   double identify_s = 0.0, forward_s = 0.0, backward_s = 0.0, update_s = 0.0, index_s = 0.0, total_s = 0.0;
-  double learning_rate = 0.0;             // of the last step
+  double learning_rate = 0.0;  // of the last step
   // The strategy in use at the end of the epoch (auto resolved). Auto here means index queries with the
   // index's own backend choice (see index_backend): auto's fallback, or the cache's when over budget.
   Strategy strategy = Strategy::Auto;
@@ -102,10 +102,10 @@ struct EpochStats {
   std::size_t cache_builds = 0;           // cache (re)builds during the epoch
   double cache_delta = 0.0;               // delta of the cache in use at the end of the epoch
   std::size_t cache_bytes = 0;
-  std::size_t tree_builds = 0;            // index tree (re)builds during the epoch
-  std::size_t tree_refits = 0;            // index tree refits (boxes tightened in place) during the epoch
-  std::size_t rows_updated = 0;           // hidden rows moved, summed over the epoch's steps
-  std::size_t candidates = 0;             // (sample, neuron) pairs evaluated, summed over the epoch
+  std::size_t tree_builds = 0;   // index tree (re)builds during the epoch
+  std::size_t tree_refits = 0;   // index tree refits (boxes tightened in place) during the epoch
+  std::size_t rows_updated = 0;  // hidden rows moved, summed over the epoch's steps
+  std::size_t candidates = 0;    // (sample, neuron) pairs evaluated, summed over the epoch
   // The interrupt check (SgdTrainer::set_interrupt_check) asked to stop: the epoch ended after `steps` steps
   // and `samples` samples; those steps are applied (weights, optimizer state and samples_seen() include
   // them), and epochs_done() does not count the partial epoch.
@@ -115,8 +115,8 @@ struct EpochStats {
 /// What a step callback sees: the firing sets of the step, before the update. The callback runs inside
 /// fit_epoch, where OpenMP's default team size is 1 (see fit_epoch).
 struct StepView {
-  std::size_t step = 0;                   // global step number, from 0
-  std::size_t epoch = 0;                  // from 0
+  std::size_t step = 0;   // global step number, from 0
+  std::size_t epoch = 0;  // from 0
   std::size_t batch_size = 0;
   const std::size_t* samples = nullptr;   // the batch's sample indices into X
   const std::int64_t* offsets = nullptr;  // firing ids of batch position q: ids[offsets[q] .. offsets[q+1])
@@ -391,7 +391,8 @@ class SgdTrainer {
   /// Makes the optimizer's state belong to `net` (zero state for a new network, or when forced).
   void bind_optimizer(const ShiftedReLUNet& net, bool force_reset) {
     const int stride = net.index().store().stride();
-    if (!force_reset && optim_net_uid_ == net.uid() && optim_.matches(opt_.optimizer, net.width(), stride, net.outputs()))
+    if (!force_reset && optim_net_uid_ == net.uid() &&
+        optim_.matches(opt_.optimizer, net.width(), stride, net.outputs()))
       return;
     optim_.reset(opt_.optimizer, net.width(), stride, net.outputs());
     optim_.set_input_dim(net.input_dim());
@@ -405,8 +406,8 @@ class SgdTrainer {
   /// are last epoch's measurements (before any: P(N(0,1) > b / |x|) and 1). In units of |x|.
   double expected_epoch_movement(const ShiftedReLUNet& net, std::size_t n) const {
     const double m = static_cast<double>(net.width());
-    const double p = last_firing_ > 0.0 ? last_firing_
-                                        : std::max(1.0 / m, 0.5 * std::erfc(net.threshold() / std::sqrt(2.0)));
+    const double p =
+        last_firing_ > 0.0 ? last_firing_ : std::max(1.0 / m, 0.5 * std::erfc(net.threshold() / std::sqrt(2.0)));
     const double gnorm = last_gnorm_ > 0.0 ? last_gnorm_ : 1.0;
     const double lr = learning_rate(opt_.schedule, opt_.lr, opt_.power, step_, samples_seen_);
     const double B = static_cast<double>(opt_.batch_size);
@@ -544,8 +545,8 @@ class SgdTrainer {
     nm_.build(cand_off_.data(), cand_ids_.data(), nb, m, store);
     const std::size_t total = cand_ids_.size();
     const std::size_t nu = nm_.size();
-    const std::size_t nmv = moved_rows_.size();         // split-off moved set: rows against every sample
-    const std::size_t evaluated = total + nmv * nb;     // (sample, neuron) pairs whose z this step computes
+    const std::size_t nmv = moved_rows_.size();      // split-off moved set: rows against every sample
+    const std::size_t evaluated = total + nmv * nb;  // (sample, neuron) pairs whose z this step computes
     step_candidates_ = evaluated;
     // Rough operation counts of the loops below: under kParallelWork a fork-join costs more than it saves.
     const std::size_t row_work = evaluated * static_cast<std::size_t>(d + 16);
@@ -588,7 +589,8 @@ class SgdTrainer {
       full_u_.clear();
       rest_u_.clear();
       for (std::size_t u = 0; u < nu; ++u)
-        (stride % 8 == 0 && nb >= 3 && nm.end(u) - nm.begin(u) == nb ? full_u_ : rest_u_).push_back(static_cast<std::uint32_t>(u));
+        (stride % 8 == 0 && nb >= 3 && nm.end(u) - nm.begin(u) == nb ? full_u_ : rest_u_)
+            .push_back(static_cast<std::uint32_t>(u));
       while (full_u_.size() % 4 != 0) {
         rest_u_.push_back(full_u_.back());
         full_u_.pop_back();
@@ -757,13 +759,15 @@ class SgdTrainer {
 #pragma omp parallel for schedule(dynamic, 256) num_threads(T) if (T > 1 && out_work > kParallelWork)
       for (std::ptrdiff_t u = 0; u < static_cast<std::ptrdiff_t>(nu); ++u) {
         const std::uint32_t e0 = nm.begin(u);
-        u_fired_[u] = backward_row(nm.neuron(u), zn_.data() + e0, nm.end(u) - e0,
-                                   [&](std::size_t j) { return nm.sample(e0 + static_cast<std::uint32_t>(j)); }, coef_.data() + e0);
+        u_fired_[u] = backward_row(
+            nm.neuron(u), zn_.data() + e0, nm.end(u) - e0,
+            [&](std::size_t j) { return nm.sample(e0 + static_cast<std::uint32_t>(j)); }, coef_.data() + e0);
       }
 #pragma omp parallel for schedule(dynamic, 16) num_threads(T) if (T > 1 && out_work > kParallelWork)
       for (std::ptrdiff_t j = 0; j < static_cast<std::ptrdiff_t>(nmv); ++j)
-        um_fired_[j] = backward_row(moved_rows_[j], zmn_.data() + j * nb, static_cast<std::uint32_t>(nb),
-                                    [](std::size_t q) { return q; }, coefm_.data() + j * nb);
+        um_fired_[j] = backward_row(
+            moved_rows_[j], zmn_.data() + j * nb, static_cast<std::uint32_t>(nb), [](std::size_t q) { return q; },
+            coefm_.data() + j * nb);
     }
     lap(st.backward_s);
 
@@ -793,7 +797,8 @@ class SgdTrainer {
                                       : update_row(w, d, stride, xs, cs, xn, count, track);
         // ||w_new - w|| <= ||update|| + 2^-24 ||w_new|| (one rounding per coordinate; exact for d <= 4) and
         // ||w_new|| <= ||w|| + ||update|| (the store's norm of w is still the pre-update bound).
-        const double bound = track ? (moved + 0x1.0p-24 * (store.slot_norm(store.slot_of(r)) + moved)) * (1.0 + 1e-9) : 0.0;
+        const double bound =
+            track ? (moved + 0x1.0p-24 * (store.slot_norm(store.slot_of(r)) + moved)) * (1.0 + 1e-9) : 0.0;
         index.refresh_norm(r);  // now, while the row is in cache (rows_moved would read every row again)
         return bound;
       };
@@ -802,16 +807,18 @@ class SgdTrainer {
         if (!u_fired_[u]) continue;
         if (static_cast<std::size_t>(u) + 1 < nu) store.prefetch_row(nm.neuron(u + 1));
         const std::uint32_t e0 = nm.begin(u);
-        moved_norm_[u] = update_one(nm.neuron(u), zn_.data() + e0, nm.end(u) - e0,
-                                    [&](std::size_t j) { return static_cast<std::size_t>(nm.sample(e0 + static_cast<std::uint32_t>(j))); },
-                                    coef_.data() + e0);
+        moved_norm_[u] = update_one(
+            nm.neuron(u), zn_.data() + e0, nm.end(u) - e0,
+            [&](std::size_t j) { return static_cast<std::size_t>(nm.sample(e0 + static_cast<std::uint32_t>(j))); },
+            coef_.data() + e0);
       }
 #pragma omp parallel for schedule(dynamic, 64) num_threads(T) if (T > 1 && row_work > kParallelWork)
       for (std::ptrdiff_t j = 0; j < static_cast<std::ptrdiff_t>(nmv); ++j) {
         if (!um_fired_[j]) continue;
         if (static_cast<std::size_t>(j) + 1 < nmv) store.prefetch_row(moved_rows_[j + 1]);
-        mnorm_[j] = update_one(moved_rows_[j], zmn_.data() + j * nb, static_cast<std::uint32_t>(nb),
-                               [](std::size_t q) { return q; }, coefm_.data() + j * nb);
+        mnorm_[j] = update_one(
+            moved_rows_[j], zmn_.data() + j * nb, static_cast<std::uint32_t>(nb), [](std::size_t q) { return q; },
+            coefm_.data() + j * nb);
       }
     }
     lap(st.update_s);
@@ -961,7 +968,8 @@ class SgdTrainer {
   /// Appends the firing neurons of batch position q (after step 2) and their pre-activations to ids / zs,
   /// ascending by id (the order the outputs are summed in): the fired candidates of its list merged with the
   /// fired rows of the split-off moved set.
-  void merged_firing(std::size_t q, float b, std::vector<row_id>& ids, std::vector<float>& zs, FiringScratch& fs) const {
+  void merged_firing(std::size_t q, float b, std::vector<row_id>& ids, std::vector<float>& zs,
+                     FiringScratch& fs) const {
     const std::size_t nmv = moved_rows_.size();
     fs.moved_ids.clear();
     fs.moved_z.clear();
@@ -993,16 +1001,19 @@ class SgdTrainer {
     const std::size_t t = static_cast<std::size_t>(T);
     if (firing_scratch_.size() < t) firing_scratch_.resize(t);
     scratch_stride_ = (nb + 15) / 16 * 16 + 16;
-    if (xs_.size() < t * scratch_stride_) xs_.resize(t * scratch_stride_), cs_.resize(t * scratch_stride_), xn_.resize(t * scratch_stride_);
+    if (xs_.size() < t * scratch_stride_)
+      xs_.resize(t * scratch_stride_), cs_.resize(t * scratch_stride_), xn_.resize(t * scratch_stride_);
     acc_stride_ = (acc_k_ + 7) / 8 * 8 + 8;
-    if (acc_.size() < t * acc_stride_) acc_.resize(t * acc_stride_), gA_.resize(t * acc_stride_), grad_a_.resize(t * acc_stride_);
+    if (acc_.size() < t * acc_stride_)
+      acc_.resize(t * acc_stride_), gA_.resize(t * acc_stride_), grad_a_.resize(t * acc_stride_);
   }
 
   /// Four rows (padded, stride a multiple of 8) against every sample of the padded batch xb:
   /// put(k, q, reference_dot(ws[k], x_q)) for k < 4, q < nb; three samples at a time (reference_dot_block43),
   /// the one or two left over with four chains each.
   template <class Put>
-  static void rows4_against_batch(const float* const ws[4], const float* xb, std::size_t nb, int stride, int d, Put&& put) {
+  static void rows4_against_batch(const float* const ws[4], const float* xb, std::size_t nb, int stride, int d,
+                                  Put&& put) {
     const std::size_t s = static_cast<std::size_t>(stride);
     std::size_t q = 0;
     for (; q + 3 <= nb; q += 3) {
@@ -1065,7 +1076,8 @@ class SgdTrainer {
       }
       for (; j < stride; j += 8) {
         __m256 a0 = _mm256_mul_ps(_mm256_set1_ps(cs[0]), _mm256_loadu_ps(xs[0] + j));
-        for (std::uint32_t e = 1; e < count; ++e) a0 = _mm256_fmadd_ps(_mm256_set1_ps(cs[e]), _mm256_loadu_ps(xs[e] + j), a0);
+        for (std::uint32_t e = 1; e < count; ++e)
+          a0 = _mm256_fmadd_ps(_mm256_set1_ps(cs[e]), _mm256_loadu_ps(xs[e] + j), a0);
         _mm256_storeu_ps(w + j, _mm256_add_ps(_mm256_loadu_ps(w + j), a0));
         if (track) sq = _mm256_fmadd_ps(a0, a0, sq);
       }
@@ -1183,7 +1195,7 @@ class SgdTrainer {
   std::vector<const float*> xs_;
   std::size_t acc_k_ = 0, acc_stride_ = 0, scratch_stride_ = 0;
   std::vector<double> loss_, gnorm_, acc_, gA_, moved_norm_, moved_vals_;
-  std::vector<float> grad_a_;      // per thread: one output row's gradient (stateful optimizers)
+  std::vector<float> grad_a_;         // per thread: one output row's gradient (stateful optimizers)
   AlignedBuffer<float> row_scratch_;  // per thread: one hidden row's gradient and its old values
   // The optimizer's per-row state and the network it belongs to.
   OptimizerState optim_;

@@ -70,7 +70,11 @@ class ShiftedReLUNet {
   /// together in memory and need no id <-> slot maps, and A is drawn in that order. The numbering depends
   /// only on (d, m, seed), never on the index options; random_weights() gives the rows in draw order.
   ShiftedReLUNet(int d, std::size_t m, int K, const NetOptions& options = {})
-      : d_(d), m_(m), K_(K), seed_(options.seed), uid_(next_uid()),
+      : d_(d),
+        m_(m),
+        K_(K),
+        seed_(options.seed),
+        uid_(next_uid()),
         index_(checked_shape(d, m, K), d, RowDraw{d, options.seed}, options.index,
                d <= kTreeOrderMaxDim ? HalfSpaceIndex::Numbering::TreeOrder : HalfSpaceIndex::Numbering::AsCreated) {
     init_output(nullptr, options);
@@ -138,7 +142,8 @@ class ShiftedReLUNet {
 
   /// f (K floats) from candidate neurons ids[0..k) (ascending) and their pre-activations z: every
   /// candidate with z > b adds a_r (z - b). `acc` is scratch for K doubles. Returns how many fired.
-  std::size_t output_from_preactivations(const row_id* ids, const float* z, std::size_t k, float* f, double* acc) const {
+  std::size_t output_from_preactivations(const row_id* ids, const float* z, std::size_t k, float* f,
+                                         double* acc) const {
     const float b = b_;
     const float* A = A_.data();
     std::size_t fired = 0;

@@ -35,8 +35,10 @@ enum class DType : std::uint32_t { Float32 = 1, Float64 = 2, Int32 = 3, Int64 = 
 
 inline std::size_t dtype_size(DType t) {
   switch (t) {
-    case DType::Float32: case DType::Int32: return 4;
-    case DType::Float64: case DType::Int64: return 8;
+    case DType::Float32:
+    case DType::Int32: return 4;
+    case DType::Float64:
+    case DType::Int64: return 8;
     case DType::UInt8: return 1;
   }
   throw std::runtime_error("hsrnet: unknown dtype code " + std::to_string(static_cast<std::uint32_t>(t)));
@@ -61,7 +63,9 @@ struct Tensor {
     return t;
   }
   template <class T>
-  const T* as() const { return reinterpret_cast<const T*>(bytes.data()); }
+  const T* as() const {
+    return reinterpret_cast<const T*>(bytes.data());
+  }
 };
 
 class TensorFileError : public std::runtime_error {
@@ -85,7 +89,9 @@ inline std::uint32_t crc32_update(std::uint32_t crc, const unsigned char* p, std
   return ~crc;
 }
 template <class T>
-void put(std::vector<unsigned char>& out, std::size_t at, T v) { std::memcpy(out.data() + at, &v, sizeof(T)); }
+void put(std::vector<unsigned char>& out, std::size_t at, T v) {
+  std::memcpy(out.data() + at, &v, sizeof(T));
+}
 template <class T>
 T get(const std::vector<unsigned char>& in, std::size_t at) {
   T v;
@@ -104,9 +110,11 @@ inline std::vector<unsigned char> encode_tensor_file(const std::vector<Tensor>& 
   std::vector<std::size_t> offsets(T);
   for (std::size_t i = 0; i < T; ++i) {
     const Tensor& t = tensors[i];
-    if (t.name.empty() || t.name.size() > kMaxName) throw TensorFileError("hsrnet: tensor name must have 1..63 bytes: '" + t.name + "'");
+    if (t.name.empty() || t.name.size() > kMaxName)
+      throw TensorFileError("hsrnet: tensor name must have 1..63 bytes: '" + t.name + "'");
     if (t.shape.size() > kMaxDims) throw TensorFileError("hsrnet: tensor '" + t.name + "' has more than 4 dimensions");
-    if (t.bytes.size() != t.count() * dtype_size(t.dtype)) throw TensorFileError("hsrnet: tensor '" + t.name + "' size does not match its shape");
+    if (t.bytes.size() != t.count() * dtype_size(t.dtype))
+      throw TensorFileError("hsrnet: tensor '" + t.name + "' size does not match its shape");
     offsets[i] = pos;
     pos = (pos + t.bytes.size() + 63) / 64 * 64;
   }
@@ -137,11 +145,13 @@ inline std::vector<Tensor> decode_tensor_file(const std::vector<unsigned char>& 
     fail("not an hsrnet model file (bad magic)");
   const std::uint32_t version = detail::get<std::uint32_t>(in, 8);
   if (version > kTensorFileVersion)
-    fail("format version " + std::to_string(version) + " is newer than this hsrnet reads (" + std::to_string(kTensorFileVersion) + "); upgrade hsrnet");
+    fail("format version " + std::to_string(version) + " is newer than this hsrnet reads (" +
+         std::to_string(kTensorFileVersion) + "); upgrade hsrnet");
   if (version == 0) fail("format version 0 is invalid");
   const std::uint64_t total = detail::get<std::uint64_t>(in, 16);
   if (total != in.size())
-    fail("size is " + std::to_string(in.size()) + " bytes, the header says " + std::to_string(total) + " (truncated or padded)");
+    fail("size is " + std::to_string(in.size()) + " bytes, the header says " + std::to_string(total) +
+         " (truncated or padded)");
   if (detail::get<std::uint32_t>(in, in.size() - 4) != detail::crc32_update(0, in.data(), in.size() - 4))
     fail("checksum mismatch (the file is corrupted)");
   const std::uint32_t T = detail::get<std::uint32_t>(in, 12);

@@ -2,13 +2,16 @@
 
 The core is an exact half-space reporting index over weight rows (:class:`HalfSpaceIndex`).
 """
+
 from __future__ import annotations
 
 import os as _os
 
 from . import _cpu
 
-_missing = "" if _os.environ.get("HSRNET_TEST_PRETEND_CPU_LACKS") is None else _os.environ["HSRNET_TEST_PRETEND_CPU_LACKS"]
+_missing = (
+    "" if _os.environ.get("HSRNET_TEST_PRETEND_CPU_LACKS") is None else _os.environ["HSRNET_TEST_PRETEND_CPU_LACKS"]
+)
 _missing = (_missing + " " + _cpu.missing_features()).strip()
 if _missing:
     raise ImportError(
@@ -24,7 +27,7 @@ if "OMP_WAIT_POLICY" not in _os.environ and "GOMP_SPINCOUNT" not in _os.environ:
     _os.environ["OMP_WAIT_POLICY"] = "passive"
 
 from . import _core  # noqa: E402
-from ._core import max_threads as _max_threads  # noqa: E402
+from ._core import max_threads as _max_threads  # noqa: E402, F401  (hsrnet._max_threads: the OpenMP pool size)
 
 #: True in a process created by os.fork() from one that had imported hsrnet: OpenMP runs on one thread there.
 forked_child = False
@@ -45,12 +48,26 @@ from .index import BACKENDS, HalfSpaceIndex, reference_dot  # noqa: E402
 from .network import STRATEGIES, SGDTrainer, ShiftedReLUNetwork, default_threshold  # noqa: E402
 
 __version__ = "0.1.0"
-__all__ = ["BACKENDS", "STRATEGIES", "HSRClassifier", "HSRRegressor", "HalfSpaceIndex", "SGDTrainer",
-           "ShiftedReLUNetwork", "default_threshold", "load", "reference_dot", "__version__"]
+__all__ = [
+    "BACKENDS",
+    "STRATEGIES",
+    "HSRClassifier",
+    "HSRRegressor",
+    "HalfSpaceIndex",
+    "SGDTrainer",
+    "ShiftedReLUNetwork",
+    "default_threshold",
+    "load",
+    "reference_dot",
+    "__version__",
+]
 
 # The scikit-learn estimators load on first use, so `import hsrnet` does not import scikit-learn.
-_LAZY = {"HSRClassifier": ("estimators", "HSRClassifier"), "HSRRegressor": ("estimators", "HSRRegressor"),
-         "load": ("model_io", "load")}
+_LAZY = {
+    "HSRClassifier": ("estimators", "HSRClassifier"),
+    "HSRRegressor": ("estimators", "HSRRegressor"),
+    "load": ("model_io", "load"),
+}
 
 
 def __getattr__(name):

@@ -1,4 +1,5 @@
 """Input checks shared by the public API: clear exceptions instead of crashes or silent misreads."""
+
 from __future__ import annotations
 
 import numbers

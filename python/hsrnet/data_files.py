@@ -20,6 +20,7 @@ Formats (chosen by the file name, else by the first bytes):
   number): the images, flattened to one row each; uint8 pixels are scaled to [0, 1]. The target is the path
   of an IDX labels file with one label per image.
 """
+
 from __future__ import annotations
 
 import csv
@@ -111,8 +112,9 @@ def _check_file(path: Path) -> None:
         raise DataError(f"{path} is a directory, not a data file")
 
 
-def load_table(path, target=None, *, header: str = "auto", fmt: str | None = None,
-               delimiter: str | None = None) -> Table:
+def load_table(
+    path, target=None, *, header: str = "auto", fmt: str | None = None, delimiter: str | None = None
+) -> Table:
     """Reads a data file; `target` selects the target (see the module docstring), None: features only.
 
     CSV: `delimiter` is ",", ";", "\t" (or "tab"), "|", or None / "auto": the one of these that splits the
@@ -220,8 +222,10 @@ def _resolve_column(target, names: list | None, ncols: int, path: Path, delimite
     t = str(target)
     seen = ""
     if delimiter is not None and ncols == 1:
-        seen = (f"; it was read as a single column (no ',', ';', tab or '|' separates its fields"
-                f"{'' if delimiter == ',' else ', ' + _DELIMITER_NAMES[delimiter] + ' was used'}): give --delimiter")
+        seen = (
+            f"; it was read as a single column (no ',', ';', tab or '|' separates its fields"
+            f"{'' if delimiter == ',' else ', ' + _DELIMITER_NAMES[delimiter] + ' was used'}): give --delimiter"
+        )
     if names is not None and t in names:
         if names.count(t) > 1:
             raise DataError(f"{path}: more than one column is named {t!r}; give the target as a 0-based index")
@@ -230,8 +234,9 @@ def _resolve_column(target, names: list | None, ncols: int, path: Path, delimite
         j = int(t)
     except ValueError:
         if names is None:
-            raise DataError(f"{path} has no header row, so the target must be a 0-based column index, "
-                            f"not {t!r}{seen}") from None
+            raise DataError(
+                f"{path} has no header row, so the target must be a 0-based column index, not {t!r}{seen}"
+            ) from None
         import difflib
 
         close = difflib.get_close_matches(t, names, n=3, cutoff=0.6)
@@ -241,8 +246,10 @@ def _resolve_column(target, names: list | None, ncols: int, path: Path, delimite
         shown = ", ".join(repr(n) for n in names)
         raise DataError(f"{path}: no column named {t!r}{hint} (the {len(names)} columns: {shown}){seen}") from None
     if not -ncols <= j < ncols:
-        raise DataError(f"{path}: target column index {j} is out of range: the file has {ncols} columns "
-                        f"(0..{ncols - 1}, or -{ncols}..-1){seen}")
+        raise DataError(
+            f"{path}: target column index {j} is out of range: the file has {ncols} columns "
+            f"(0..{ncols - 1}, or -{ncols}..-1){seen}"
+        )
     return j % ncols
 
 
@@ -281,8 +288,10 @@ def _load_csv(path: Path, target, header: str, delimiter: str | None = None) -> 
     else:
         for line, text_line in lines:
             if text_line.count(sep) != ncols - 1:
-                raise DataError(f"{path}: line {line} has {text_line.count(sep) + 1} fields, expected {ncols} "
-                                f"(like {like}; separator {_DELIMITER_NAMES[sep]})")
+                raise DataError(
+                    f"{path}: line {line} has {text_line.count(sep) + 1} fields, expected {ncols} "
+                    f"(like {like}; separator {_DELIMITER_NAMES[sep]})"
+                )
     names = names if names is not None else [str(j) for j in range(ncols)]
     tcol = None if target is None else _resolve_column(target, names if has_header else None, ncols, path, sep)
     fcols = [j for j in range(ncols) if j != tcol]
@@ -299,8 +308,9 @@ def _load_csv(path: Path, target, header: str, delimiter: str | None = None) -> 
     else:
         line_numbers = [n for n, _ in lines]
         try:
-            X = np.loadtxt([t for _, t in lines], delimiter=sep, usecols=fcols, dtype=np.float64, ndmin=2,
-                           comments=None)
+            X = np.loadtxt(
+                [t for _, t in lines], delimiter=sep, usecols=fcols, dtype=np.float64, ndmin=2, comments=None
+            )
         except ValueError:
             _raise_first_bad_cell(((n, _split(t, sep)) for n, t in lines), fcols, names, path)
         y = None
@@ -312,15 +322,18 @@ def _load_csv(path: Path, target, header: str, delimiter: str | None = None) -> 
     bad = ~np.isfinite(X)
     if bad.any():
         i, k = (int(v) for v in np.argwhere(bad)[0])
-        raise DataError(f"{path}: line {line_numbers[i]}, column {names[fcols[k]]!r}: {X[i, k]} in the features "
-                        f"({int(bad.sum())} NaN or infinite value(s) in all; hsrnet does not impute: fill or drop "
-                        "them)")
+        raise DataError(
+            f"{path}: line {line_numbers[i]}, column {names[fcols[k]]!r}: {X[i, k]} in the features "
+            f"({int(bad.sum())} NaN or infinite value(s) in all; hsrnet does not impute: fill or drop "
+            "them)"
+        )
     if y is not None:
         empty = np.flatnonzero(y == "")
         if empty.size:
             raise DataError(f"{path}: line {line_numbers[empty[0]]}: the target {names[tcol]!r} is empty")
-    return Table(X, y, "csv", path, [names[j] for j in fcols], None if tcol is None else names[tcol],
-                 has_header=has_header)
+    return Table(
+        X, y, "csv", path, [names[j] for j in fcols], None if tcol is None else names[tcol], has_header=has_header
+    )
 
 
 def _raise_first_bad_cell(rows, fcols: list, names: list, path: Path):
@@ -332,10 +345,14 @@ def _raise_first_bad_cell(rows, fcols: list, names: list, path: Path):
                 float(cell)
             except ValueError:
                 if cell == "":
-                    raise DataError(f"{path}: line {line}, column {names[j]!r}: empty cell (missing value); "
-                                    "hsrnet does not impute: fill or drop it") from None
-                raise DataError(f"{path}: line {line}, column {names[j]!r}: {cell!r} is not a number "
-                                "(features must be numeric; encode categories as numbers)") from None
+                    raise DataError(
+                        f"{path}: line {line}, column {names[j]!r}: empty cell (missing value); "
+                        "hsrnet does not impute: fill or drop it"
+                    ) from None
+                raise DataError(
+                    f"{path}: line {line}, column {names[j]!r}: {cell!r} is not a number "
+                    "(features must be numeric; encode categories as numbers)"
+                ) from None
     raise DataError(f"{path}: the features cannot be read as numbers")
 
 
@@ -360,8 +377,10 @@ def _finite_features(X: np.ndarray, path: Path, names=None) -> np.ndarray:
     if bad.any():
         i, j = np.argwhere(bad)[0]
         col = names[j] if names is not None else str(j)
-        raise DataError(f"{path}: the features contain {int(bad.sum())} NaN or infinite value(s) (first at row {i}, "
-                        f"column {col}, 0-based); fill or drop them")
+        raise DataError(
+            f"{path}: the features contain {int(bad.sum())} NaN or infinite value(s) (first at row {i}, "
+            f"column {col}, 0-based); fill or drop them"
+        )
     return np.ascontiguousarray(X)
 
 
@@ -395,24 +414,27 @@ def _load_npz(path: Path, target) -> Table:
     except Exception as e:  # zipfile.BadZipFile, OSError, EOFError...
         raise DataError(f"{path}: not a readable .npz file ({type(e).__name__}: {e})") from None
     if "X" not in arrays:
-        raise DataError(f"{path}: no array named 'X' (arrays: {', '.join(sorted(arrays)) or 'none'}); "
-                        "an .npz data file holds the features in 'X' and the target in 'y' (or --target KEY)")
+        raise DataError(
+            f"{path}: no array named 'X' (arrays: {', '.join(sorted(arrays)) or 'none'}); "
+            "an .npz data file holds the features in 'X' and the target in 'y' (or --target KEY)"
+        )
     X = _numeric_2d(arrays["X"], path, "array 'X'")
     X = _finite_features(X.reshape(X.shape[0], -1), path)
     y, tname = None, None
     if target is not None:
         tname = str(target)
         if tname not in arrays:
-            raise DataError(f"{path}: no array named {tname!r} for the target "
-                            f"(arrays: {', '.join(sorted(arrays))})")
+            raise DataError(f"{path}: no array named {tname!r} for the target (arrays: {', '.join(sorted(arrays))})")
         if tname == "X":
             raise DataError(f"{path}: the target cannot be the feature array 'X'")
         y = arrays[tname]
         if y.ndim == 2 and y.shape[1] == 1:
             y = y[:, 0]
         if y.ndim != 1 or y.shape[0] != X.shape[0]:
-            raise DataError(f"{path}: target array {tname!r} has shape {y.shape}; expected ({X.shape[0]},), "
-                            "one value per row of 'X'")
+            raise DataError(
+                f"{path}: target array {tname!r} has shape {y.shape}; expected ({X.shape[0]},), "
+                "one value per row of 'X'"
+            )
         if y.dtype.kind not in "biufUS":
             raise DataError(f"{path}: target array {tname!r} has dtype {y.dtype}; numbers or strings are needed")
         if y.dtype.kind == "S":
@@ -434,8 +456,10 @@ def npz_has_array(path, key: str) -> bool:
 def _load_idx(path: Path, target) -> Table:
     images = read_idx(path)
     if images.ndim < 2:
-        raise DataError(f"{path}: IDX array of shape {images.shape} holds no samples with features "
-                        "(is this the labels file? pass it with --target)")
+        raise DataError(
+            f"{path}: IDX array of shape {images.shape} holds no samples with features "
+            "(is this the labels file? pass it with --target)"
+        )
     if images.shape[0] == 0:
         raise DataError(f"{path}: the IDX file holds no samples")
     X = images.reshape(images.shape[0], -1)
@@ -445,8 +469,9 @@ def _load_idx(path: Path, target) -> Table:
     if target is not None:
         lpath = Path(os.fspath(target))
         if not lpath.exists():
-            raise DataError(f"labels file not found: {lpath} (for IDX data, --target is the path of the labels "
-                            "IDX file)")
+            raise DataError(
+                f"labels file not found: {lpath} (for IDX data, --target is the path of the labels IDX file)"
+            )
         _check_file(lpath)
         labels = read_idx(lpath)
         if labels.ndim == 2 and labels.shape[1] == 1:
@@ -482,12 +507,16 @@ def prepare_target(y, task: str, where: str, min_classes: int = 2) -> np.ndarray
                 try:
                     v[i] = float(s)
                 except (TypeError, ValueError):
-                    raise DataError(f"{where}: the target has non-numeric values (e.g. {s!r}, sample {i + 1} "
-                                    f"of {len(y)}); regression needs numbers: use --task classify for labels") from None
+                    raise DataError(
+                        f"{where}: the target has non-numeric values (e.g. {s!r}, sample {i + 1} "
+                        f"of {len(y)}); regression needs numbers: use --task classify for labels"
+                    ) from None
         bad = ~np.isfinite(v)
         if bad.any():
-            raise DataError(f"{where}: the target has {int(bad.sum())} NaN or infinite value(s) "
-                            f"(first: sample {int(np.argmax(bad)) + 1} of {len(v)})")
+            raise DataError(
+                f"{where}: the target has {int(bad.sum())} NaN or infinite value(s) "
+                f"(first: sample {int(np.argmax(bad)) + 1} of {len(v)})"
+            )
         return v
     if task != "classify":
         raise ValueError(f"task must be 'classify' or 'regress', got {task!r}")
@@ -512,8 +541,7 @@ def prepare_target(y, task: str, where: str, min_classes: int = 2) -> np.ndarray
                 _integral(np.array([float(s) for s in strs]), where)  # raises: non-integer or NaN labels
             labels = strs  # words, or integer-valued text such as "01" or "1.0": kept as written
     if np.unique(labels).shape[0] < min_classes:
-        raise DataError(f"{where}: the target has a single class ({labels[0]!r}); classification needs at "
-                        "least two")
+        raise DataError(f"{where}: the target has a single class ({labels[0]!r}); classification needs at least two")
     return labels
 
 
@@ -527,11 +555,14 @@ def _canonical_int(s: str) -> bool:
 def _integral(v: np.ndarray, where: str) -> np.ndarray:
     bad = ~np.isfinite(v)
     if bad.any():
-        raise DataError(f"{where}: the target has NaN or infinite value(s) (first: sample "
-                        f"{int(np.argmax(bad)) + 1} of {len(v)})")
+        raise DataError(
+            f"{where}: the target has NaN or infinite value(s) (first: sample {int(np.argmax(bad)) + 1} of {len(v)})"
+        )
     frac = v != np.round(v)
     if frac.any():
         i = int(np.argmax(frac))
-        raise DataError(f"{where}: the target has non-integer numbers (e.g. {v[i]:g}, sample {i + 1} of {len(v)}), "
-                        "which are not class labels: use --task regress for a numeric target")
+        raise DataError(
+            f"{where}: the target has non-integer numbers (e.g. {v[i]:g}, sample {i + 1} of {len(v)}), "
+            "which are not class labels: use --task regress for a numeric target"
+        )
     return v.astype(np.int64)

@@ -3,6 +3,7 @@ three reference data sets of the project (MNIST, California housing, Letter) fro
 
 Nothing is downloaded: data sets are read from a folder given by the caller or by HSRNET_DATA.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -38,10 +39,10 @@ def read_idx(path) -> np.ndarray:
     ndim = data[3]
     if len(data) < 4 + 4 * ndim:
         raise DataError(f"{path}: truncated IDX header")
-    shape = struct.unpack(f">{ndim}I", data[4:4 + 4 * ndim])
+    shape = struct.unpack(f">{ndim}I", data[4 : 4 + 4 * ndim])
     dtype = np.dtype(_IDX_TYPES[data[2]])
     count = int(np.prod(shape, dtype=np.int64))
-    body = data[4 + 4 * ndim:]
+    body = data[4 + 4 * ndim :]
     if len(body) != count * dtype.itemsize:
         raise DataError(f"{path}: IDX body has {len(body)} bytes, the header says {count * dtype.itemsize}")
     return np.frombuffer(body, dtype=dtype).reshape(shape).astype(dtype.newbyteorder("="), copy=True)
@@ -63,8 +64,10 @@ def default_data_dir() -> Path | None:
 def _data_dir(root) -> Path:
     root = Path(root) if root is not None else default_data_dir()
     if root is None or not root.is_dir():
-        raise DataError("data folder not found: pass root= or set HSRNET_DATA to the folder holding mnist/, "
-                        "california_housing/ and letter/")
+        raise DataError(
+            "data folder not found: pass root= or set HSRNET_DATA to the folder holding mnist/, "
+            "california_housing/ and letter/"
+        )
     return root
 
 
@@ -74,10 +77,14 @@ def load_mnist(root=None):
 
     def images(name):
         a = read_idx(d / name)
-        return (a.reshape(a.shape[0], -1).astype(np.float32) / 255.0)
+        return a.reshape(a.shape[0], -1).astype(np.float32) / 255.0
 
-    return (images("train-images-idx3-ubyte.gz"), read_idx(d / "train-labels-idx1-ubyte.gz").astype(np.int64),
-            images("t10k-images-idx3-ubyte.gz"), read_idx(d / "t10k-labels-idx1-ubyte.gz").astype(np.int64))
+    return (
+        images("train-images-idx3-ubyte.gz"),
+        read_idx(d / "train-labels-idx1-ubyte.gz").astype(np.int64),
+        images("t10k-images-idx3-ubyte.gz"),
+        read_idx(d / "t10k-labels-idx1-ubyte.gz").astype(np.int64),
+    )
 
 
 def load_california_housing(root=None):

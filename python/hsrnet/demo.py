@@ -11,6 +11,7 @@ computation: the demo checks that the losses agree at every chunk and that the f
 Training runs in chunks of steps, alternating between the two trainers (so a change in machine load hits
 both alike), and only the training calls are timed.
 """
+
 from __future__ import annotations
 
 import os
@@ -90,8 +91,17 @@ def _fmt_step(s):
     return f"{s * 1e6:.0f} us" if s < 1e-3 else f"{s * 1e3:.2f} ms"
 
 
-def run(*, log2m=DEFAULT_LOG2M, steps=DEFAULT_STEPS, seed=0, threads=1, strategy="auto", plot="hsrnet-demo.png",
-        quiet=False, out=None) -> int:
+def run(
+    *,
+    log2m=DEFAULT_LOG2M,
+    steps=DEFAULT_STEPS,
+    seed=0,
+    threads=1,
+    strategy="auto",
+    plot="hsrnet-demo.png",
+    quiet=False,
+    out=None,
+) -> int:
     from . import SGDTrainer, ShiftedReLUNetwork, default_threshold
 
     out = out or sys.stdout
@@ -107,26 +117,39 @@ def run(*, log2m=DEFAULT_LOG2M, steps=DEFAULT_STEPS, seed=0, threads=1, strategy
     y, y_test = y.astype(np.float32), y_test.astype(np.float32)
 
     print("hsrnet demo: exact sparse SGD (hsrnet) against dense SGD, same seed, same trajectory", file=out)
-    print(f"  inputs uniform on the unit sphere, d = {D}; width m = {m:,}; threshold b = sqrt(0.4 ln m) = {b:.3f}",
-          file=out)
-    print(f"  target: an even polynomial of degree 6 on the sphere (4 ridge terms); squared loss; batch size 1; "
-          f"lr = {LEARNING_RATE:g}", file=out)
-    print(f"  {steps:,} SGD steps on fresh samples; {N_TEST:,} held-out test points; "
-          f"{threads} thread{'s' if threads != 1 else ''} for each trainer", file=out)
+    print(
+        f"  inputs uniform on the unit sphere, d = {D}; width m = {m:,}; threshold b = sqrt(0.4 ln m) = {b:.3f}",
+        file=out,
+    )
+    print(
+        f"  target: an even polynomial of degree 6 on the sphere (4 ridge terms); squared loss; batch size 1; "
+        f"lr = {LEARNING_RATE:g}",
+        file=out,
+    )
+    print(
+        f"  {steps:,} SGD steps on fresh samples; {N_TEST:,} held-out test points; "
+        f"{threads} thread{'s' if threads != 1 else ''} for each trainer",
+        file=out,
+    )
     out.flush()
 
     net_seed, sgd_seed = seed + 1, seed + 2
     t0 = time.perf_counter()
     # The dense reference never queries the index: a plain scan layout spares it the tree's upkeep.
-    nets = {name: ShiftedReLUNetwork(D, m, 1, seed=net_seed, n_threads=threads,
-                                     index_backend="auto" if name == "sparse" else "scan")
-            for name in ("sparse", "dense")}
+    nets = {
+        name: ShiftedReLUNetwork(
+            D, m, 1, seed=net_seed, n_threads=threads, index_backend="auto" if name == "sparse" else "scan"
+        )
+        for name in ("sparse", "dense")
+    }
     setup_s = time.perf_counter() - t0
     trainers = {
-        "sparse": SGDTrainer(batch_size=1, learning_rate=LEARNING_RATE, strategy=strategy, seed=sgd_seed,
-                             n_threads=threads),
-        "dense": SGDTrainer(batch_size=1, learning_rate=LEARNING_RATE, strategy="dense", seed=sgd_seed,
-                            n_threads=threads),
+        "sparse": SGDTrainer(
+            batch_size=1, learning_rate=LEARNING_RATE, strategy=strategy, seed=sgd_seed, n_threads=threads
+        ),
+        "dense": SGDTrainer(
+            batch_size=1, learning_rate=LEARNING_RATE, strategy="dense", seed=sgd_seed, n_threads=threads
+        ),
     }
     init_mse = float(np.mean((nets["dense"].predict(X_test)[:, 0] - y_test) ** 2))
 
@@ -139,7 +162,7 @@ def run(*, log2m=DEFAULT_LOG2M, steps=DEFAULT_STEPS, seed=0, threads=1, strategy
     bar = make_bar(2 * steps, "training", progress_enabled(quiet), unit="step")
     try:
         for start in range(0, steps, chunk):
-            Xc, yc = X[start:start + chunk], y[start:start + chunk]
+            Xc, yc = X[start : start + chunk], y[start : start + chunk]
             losses = {}
             for name in ("sparse", "dense"):
                 t = time.perf_counter()
@@ -151,8 +174,10 @@ def run(*, log2m=DEFAULT_LOG2M, steps=DEFAULT_STEPS, seed=0, threads=1, strategy
                 if name == "sparse":
                     chosen = stats.get("strategy", strategy)
                 if clock["sparse"] > 0 and clock["dense"] > 0:
-                    bar.set_postfix_str(f"loss {2 * losses['sparse']:.2e}, speed-up "
-                                        f"{clock['dense'] / clock['sparse']:.1f}x", refresh=False)
+                    bar.set_postfix_str(
+                        f"loss {2 * losses['sparse']:.2e}, speed-up {clock['dense'] / clock['sparse']:.1f}x",
+                        refresh=False,
+                    )
                 bar.update(len(Xc))
             same_losses &= losses["sparse"] == losses["dense"]
     finally:
@@ -167,18 +192,28 @@ def run(*, log2m=DEFAULT_LOG2M, steps=DEFAULT_STEPS, seed=0, threads=1, strategy
     print(header, file=out)
     print("-" * len(header), file=out)
     for name in ("sparse", "dense"):
-        print(f"{label[name]:<20}{_fmt_time(clock[name]):>11}{_fmt_step(clock[name] / steps):>11}"
-              f"{100 * firing[name] / steps:>8.2f}%{test_mse[name]:>11.2e}{clock['dense'] / clock[name]:>9.1f}x",
-              file=out)
+        print(
+            f"{label[name]:<20}{_fmt_time(clock[name]):>11}{_fmt_step(clock[name] / steps):>11}"
+            f"{100 * firing[name] / steps:>8.2f}%{test_mse[name]:>11.2e}{clock['dense'] / clock[name]:>9.1f}x",
+            file=out,
+        )
     print(file=out)
-    print(f"test MSE at initialisation {init_mse:.2e} (predicting 0: {float(np.mean(y_test ** 2)):.2e}); "
-          f"after training {test_mse['sparse']:.2e}", file=out)
+    print(
+        f"test MSE at initialisation {init_mse:.2e} (predicting 0: {float(np.mean(y_test**2)):.2e}); "
+        f"after training {test_mse['sparse']:.2e}",
+        file=out,
+    )
     exact = W_diff == 0.0 and same_losses
-    print(f"same trajectory: losses equal at every chunk: {'yes' if same_losses else 'NO'}; "
-          f"max |W_sparse - W_dense| = {W_diff:.3g}{'  (exact)' if exact else ''}", file=out)
-    print(f"firing fraction: {100 * firing['sparse'] / steps:.2f}% of {m:,} neurons per step "
-          f"(~{firing['sparse'] / steps * m:,.0f}); network setup {setup_s:.1f} s (not in the times above)",
-          file=out)
+    print(
+        f"same trajectory: losses equal at every chunk: {'yes' if same_losses else 'NO'}; "
+        f"max |W_sparse - W_dense| = {W_diff:.3g}{'  (exact)' if exact else ''}",
+        file=out,
+    )
+    print(
+        f"firing fraction: {100 * firing['sparse'] / steps:.2f}% of {m:,} neurons per step "
+        f"(~{firing['sparse'] / steps * m:,.0f}); network setup {setup_s:.1f} s (not in the times above)",
+        file=out,
+    )
 
     if plot:
         where = _plot(curve, label, plot, m, steps, clock)
@@ -194,8 +229,7 @@ def _plot(curve, label, path, m, steps, clock):
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        print("hsrnet: warning: matplotlib is not installed: no plot written (pip install matplotlib)",
-              file=sys.stderr)
+        print("hsrnet: warning: matplotlib is not installed: no plot written (pip install matplotlib)", file=sys.stderr)
         return None
     fig, ax = plt.subplots(figsize=(7.5, 4.5), dpi=110)
     colors = {"sparse": "#d62728", "dense": "#1f77b4"}
@@ -205,8 +239,11 @@ def _plot(curve, label, path, m, steps, clock):
     ax.set_yscale("log")
     ax.set_xlabel("training wall-clock time (s)")
     ax.set_ylabel("MSE (online, fresh samples)")
-    ax.set_title(f"SGD, d = {D}, m = {m:,}, batch 1, {steps:,} steps: same trajectory, "
-                 f"{clock['dense'] / clock['sparse']:.1f}x faster", fontsize=10)
+    ax.set_title(
+        f"SGD, d = {D}, m = {m:,}, batch 1, {steps:,} steps: same trajectory, "
+        f"{clock['dense'] / clock['sparse']:.1f}x faster",
+        fontsize=10,
+    )
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
     fig.tight_layout()
@@ -220,6 +257,12 @@ def main_args(args) -> int:
     """Entry from the command line (see cli.py for the options)."""
     log2m = args.log2m if args.log2m is not None else (QUICK_LOG2M if args.quick else DEFAULT_LOG2M)
     steps = args.steps if args.steps is not None else (QUICK_STEPS if args.quick else DEFAULT_STEPS)
-    return run(log2m=log2m, steps=steps, seed=args.seed, threads=args.threads, strategy=args.strategy,
-               plot=args.plot, quiet=args.quiet)
-
+    return run(
+        log2m=log2m,
+        steps=steps,
+        seed=args.seed,
+        threads=args.threads,
+        strategy=args.strategy,
+        plot=args.plot,
+        quiet=args.quiet,
+    )

@@ -22,6 +22,7 @@ process pools: OpenMP's default of one thread per core in every worker oversubsc
 ``n_jobs=-1`` uses OpenMP's maximum (``OMP_NUM_THREADS`` or all cores), ``n_jobs=k`` k threads, ``-k`` all
 but k - 1. Results are bit-identical for every thread count.
 """
+
 from __future__ import annotations
 
 import sys
@@ -48,8 +49,14 @@ from .network import OPTIMIZERS, STRATEGIES, SGDTrainer, ShiftedReLUNetwork
 __all__ = ["HSRClassifier", "HSRRegressor"]
 
 LEARNING_RATES = ("constant", "invscaling", "adaptive")
-TIMING_KEYS = {"identify": "identify_s", "forward": "forward_s", "backward": "backward_s", "update": "update_s",
-               "maintenance": "index_s", "total": "total_s"}
+TIMING_KEYS = {
+    "identify": "identify_s",
+    "forward": "forward_s",
+    "backward": "backward_s",
+    "update": "update_s",
+    "maintenance": "index_s",
+    "total": "total_s",
+}
 _MIN_ADAPTIVE_LR = 1e-6  # as scikit-learn's MLP: "adaptive" stops once the rate falls below it
 _MAX_JOBS = 4096  # the thread counts the core accepts
 
@@ -139,8 +146,10 @@ class _BaseHSR(BaseEstimator):
             return 1
         n_jobs = int(self.n_jobs)
         if not -_MAX_JOBS <= n_jobs <= _MAX_JOBS or n_jobs == 0:
-            raise ValueError(f"n_jobs must be None (1 thread), a count in [1, {_MAX_JOBS}], -1 (all cores) or -k "
-                             f"(all but k - 1), got {self.n_jobs!r}")
+            raise ValueError(
+                f"n_jobs must be None (1 thread), a count in [1, {_MAX_JOBS}], -1 (all cores) or -k "
+                f"(all but k - 1), got {self.n_jobs!r}"
+            )
         if n_jobs > 0:
             return n_jobs
         return max(1, _max_threads() + 1 + n_jobs)
@@ -176,8 +185,15 @@ class _BaseHSR(BaseEstimator):
 
     def _fit(self, X, y, incremental, classes=None):
         first = not hasattr(self, "network_") or (not incremental and not self.warm_start)
-        X, y = validate_data(self, X, y, reset=first, dtype=(np.float64, np.float32),
-                             multi_output=self._multi_output, y_numeric=not self._is_classifier)
+        X, y = validate_data(
+            self,
+            X,
+            y,
+            reset=first,
+            dtype=(np.float64, np.float32),
+            multi_output=self._multi_output,
+            y_numeric=not self._is_classifier,
+        )
         if first:
             self._clear_fitted()
         T = self._encode_targets(y, first, classes)  # int32 labels (classifier) or standardised float32 (n, K)
@@ -197,9 +213,13 @@ class _BaseHSR(BaseEstimator):
             with self._blas_threads():
                 Z = self.input_map_.transform(X)
             self.network_ = ShiftedReLUNetwork(
-                Z.shape[1], int(self.n_neurons), self._n_outputs(),
+                Z.shape[1],
+                int(self.n_neurons),
+                self._n_outputs(),
                 threshold=self.threshold if isinstance(self.threshold, str) else float(self.threshold),
-                seed=net_seed, n_threads=self._n_threads())
+                seed=net_seed,
+                n_threads=self._n_threads(),
+            )
         else:
             with self._blas_threads():
                 Z = self.input_map_.transform(X)
@@ -230,14 +250,37 @@ class _BaseHSR(BaseEstimator):
             if not converged:
                 warnings.warn(
                     f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and the optimization "
-                    "hasn't converged yet.", ConvergenceWarning)
+                    "hasn't converged yet.",
+                    ConvergenceWarning,
+                    stacklevel=2,
+                )
         return self
 
     def _clear_fitted(self):
-        for name in ("network_", "input_map_", "loss_curve_", "validation_scores_", "best_validation_score_",
-                     "best_loss_", "n_iter_", "t_", "firing_fraction_", "timings_", "classes_", "n_outputs_",
-                     "y_mean_", "y_scale_", "_y_ndim", "_trainer_seed", "_learning_rate",
-                     "_no_improvement_count", "_best_weights", "_trainer", "_trainer_key", "_optimizer_state"):
+        for name in (
+            "network_",
+            "input_map_",
+            "loss_curve_",
+            "validation_scores_",
+            "best_validation_score_",
+            "best_loss_",
+            "n_iter_",
+            "t_",
+            "firing_fraction_",
+            "timings_",
+            "classes_",
+            "n_outputs_",
+            "y_mean_",
+            "y_scale_",
+            "_y_ndim",
+            "_trainer_seed",
+            "_learning_rate",
+            "_no_improvement_count",
+            "_best_weights",
+            "_trainer",
+            "_trainer_key",
+            "_optimizer_state",
+        ):
             self.__dict__.pop(name, None)
         self.loss_curve_ = []
         self.firing_fraction_ = []
@@ -253,24 +296,36 @@ class _BaseHSR(BaseEstimator):
         stratify = T if self._is_classifier else None
         try:
             X, X_val, T, T_val, y, y_val = train_test_split(
-                X, T, y, test_size=self.validation_fraction, random_state=seed, stratify=stratify)
+                X, T, y, test_size=self.validation_fraction, random_state=seed, stratify=stratify
+            )
         except ValueError:
             if stratify is None:
                 raise
             X, X_val, T, T_val, y, y_val = train_test_split(
-                X, T, y, test_size=self.validation_fraction, random_state=seed)
+                X, T, y, test_size=self.validation_fraction, random_state=seed
+            )
         if X_val.shape[0] < 2:
-            raise ValueError("The validation set is too small. Increase 'validation_fraction' or the size of "
-                             "your dataset.")
+            raise ValueError(
+                "The validation set is too small. Increase 'validation_fraction' or the size of your dataset."
+            )
         return X, X_val, np.ascontiguousarray(T), T_val, y, y_val
 
     def _trainer_settings(self) -> dict:
         """What the C++ trainer is built from (besides the learning rate and the shuffling seed)."""
-        return dict(batch_size=int(self.batch_size), strategy=self.strategy,
-                    train_output_layer=bool(self.train_output_layer), loss=self._loss, shuffle=bool(self.shuffle),
-                    cache_budget_bytes=int(self.cache_memory_budget), n_threads=self._n_threads(),
-                    optimizer=self.solver, momentum=float(self.momentum), beta1=float(self.beta_1),
-                    beta2=float(self.beta_2), epsilon=None if self.epsilon is None else float(self.epsilon))
+        return dict(
+            batch_size=int(self.batch_size),
+            strategy=self.strategy,
+            train_output_layer=bool(self.train_output_layer),
+            loss=self._loss,
+            shuffle=bool(self.shuffle),
+            cache_budget_bytes=int(self.cache_memory_budget),
+            n_threads=self._n_threads(),
+            optimizer=self.solver,
+            momentum=float(self.momentum),
+            beta1=float(self.beta_1),
+            beta2=float(self.beta_2),
+            epsilon=None if self.epsilon is None else float(self.epsilon),
+        )
 
     def _trainer_for_run(self) -> SGDTrainer:
         """The trainer for a run of epochs at one learning rate, its shuffling seeded from (trainer seed,
@@ -313,12 +368,15 @@ class _BaseHSR(BaseEstimator):
                 self.__dict__.pop("_trainer", None)
                 raise ValueError(
                     f"training diverged in epoch {self.n_iter_ + 1} ({e}); lower learning_rate_init "
-                    f"(now {self._initial_learning_rate():g})") from e
+                    f"(now {self._initial_learning_rate():g})"
+                ) from e
             if not np.isfinite(stats["mean_loss"]):
                 self.__dict__.pop("network_", None)
                 self.__dict__.pop("_trainer", None)
-                raise ValueError(f"training diverged in epoch {self.n_iter_ + 1}: the loss is "
-                                 f"{stats['mean_loss']}; lower learning_rate_init (now {self._initial_learning_rate():g})")
+                raise ValueError(
+                    f"training diverged in epoch {self.n_iter_ + 1}: the loss is "
+                    f"{stats['mean_loss']}; lower learning_rate_init (now {self._initial_learning_rate():g})"
+                )
             self.n_iter_ += 1
             self.t_ += Z.shape[0]
             self.loss_curve_.append(float(stats["mean_loss"]))
@@ -338,12 +396,16 @@ class _BaseHSR(BaseEstimator):
                     self._learning_rate /= 5.0
                     self._no_improvement_count = 0
                     if self.verbose:
-                        print(f"{what} did not improve more than tol={self.tol} for {self.n_iter_no_change} "
-                              f"consecutive epochs. Setting learning rate to {self._learning_rate:f}")
+                        print(
+                            f"{what} did not improve more than tol={self.tol} for {self.n_iter_no_change} "
+                            f"consecutive epochs. Setting learning rate to {self._learning_rate:f}"
+                        )
                     continue
                 if self.verbose:
-                    print(f"{what} did not improve more than tol={self.tol} for {self.n_iter_no_change} "
-                          "consecutive epochs. Stopping.")
+                    print(
+                        f"{what} did not improve more than tol={self.tol} for {self.n_iter_no_change} "
+                        "consecutive epochs. Stopping."
+                    )
                 return True
         return False
 
@@ -382,9 +444,11 @@ class _BaseHSR(BaseEstimator):
     def _verbose_epoch(self, stats, seconds):
         if not self.verbose:
             return
-        line = (f"Iteration {self.n_iter_}, loss = {stats['mean_loss']:.8f}, firing = "
-                f"{100 * stats['firing_fraction']:.2f} %, lr = {self._learning_rate:.4g}, {seconds:.2f} s "
-                f"({stats['strategy']})")
+        line = (
+            f"Iteration {self.n_iter_}, loss = {stats['mean_loss']:.8f}, firing = "
+            f"{100 * stats['firing_fraction']:.2f} %, lr = {self._learning_rate:.4g}, {seconds:.2f} s "
+            f"({stats['strategy']})"
+        )
         print(line)
         if getattr(self, "validation_scores_", None) and self.early_stopping:
             print(f"Validation score: {self.validation_scores_[-1]:f}")
@@ -393,8 +457,9 @@ class _BaseHSR(BaseEstimator):
     def _rebuild_network(self, W, A, threshold) -> ShiftedReLUNetwork:
         W = np.ascontiguousarray(W, dtype=np.float32)
         A = np.ascontiguousarray(A, dtype=np.float32)
-        return ShiftedReLUNetwork(W.shape[1], W.shape[0], A.shape[1], threshold=float(threshold), W=W, A=A,
-                                  n_threads=self._n_threads())
+        return ShiftedReLUNetwork(
+            W.shape[1], W.shape[0], A.shape[1], threshold=float(threshold), W=W, A=A, n_threads=self._n_threads()
+        )
 
     # ---------------------------------------------------------------------------------- pickling and files
     def __getstate__(self):
@@ -405,8 +470,11 @@ class _BaseHSR(BaseEstimator):
         trainer = state.pop("_trainer", None)
         net = state.pop("network_", None)
         if net is not None:
-            state["_network_state"] = {"W": net.hidden_weights(), "A": net.output_weights(),
-                                       "threshold": float(net.threshold)}
+            state["_network_state"] = {
+                "W": net.hidden_weights(),
+                "A": net.output_weights(),
+                "threshold": float(net.threshold),
+            }
             if trainer is not None:  # the optimizer's moments travel with the model (warm starts continue)
                 state["_optimizer_state"] = trainer.optimizer_state(net)
             elif "_optimizer_state" in self.__dict__:
@@ -533,15 +601,35 @@ class HSRClassifier(ClassifierMixin, _BaseHSR):
     _multi_output = False
     _loss = "softmax_cross_entropy"
 
-    def __init__(self, n_neurons=DEFAULT_N_NEURONS, threshold="auto", max_iter=DEFAULT_MAX_ITER,
-                 batch_size=DEFAULT_BATCH_SIZE, learning_rate="constant",
-                 learning_rate_init="auto", power_t=0.5, tol=1e-4,
-                 early_stopping=False, validation_fraction=0.1, n_iter_no_change=DEFAULT_N_ITER_NO_CHANGE,
-                 train_output_layer=DEFAULT_TRAIN_OUTPUT_LAYER, solver=DEFAULT_SOLVER, momentum=0.0, beta_1=0.9,
-                 beta_2=0.999, epsilon=None, strategy="auto", cache_memory_budget=2**30,
-                 input_map=DEFAULT_INPUT_MAP, n_components=DEFAULT_N_COMPONENTS, shuffle=True, random_state=None,
-                 warm_start=False, n_jobs=None,
-                 verbose=False):
+    def __init__(
+        self,
+        n_neurons=DEFAULT_N_NEURONS,
+        threshold="auto",
+        max_iter=DEFAULT_MAX_ITER,
+        batch_size=DEFAULT_BATCH_SIZE,
+        learning_rate="constant",
+        learning_rate_init="auto",
+        power_t=0.5,
+        tol=1e-4,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=DEFAULT_N_ITER_NO_CHANGE,
+        train_output_layer=DEFAULT_TRAIN_OUTPUT_LAYER,
+        solver=DEFAULT_SOLVER,
+        momentum=0.0,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=None,
+        strategy="auto",
+        cache_memory_budget=2**30,
+        input_map=DEFAULT_INPUT_MAP,
+        n_components=DEFAULT_N_COMPONENTS,
+        shuffle=True,
+        random_state=None,
+        warm_start=False,
+        n_jobs=None,
+        verbose=False,
+    ):
         self.n_neurons = n_neurons
         self.threshold = threshold
         self.max_iter = max_iter
@@ -569,7 +657,6 @@ class HSRClassifier(ClassifierMixin, _BaseHSR):
         self.n_jobs = n_jobs
         self.verbose = verbose
 
-
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_label = False
@@ -587,11 +674,12 @@ class HSRClassifier(ClassifierMixin, _BaseHSR):
             else:
                 self.classes_ = LabelEncoder().fit(y).classes_
             if len(self.classes_) < 2:
-                raise ValueError(f"{type(self).__name__} needs at least 2 classes, got 1 class "
-                                 f"({self.classes_[0]!r}); the data has a single label")
+                raise ValueError(
+                    f"{type(self).__name__} needs at least 2 classes, got 1 class "
+                    f"({self.classes_[0]!r}); the data has a single label"
+                )
         elif classes is not None and not np.array_equal(self.classes_, unique_labels(classes)):
-            raise ValueError(f"classes={classes!r} differs from the classes of the previous fit: "
-                             f"{self.classes_!r}")
+            raise ValueError(f"classes={classes!r} differs from the classes of the previous fit: {self.classes_!r}")
         encoder = LabelEncoder()
         encoder.classes_ = self.classes_
         try:
@@ -656,15 +744,35 @@ class HSRRegressor(RegressorMixin, _BaseHSR):
     _multi_output = True
     _loss = "squared_error"
 
-    def __init__(self, n_neurons=DEFAULT_N_NEURONS, threshold="auto", max_iter=DEFAULT_MAX_ITER,
-                 batch_size=DEFAULT_BATCH_SIZE, learning_rate="constant",
-                 learning_rate_init="auto", power_t=0.5, tol=1e-4,
-                 early_stopping=False, validation_fraction=0.1, n_iter_no_change=DEFAULT_N_ITER_NO_CHANGE,
-                 train_output_layer=DEFAULT_TRAIN_OUTPUT_LAYER, solver=DEFAULT_SOLVER, momentum=0.0, beta_1=0.9,
-                 beta_2=0.999, epsilon=None, strategy="auto", cache_memory_budget=2**30,
-                 input_map=DEFAULT_INPUT_MAP, n_components=DEFAULT_N_COMPONENTS, shuffle=True, random_state=None,
-                 warm_start=False, n_jobs=None,
-                 verbose=False):
+    def __init__(
+        self,
+        n_neurons=DEFAULT_N_NEURONS,
+        threshold="auto",
+        max_iter=DEFAULT_MAX_ITER,
+        batch_size=DEFAULT_BATCH_SIZE,
+        learning_rate="constant",
+        learning_rate_init="auto",
+        power_t=0.5,
+        tol=1e-4,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=DEFAULT_N_ITER_NO_CHANGE,
+        train_output_layer=DEFAULT_TRAIN_OUTPUT_LAYER,
+        solver=DEFAULT_SOLVER,
+        momentum=0.0,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=None,
+        strategy="auto",
+        cache_memory_budget=2**30,
+        input_map=DEFAULT_INPUT_MAP,
+        n_components=DEFAULT_N_COMPONENTS,
+        shuffle=True,
+        random_state=None,
+        warm_start=False,
+        n_jobs=None,
+        verbose=False,
+    ):
         self.n_neurons = n_neurons
         self.threshold = threshold
         self.max_iter = max_iter
@@ -691,7 +799,6 @@ class HSRRegressor(RegressorMixin, _BaseHSR):
         self.warm_start = warm_start
         self.n_jobs = n_jobs
         self.verbose = verbose
-
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

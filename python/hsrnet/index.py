@@ -1,4 +1,5 @@
 """The exact half-space reporting index: ids of the rows w with <w, x> > b."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -130,7 +131,9 @@ class HalfSpaceIndex:
 
     def chosen_backend(self, n_queries: int = 1, backend=None) -> str:
         """The backend a call with ``n_queries`` queries would use now."""
-        return self._index.choose(_as_backend(self.backend if backend is None else backend), as_int(n_queries, "n_queries", 1))
+        return self._index.choose(
+            _as_backend(self.backend if backend is None else backend), as_int(n_queries, "n_queries", 1)
+        )
 
     def stats(self) -> dict:
         """Counters: queries, calls per backend, rows updated, tree builds, rounding-band checks."""

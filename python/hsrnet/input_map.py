@@ -14,6 +14,7 @@ fit, then for every sample
 c = sqrt(number of mapped features), the typical norm of a standardised vector, so the constant weighs like
 the data. "none" trusts the caller: inputs are used as given (they should already have unit norm).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -40,7 +41,7 @@ class InputMap:
         self.components_ = None  # "pca": (n_features, k) orthonormal columns
         self.constant_ = None
 
-    def fit(self, X: np.ndarray) -> "InputMap":
+    def fit(self, X: np.ndarray) -> InputMap:
         if self.kind == "pca":
             self._fit_pca(np.asarray(X))
             return self
@@ -89,8 +90,8 @@ class InputMap:
             shift = self.mean_ @ P
             mapped = np.empty((X.shape[0], P.shape[1]), dtype=np.float64)
             for i in range(0, X.shape[0], TRANSFORM_CHUNK_ROWS):
-                rows = np.asarray(X[i:i + TRANSFORM_CHUNK_ROWS], dtype=np.float64)
-                np.matmul(rows, P, out=mapped[i:i + TRANSFORM_CHUNK_ROWS])
+                rows = np.asarray(X[i : i + TRANSFORM_CHUNK_ROWS], dtype=np.float64)
+                np.matmul(rows, P, out=mapped[i : i + TRANSFORM_CHUNK_ROWS])
             mapped -= shift
         else:
             X = np.asarray(X, dtype=np.float64)
@@ -133,7 +134,7 @@ class InputMap:
         return out
 
     @classmethod
-    def from_tensors(cls, t: dict) -> "InputMap":
+    def from_tensors(cls, t: dict) -> InputMap:
         kind = bytes(t["input_map/kind"]).decode()
         m = cls(kind, n_components=t["input_map/components"].shape[1] if kind == "pca" else 64)
         if m.kind != "none":

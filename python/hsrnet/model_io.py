@@ -5,6 +5,7 @@ written atomically) holding named tensors; docs/model_format.md lists them. Text
 parameters, class labels, feature names) is stored as uint8 UTF-8, JSON where it is structured, so a file
 never runs code when it is read (unlike a pickle).
 """
+
 from __future__ import annotations
 
 import json
@@ -47,8 +48,10 @@ def _labels_json(values: np.ndarray) -> np.ndarray:
     items = values.tolist()
     for v in items:
         if not isinstance(v, (bool, int, float, str)):
-            raise TypeError(f"cannot store class label {v!r} ({type(v).__name__}) in a model file "
-                            "(labels must be numbers, booleans or strings)")
+            raise TypeError(
+                f"cannot store class label {v!r} ({type(v).__name__}) in a model file "
+                "(labels must be numbers, booleans or strings)"
+            )
     return _json({"dtype": values.dtype.str if values.dtype != object else "object", "values": items})
 
 
@@ -73,8 +76,9 @@ def _labels_from_json(t: np.ndarray, what: str, n_classes: int) -> np.ndarray:
         return out
     match = _LABEL_DTYPE.match(name)
     if match is None:
-        raise ModelFileError(f"{what}: label dtype {name!r} is not one hsrnet writes (booleans, integers, floats, "
-                             "strings or object)")
+        raise ModelFileError(
+            f"{what}: label dtype {name!r} is not one hsrnet writes (booleans, integers, floats, strings or object)"
+        )
     code = match.group(2)
     try:
         if code.startswith("U"):  # the width is the longest label's, whatever the file claims
@@ -148,15 +152,32 @@ def to_tensors(est) -> dict:
     return t
 
 
-_REQUIRED = ("hsrnet/kind", "hsrnet/params", "network/W", "network/A", "network/threshold", "input_map/kind",
-             "fit/n_features_in")
-_REQUIRED_KIND = {"HSRClassifier": ("classifier/classes",),
-                  "HSRRegressor": ("regressor/y_mean", "regressor/y_scale")}
+_REQUIRED = (
+    "hsrnet/kind",
+    "hsrnet/params",
+    "network/W",
+    "network/A",
+    "network/threshold",
+    "input_map/kind",
+    "fit/n_features_in",
+)
+_REQUIRED_KIND = {"HSRClassifier": ("classifier/classes",), "HSRRegressor": ("regressor/y_mean", "regressor/y_scale")}
 
 
-_SCALARS = ("network/threshold", "input_map/constant", "fit/n_features_in", "fit/n_iter", "fit/t", "optimizer/steps",
-            "fit/trainer_seed", "fit/learning_rate", "fit/no_improvement_count", "fit/best_loss",
-            "fit/best_validation_score", "regressor/y_ndim")
+_SCALARS = (
+    "network/threshold",
+    "input_map/constant",
+    "fit/n_features_in",
+    "fit/n_iter",
+    "fit/t",
+    "optimizer/steps",
+    "fit/trainer_seed",
+    "fit/learning_rate",
+    "fit/no_improvement_count",
+    "fit/best_loss",
+    "fit/best_validation_score",
+    "regressor/y_ndim",
+)
 
 
 def from_tensors(t: dict, what: str = "model file"):
@@ -200,8 +221,10 @@ def _from_tensors(t: dict, what: str):
 
     def need(name):
         if name not in t:
-            raise ModelFileError(f"{what} lacks the required tensor {name!r} (not an hsrnet estimator file, or "
-                                 "written by an incompatible version)")
+            raise ModelFileError(
+                f"{what} lacks the required tensor {name!r} (not an hsrnet estimator file, or "
+                "written by an incompatible version)"
+            )
         return t[name]
 
     for name in _REQUIRED:
@@ -227,8 +250,10 @@ def _from_tensors(t: dict, what: str):
 
     W, A, b = t["network/W"], t["network/A"], t["network/threshold"]
     if W.dtype != np.float32 or A.dtype != np.float32 or W.ndim != 2 or A.ndim != 2 or W.shape[0] != A.shape[0]:
-        raise ModelFileError(f"{what}: network/W {W.dtype}{W.shape} and network/A {A.dtype}{A.shape} must be "
-                             "float32 of shapes (m, d) and (m, K)")
+        raise ModelFileError(
+            f"{what}: network/W {W.dtype}{W.shape} and network/A {A.dtype}{A.shape} must be "
+            "float32 of shapes (m, d) and (m, K)"
+        )
     if b.shape != () or b.dtype.kind != "f" or not np.isfinite(b):
         raise ModelFileError(f"{what}: network/threshold must be a finite scalar")
     _finite("network/W", W, what)
@@ -241,8 +266,10 @@ def _from_tensors(t: dict, what: str):
     if n_features < 1:
         raise ModelFileError(f"{what}: n_features_in = {n_features}")
     if W.shape[1] != input_map.output_dim(n_features):
-        raise ModelFileError(f"{what}: network input dimension {W.shape[1]} does not match n_features_in = "
-                             f"{n_features} with input map {input_map.kind!r}")
+        raise ModelFileError(
+            f"{what}: network input dimension {W.shape[1]} does not match n_features_in = "
+            f"{n_features} with input map {input_map.kind!r}"
+        )
     try:
         input_map.check(n_features)
     except ValueError as e:
@@ -300,8 +327,10 @@ def _optimizer_tensors(state) -> dict:
     """The optimizer's state as tensors (optimizer/...): warm starts after load continue it exactly."""
     if not state:
         return {}
-    t = {"optimizer/rule": _json({"optimizer": state["optimizer"], "momentum": float(state["momentum"])}),
-         "optimizer/steps": np.array(state["steps"], dtype=np.int64)}
+    t = {
+        "optimizer/rule": _json({"optimizer": state["optimizer"], "momentum": float(state["momentum"])}),
+        "optimizer/steps": np.array(state["steps"], dtype=np.int64),
+    }
     for name in _OPTIMIZER_ARRAYS:
         if name in state:
             t["optimizer/" + name] = np.ascontiguousarray(state[name], dtype=np.float32)
@@ -314,11 +343,19 @@ def _optimizer_state_from(t: dict, w_shape, a_shape, what: str):
         return None
     rule = _parse_json(t["optimizer/rule"], f"{what}: 'optimizer/rule'")
     steps = np.asarray(t.get("optimizer/steps", np.zeros(())))
-    if (not isinstance(rule, dict) or not isinstance(rule.get("optimizer"), str) or steps.size != 1
-            or not np.issubdtype(steps.dtype, np.integer) or int(steps.reshape(())) < 0):
+    if (
+        not isinstance(rule, dict)
+        or not isinstance(rule.get("optimizer"), str)
+        or steps.size != 1
+        or not np.issubdtype(steps.dtype, np.integer)
+        or int(steps.reshape(())) < 0
+    ):
         raise ModelFileError(f"{what}: the optimizer state's rule or step count is malformed")
-    state = {"optimizer": rule["optimizer"], "momentum": float(rule.get("momentum", 0.0)),
-             "steps": int(steps.reshape(()))}
+    state = {
+        "optimizer": rule["optimizer"],
+        "momentum": float(rule.get("momentum", 0.0)),
+        "steps": int(steps.reshape(())),
+    }
     for name in _OPTIMIZER_ARRAYS:
         key = "optimizer/" + name
         if key not in t:
@@ -326,8 +363,7 @@ def _optimizer_state_from(t: dict, w_shape, a_shape, what: str):
         a = t[key]
         shapes = (tuple(w_shape), (w_shape[0],)) if name.startswith("hidden") else (tuple(a_shape),)
         if a.dtype != np.float32 or a.shape not in shapes or not np.isfinite(a).all():
-            raise ModelFileError(f"{what}: {key!r} must be finite float32 of shape {shapes[0]}, got "
-                                 f"{a.dtype}{a.shape}")
+            raise ModelFileError(f"{what}: {key!r} must be finite float32 of shape {shapes[0]}, got {a.dtype}{a.shape}")
         state[name] = a
     return state
 

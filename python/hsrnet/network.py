@@ -3,6 +3,7 @@
 f(x) = (1/sqrt(m)) * sum_r a_r * max(<w_r, x> - b, 0), K outputs. Neuron r fires on x iff
 reference_dot(w_r, x) > b; training touches the firing neurons only and equals dense SGD (strategy "dense").
 """
+
 from __future__ import annotations
 
 import math
@@ -46,8 +47,20 @@ class ShiftedReLUNetwork:
     index_backend : backend of the index over W for prediction ("auto", "scan", "gemm", "tree")
     """
 
-    def __init__(self, d, m, n_outputs=1, threshold="auto", seed=0, *, W=None, A=None, index_backend="auto",
-                 leaf_size=64, n_threads=None):
+    def __init__(
+        self,
+        d,
+        m,
+        n_outputs=1,
+        threshold="auto",
+        seed=0,
+        *,
+        W=None,
+        A=None,
+        index_backend="auto",
+        leaf_size=64,
+        n_threads=None,
+    ):
         d = as_int(d, "d", 1, 2**31 - 1)
         m = as_int(m, "m", 1, 2**31 - 2)
         K = as_int(n_outputs, "n_outputs", 1, 2**20)
@@ -138,9 +151,25 @@ class SGDTrainer:
     epsilon : > 0, or None for the optimizer's default (adagrad 1e-10, adam 1e-8)
     """
 
-    def __init__(self, batch_size=1, learning_rate=0.01, schedule="constant", power=0.5, strategy="auto",
-                 train_output_layer=False, loss="squared_error", seed=0, shuffle=True, cache_budget_bytes=1 << 30,
-                 n_threads=None, optimizer="sgd", momentum=0.0, beta1=0.9, beta2=0.999, epsilon=None):
+    def __init__(
+        self,
+        batch_size=1,
+        learning_rate=0.01,
+        schedule="constant",
+        power=0.5,
+        strategy="auto",
+        train_output_layer=False,
+        loss="squared_error",
+        seed=0,
+        shuffle=True,
+        cache_budget_bytes=1 << 30,
+        n_threads=None,
+        optimizer="sgd",
+        momentum=0.0,
+        beta1=0.9,
+        beta2=0.999,
+        epsilon=None,
+    ):
         self.loss = _choice(loss, LOSSES, "loss")
         self.optimizer = _choice(optimizer, OPTIMIZERS, "optimizer")
         momentum = _unit_interval(momentum, "momentum")
@@ -149,11 +178,23 @@ class SGDTrainer:
         eps = -1.0 if epsilon is None else as_positive_real(epsilon, "epsilon")
         self._momentum = momentum
         self._trainer = _core.Trainer(
-            as_int(batch_size, "batch_size", 1, 2**31 - 1), as_positive_real(learning_rate, "learning_rate"),
-            _choice(schedule, SCHEDULES, "schedule"), _nonneg(power, "power"), _choice(strategy, STRATEGIES, "strategy"),
-            bool(train_output_layer), self.loss, as_int(seed, "seed", 0, 2**64 - 1), bool(shuffle),
-            as_int(cache_budget_bytes, "cache_budget_bytes", 0), _threads(n_threads), self.optimizer, momentum,
-            _unit_interval(beta1, "beta1"), _unit_interval(beta2, "beta2"), eps)
+            as_int(batch_size, "batch_size", 1, 2**31 - 1),
+            as_positive_real(learning_rate, "learning_rate"),
+            _choice(schedule, SCHEDULES, "schedule"),
+            _nonneg(power, "power"),
+            _choice(strategy, STRATEGIES, "strategy"),
+            bool(train_output_layer),
+            self.loss,
+            as_int(seed, "seed", 0, 2**64 - 1),
+            bool(shuffle),
+            as_int(cache_budget_bytes, "cache_budget_bytes", 0),
+            _threads(n_threads),
+            self.optimizer,
+            momentum,
+            _unit_interval(beta1, "beta1"),
+            _unit_interval(beta2, "beta2"),
+            eps,
+        )
 
     steps_done = property(lambda self: self._trainer.steps_done)
     epochs_done = property(lambda self: self._trainer.epochs_done)
@@ -186,9 +227,11 @@ class SGDTrainer:
         if not isinstance(net, ShiftedReLUNetwork):
             raise TypeError(f"net must be a ShiftedReLUNetwork, got {type(net).__name__}")
         if not self.accepts_optimizer_state(state):
-            raise ValueError(f"optimizer state made by optimizer={state.get('optimizer')!r} "
-                             f"(momentum {state.get('momentum', 0)}), this trainer uses {self.optimizer!r} "
-                             f"(momentum {self._momentum})")
+            raise ValueError(
+                f"optimizer state made by optimizer={state.get('optimizer')!r} "
+                f"(momentum {state.get('momentum', 0)}), this trainer uses {self.optimizer!r} "
+                f"(momentum {self._momentum})"
+            )
         arrays = {}
         for name in ("hidden1", "hidden2", "out1", "out2"):
             a = state.get(name)
@@ -199,21 +242,26 @@ class SGDTrainer:
             if name.startswith("hidden") and a.shape not in ((net.m, net.d), (net.m,)):
                 raise ValueError(f"optimizer state {name!r} has shape {a.shape}, the network needs ({net.m}, {net.d})")
             if name.startswith("out") and a.shape != (net.m, net.n_outputs):
-                raise ValueError(f"optimizer state {name!r} has shape {a.shape}, the network needs "
-                                 f"({net.m}, {net.n_outputs})")
+                raise ValueError(
+                    f"optimizer state {name!r} has shape {a.shape}, the network needs ({net.m}, {net.n_outputs})"
+                )
             arrays[name] = np.ascontiguousarray(a)
         for name in ("hidden1", "hidden2"):
             a = arrays[name]
             if a is not None and a.ndim == 1 and self.optimizer != "rowwise_adagrad":
                 raise ValueError(f"optimizer state {name!r} is row-wise, the trainer's optimizer is {self.optimizer!r}")
-        squares = {"adagrad": ("hidden1", "out1"), "rowwise_adagrad": ("hidden1", "out1"),
-                   "adam": ("hidden2", "out2")}.get(self.optimizer, ())
+        squares = {
+            "adagrad": ("hidden1", "out1"),
+            "rowwise_adagrad": ("hidden1", "out1"),
+            "adam": ("hidden2", "out2"),
+        }.get(self.optimizer, ())
         for name in squares:  # sums of squares: a negative one would make sqrt NaN
             if arrays[name] is not None and (arrays[name] < 0).any():
                 raise ValueError(f"optimizer state {name!r} holds negative values; it is a sum of squares")
         steps = as_int(state.get("steps", 0), "steps", 0, 2**64 - 1)
-        self._trainer.restore_optimizer_state(net._net, arrays["hidden1"], arrays["hidden2"], arrays["out1"],
-                                              arrays["out2"], steps)
+        self._trainer.restore_optimizer_state(
+            net._net, arrays["hidden1"], arrays["hidden2"], arrays["out1"], arrays["out2"], steps
+        )
 
     def reset(self):
         """Forgets progress (schedule position, shuffling state) and the cache."""
@@ -232,8 +280,9 @@ class SGDTrainer:
                 raise TypeError(f"y must be a numpy.ndarray of dtype float32, got {type(y).__name__}")
             want = (n,) if K == 1 and np.ndim(y) == 1 else (n, K)
             if y.dtype == np.float32 and np.shape(y) != want:
-                raise ValueError(f"y must have shape ({n}, {K})" + (f" or ({n},)" if K == 1 else "") +
-                                 f", got {np.shape(y)}")
+                raise ValueError(
+                    f"y must have shape ({n}, {K})" + (f" or ({n},)" if K == 1 else "") + f", got {np.shape(y)}"
+                )
             Y = as_float32_array(y, "y", len(want)).reshape(n, K)
             return self._trainer.fit_epoch_regression(net._net, X, np.ascontiguousarray(Y))
         if K < 2:

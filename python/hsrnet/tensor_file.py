@@ -2,6 +2,7 @@
 
 A versioned container of named tensors with a size field and a CRC-32, written atomically.
 """
+
 from __future__ import annotations
 
 import os
@@ -33,7 +34,9 @@ def _code(arr: np.ndarray) -> int:
 
 
 def encode(tensors: Mapping[str, np.ndarray]) -> bytes:
-    items = [(name, np.require(np.asarray(a), requirements="C")) for name, a in tensors.items()]  # keeps 0-d scalars 0-d
+    items = [
+        (name, np.require(np.asarray(a), requirements="C")) for name, a in tensors.items()
+    ]  # keeps 0-d scalars 0-d
     pos = (_HEADER + len(items) * _ENTRY + 63) // 64 * 64
     table, blobs = [], []
     for name, a in items:
@@ -52,10 +55,10 @@ def encode(tensors: Mapping[str, np.ndarray]) -> bytes:
     buf = bytearray(total)
     struct.pack_into("<8sIIQ", buf, 0, MAGIC, VERSION, len(items), total)
     for i, entry in enumerate(table):
-        buf[_HEADER + i * _ENTRY:_HEADER + i * _ENTRY + len(entry)] = entry
+        buf[_HEADER + i * _ENTRY : _HEADER + i * _ENTRY + len(entry)] = entry
     for off, data in blobs:
-        buf[off:off + len(data)] = data
-    struct.pack_into("<I", buf, total - 4, zlib.crc32(bytes(buf[:total - 4])) & 0xFFFFFFFF)
+        buf[off : off + len(data)] = data
+    struct.pack_into("<I", buf, total - 4, zlib.crc32(bytes(buf[: total - 4])) & 0xFFFFFFFF)
     return bytes(buf)
 
 
@@ -73,7 +76,7 @@ def decode(data: bytes, what: str = "file") -> dict[str, np.ndarray]:
     if total != len(data):
         fail(f"size is {len(data)} bytes, the header says {total} (truncated or padded)")
     (crc,) = struct.unpack_from("<I", data, total - 4)
-    if crc != zlib.crc32(data[:total - 4]) & 0xFFFFFFFF:
+    if crc != zlib.crc32(data[: total - 4]) & 0xFFFFFFFF:
         fail("checksum mismatch (the file is corrupted)")
     if _HEADER + count * _ENTRY > total - 4:
         fail("tensor table exceeds the file")
@@ -87,21 +90,29 @@ def decode(data: bytes, what: str = "file") -> dict[str, np.ndarray]:
             fail(f"tensor {name!r} has {ndim} dimensions")
         shape = (s0, s1, s2, s3)[:ndim]
         if any(s > total for s in shape) or any(s != 0 for s in (s0, s1, s2, s3)[ndim:]):
-            fail(f"tensor {name!r} has an impossible shape {(s0, s1, s2, s3)[:max(ndim, 1)]}")
+            fail(f"tensor {name!r} has an impossible shape {(s0, s1, s2, s3)[: max(ndim, 1)]}")
         if nbytes != int(np.prod(shape, dtype=object)) * _DTYPES[code].itemsize:
             fail(f"tensor {name!r} byte count does not match its shape")
         if off + nbytes > total - 4:
             fail(f"tensor {name!r} lies outside the file")
         if name in out:
             fail(f"tensor {name!r} appears twice")
-        out[name] = np.frombuffer(data, dtype=_DTYPES[code], count=nbytes // _DTYPES[code].itemsize,
-                                  offset=off).reshape(shape).copy()
+        out[name] = (
+            np.frombuffer(data, dtype=_DTYPES[code], count=nbytes // _DTYPES[code].itemsize, offset=off)
+            .reshape(shape)
+            .copy()
+        )
     return out
 
 
 def _kind(mode: int) -> str:
-    for test, name in ((stat.S_ISDIR, "directory"), (stat.S_ISCHR, "character device"),
-                       (stat.S_ISBLK, "block device"), (stat.S_ISFIFO, "named pipe"), (stat.S_ISSOCK, "socket")):
+    for test, name in (
+        (stat.S_ISDIR, "directory"),
+        (stat.S_ISCHR, "character device"),
+        (stat.S_ISBLK, "block device"),
+        (stat.S_ISFIFO, "named pipe"),
+        (stat.S_ISSOCK, "socket"),
+    ):
         if test(mode):
             return name
     return "special file"
@@ -119,8 +130,10 @@ def resolve_target(path):
     except FileNotFoundError:
         return real, None
     if not stat.S_ISREG(st.st_mode):
-        raise OSError(f"{os.fspath(path)} is a {_kind(st.st_mode)}, not a regular file; hsrnet writes model files "
-                      "to regular files only")
+        raise OSError(
+            f"{os.fspath(path)} is a {_kind(st.st_mode)}, not a regular file; hsrnet writes model files "
+            "to regular files only"
+        )
     return real, st
 
 

@@ -21,7 +21,8 @@ std::vector<float> pad_queries(const std::vector<float>& X, std::size_t n, int d
 }
 
 // Slots in [begin, end) with rows above b, as ids restricted to that slot range (store in identity order).
-std::vector<row_id> brute_range(const std::vector<float>& rows, int d, const float* x, float b, row_id begin, row_id end) {
+std::vector<row_id> brute_range(const std::vector<float>& rows, int d, const float* x, float b, row_id begin,
+                                row_id end) {
   std::vector<row_id> all = brute_force(rows, d, x, b), out;
   for (row_id r : all)
     if (r >= begin && r < end) out.push_back(r);
@@ -67,12 +68,11 @@ TEST(GemmThresholdSlots, TileEdgesEverywhere) {
       for (float b : {-0.5f, 0.0f, 1.0f, tie, next_down(tie)}) {
         for (auto [begin, end] : {std::pair<row_id, row_id>{0, 203}, {8, 200}, {16, 24}, {48, 203}}) {
           std::vector<std::vector<row_id>> out(n);
-          hsrnet::gemm_threshold_slots(store, Q.data(), qnorms.data(), static_cast<int>(n), b, begin, end, out,
-                                       tiling);
+          hsrnet::gemm_threshold_slots(store, Q.data(), qnorms.data(), static_cast<int>(n), b, begin, end, out, tiling);
           for (std::size_t q = 0; q < n; ++q)
             ASSERT_TRUE(hsrtest::same_ids(brute_range(rows, d, X.data() + q * d, b, begin, end), out[q]))
-                << "d = " << d << " tiling " << tiling.rows_per_tile << "x" << tiling.queries_per_block << " ["
-                << begin << ", " << end << ") query " << q << " b = " << b;
+                << "d = " << d << " tiling " << tiling.rows_per_tile << "x" << tiling.queries_per_block << " [" << begin
+                << ", " << end << ") query " << q << " b = " << b;
         }
       }
     }
@@ -125,13 +125,17 @@ TEST(GemmVisit, ReportsExactPairsWithValuesWithinTheRoundingBound) {
           for (std::size_t k = 0; k < ids[t][q].size(); ++k) {
             const float* w = rows.data() + static_cast<std::size_t>(ids[t][q][k]) * d;
             double exact = 0.0, wn = 0.0, xn = 0.0;
-            for (int j = 0; j < d; ++j) exact += static_cast<double>(w[j]) * x[j], wn += static_cast<double>(w[j]) * w[j], xn += static_cast<double>(x[j]) * x[j];
-            ASSERT_LE(std::abs(vals[t][q][k] - exact), coef * std::sqrt(wn * xn) + floor_abs) << "d " << d << " q " << q;
+            for (int j = 0; j < d; ++j)
+              exact += static_cast<double>(w[j]) * x[j], wn += static_cast<double>(w[j]) * w[j],
+                  xn += static_cast<double>(x[j]) * x[j];
+            ASSERT_LE(std::abs(vals[t][q][k] - exact), coef * std::sqrt(wn * xn) + floor_abs)
+                << "d " << d << " q " << q;
           }
           got.insert(got.end(), ids[t][q].begin(), ids[t][q].end());
         }
         // Concatenated in thread order they are ascending, and exactly the brute-force set.
-        ASSERT_TRUE(hsrtest::same_ids(brute_force(rows, d, x, b), got)) << "threads " << threads << " d " << d << " q " << q;
+        ASSERT_TRUE(hsrtest::same_ids(brute_force(rows, d, x, b), got))
+            << "threads " << threads << " d " << d << " q " << q;
         ASSERT_TRUE(std::is_sorted(got.begin(), got.end()));
       }
     }
@@ -204,9 +208,13 @@ TEST(StrideThree, EveryBackendMatchesBruteForce) {
     float* w = rows.data() + r * d;
     switch (r % 6) {
       case 0: std::copy_n(ints.data() + r * d, d, w); break;  // dyadic: exact dots, ties with b
-      case 1: for (int j = 0; j < d; ++j) w[j] *= 1e-39f; break;  // subnormal
+      case 1:
+        for (int j = 0; j < d; ++j) w[j] *= 1e-39f;
+        break;  // subnormal
       case 2: std::fill_n(w, d, r % 12 == 2 ? -0.0f : 0.0f); break;
-      case 3: for (int j = 0; j < d; ++j) w[j] *= 1e3f; break;
+      case 3:
+        for (int j = 0; j < d; ++j) w[j] *= 1e3f;
+        break;
       default: break;
     }
   }
@@ -219,7 +227,8 @@ TEST(StrideThree, EveryBackendMatchesBruteForce) {
   const std::size_t n = 12;
   std::vector<float> X = hsrtest::small_ints(rng, n * d, -3, 3);
   for (std::size_t j = 6 * d; j < n * d; ++j) X[j] = std::ldexp(X[j] + 0.5f, static_cast<int>(j % 5) - 2);
-  for (const hsrnet::Backend backend : {hsrnet::Backend::Scan, hsrnet::Backend::Gemm, hsrnet::Backend::Tree, hsrnet::Backend::Auto}) {
+  for (const hsrnet::Backend backend :
+       {hsrnet::Backend::Scan, hsrnet::Backend::Gemm, hsrnet::Backend::Tree, hsrnet::Backend::Auto}) {
     for (int threads : {1, 2}) {
       index.set_n_threads(threads);
       for (std::size_t q = 0; q < n; ++q) {

@@ -56,7 +56,8 @@ struct Bound {
     g = dot_error_coefficient(d);
     e = dot_error_floor(d);
     w0 = 0.0;
-    for (std::size_t s = 0; s < index.rows(); ++s) w0 = std::max(w0, static_cast<double>(index.store().slot_norm(static_cast<row_id>(s))));
+    for (std::size_t s = 0; s < index.rows(); ++s)
+      w0 = std::max(w0, static_cast<double>(index.store().slot_norm(static_cast<row_id>(s))));
     xn.resize(n);
     double sum = 0.0;
     for (std::size_t i = 0; i < n; ++i) sum += xn[i] = norm_upper_bound(X.data() + i * d, d);
@@ -73,14 +74,15 @@ std::vector<float> all_values(const HalfSpaceIndex& index, const std::vector<flo
   const int d = index.dim();
   std::vector<float> z(n * m);
   for (std::size_t i = 0; i < n; ++i)
-    for (std::size_t r = 0; r < m; ++r) z[i * m + r] = reference_dot(index.store().row_data(static_cast<row_id>(r)), X.data() + i * d, d);
+    for (std::size_t r = 0; r < m; ++r)
+      z[i * m + r] = reference_dot(index.store().row_data(static_cast<row_id>(r)), X.data() + i * d, d);
   return z;
 }
 
 /// Moves `count` distinct random rows by a random direction of norm step (or far_step for one in four);
 /// records the true update norms (slightly widened) in the cache and `movement`, and tells the index.
-void move_rows(HalfSpaceIndex& index, CandidateCache& cache, std::vector<double>& movement, std::size_t count, double step,
-               double far_step, Rng& rng) {
+void move_rows(HalfSpaceIndex& index, CandidateCache& cache, std::vector<double>& movement, std::size_t count,
+               double step, double far_step, Rng& rng) {
   const int d = index.dim();
   std::vector<row_id> ids;
   while (ids.size() < count) {
@@ -227,9 +229,11 @@ TEST(CandidateCache, ExactAndTightOnEveryBuildPath) {
         cand_without.clear();
         cache.candidates(i, cand);
         cache.candidates(i, cand_without, false);
-        ASSERT_TRUE(std::is_sorted(cand.begin(), cand.end()) && std::adjacent_find(cand.begin(), cand.end()) == cand.end());
+        ASSERT_TRUE(std::is_sorted(cand.begin(), cand.end()) &&
+                    std::adjacent_find(cand.begin(), cand.end()) == cand.end());
         std::vector<row_id> rebuilt;
-        std::merge(cand_without.begin(), cand_without.end(), expected_moved.begin(), expected_moved.end(), std::back_inserter(rebuilt));
+        std::merge(cand_without.begin(), cand_without.end(), expected_moved.begin(), expected_moved.end(),
+                   std::back_inserter(rebuilt));
         ASSERT_EQ(cand, rebuilt) << "sample " << i << ": with_moved = false must leave out exactly the moved set";
         const float* zi = z.data() + i * pc.m;
         const float* z0i = z0.data() + i * pc.m;
@@ -240,10 +244,11 @@ TEST(CandidateCache, ExactAndTightOnEveryBuildPath) {
             beyond += z0i[r] <= b - delta;  // fires now, was outside the cache's reach at t0
           }
         for (const row_id r : cand_without) {
-          const double reach = z0i[r] + movement[r] * bound.xn[i] * (1.0 + bound.g) + bound.slack(i) + unit * bound.xn[i];
+          const double reach =
+              z0i[r] + movement[r] * bound.xn[i] * (1.0 + bound.g) + bound.slack(i) + unit * bound.xn[i];
           ASSERT_GE(reach, static_cast<double>(b))
-              << "round " << round << ": neuron " << r << " is a candidate for sample " << i << " but cannot fire (z0 = "
-              << z0i[r] << ", moved " << movement[r] << ")";
+              << "round " << round << ": neuron " << r << " is a candidate for sample " << i
+              << " but cannot fire (z0 = " << z0i[r] << ", moved " << movement[r] << ")";
         }
       }
     }

@@ -119,9 +119,8 @@ TEST(ReferenceDotRows8, BitwiseEqualToReferenceDot) {
       hsrnet::reference_dot_rows8(rows.data(), stride, x.data(), out);
       for (int k = 0; k < 8; ++k) {
         const float want = hsrnet::reference_dot(rows.data() + k * stride, xv.data(), d);
-        ASSERT_EQ(bits_of(out[k]), bits_of(want))
-            << "d = " << d << " stride " << stride << " trial " << trial << " row " << k << ": " << out[k] << " vs "
-            << want;
+        ASSERT_EQ(bits_of(out[k]), bits_of(want)) << "d = " << d << " stride " << stride << " trial " << trial
+                                                  << " row " << k << ": " << out[k] << " vs " << want;
       }
     }
   }
@@ -159,10 +158,10 @@ TEST(ReferenceDotRows8, UnalignedRowsAndQuery) {
     const bool same = std::isnan(want) ? std::isnan(out[k]) && std::isnan(doc)
                                        : bits_of(out[k]) == bits_of(want) && bits_of(doc) == bits_of(want);
     if (!same)
-      return ::testing::AssertionFailure() << "row " << k << " (" << rows[3 * k] << ", " << rows[3 * k + 1] << ", "
-                                           << rows[3 * k + 2] << ") . (" << x[0] << ", " << x[1] << ", " << x[2]
-                                           << "): kernel " << out[k] << ", reference_dot " << want
-                                           << ", documented order " << doc;
+      return ::testing::AssertionFailure()
+             << "row " << k << " (" << rows[3 * k] << ", " << rows[3 * k + 1] << ", " << rows[3 * k + 2] << ") . ("
+             << x[0] << ", " << x[1] << ", " << x[2] << "): kernel " << out[k] << ", reference_dot " << want
+             << ", documented order " << doc;
   }
   return ::testing::AssertionSuccess();
 }
@@ -190,7 +189,7 @@ TEST(ReferenceDotRows8Stride3, SummationOrder) {
   // With x = (1, 1, 1), 1 + 2^-24 rounds to 1 (a tie, to even) while 2^-24 + 2^-24 + 1 does not: each row
   // below has a different value under every association but ((p0 + p1) + p2).
   const float e = 0x1.0p-24f;
-  const std::vector<std::vector<float>> pool = {{1, e, e}, {e, e, 1}, {e, 1, e}, {-1, e, e},
+  const std::vector<std::vector<float>> pool = {{1, e, e},  {e, e, 1},  {e, 1, e},     {-1, e, e},
                                                 {e, e, -1}, {e, -1, e}, {3, e, 2 * e}, {2 * e, e, 3}};
   const float x[3] = {1, 1, 1};
   for (std::size_t first = 0; first < pool.size(); ++first) {
@@ -240,8 +239,9 @@ TEST(ReferenceDotRows8Stride3, SignedZeros) {
       }
     }
   // Opposite terms that cancel to zero, and -0 terms next to nonzero ones.
-  const std::vector<std::vector<float>> mixed = {{1, -1, 0}, {-0.0f, 2, -0.0f}, {5, -0.0f, -5}, {-0.0f, -0.0f, 7},
-                                                 {0.5f, 0.5f, -1}, {-3, 0, 3}, {1e-30f, -1e-30f, -0.0f}, {0, 0, -0.0f}};
+  const std::vector<std::vector<float>> mixed = {
+      {1, -1, 0},       {-0.0f, 2, -0.0f}, {5, -0.0f, -5},           {-0.0f, -0.0f, 7},
+      {0.5f, 0.5f, -1}, {-3, 0, 3},        {1e-30f, -1e-30f, -0.0f}, {0, 0, -0.0f}};
   const float x1[3] = {1, 1, 1}, x2[3] = {-0.0f, 2, 1};
   for (std::size_t first = 0; first < mixed.size(); ++first) {
     ASSERT_TRUE(stride3_matches(rotated_block(mixed, first).data(), x1));
@@ -267,9 +267,9 @@ TEST(ReferenceDotRows8Stride3, Subnormals) {
 TEST(ReferenceDotRows8Stride3, HugeValuesOverflowAlike) {
   // Products and partial sums beyond FLT_MAX: +inf, -inf, and NaN where lanes overflow in opposite directions.
   const float big = std::numeric_limits<float>::max(), inf = std::numeric_limits<float>::infinity();
-  const std::vector<std::vector<float>> pool = {{big, big, 0},        {big, -big, big}, {3e38f, -2e38f, 1},
-                                                {-big, -big, -big},   {big, 1, -1},     {1e38f, 1e38f, 1e38f},
-                                                {big, -big, 0},       {inf, 1, 2}};
+  const std::vector<std::vector<float>> pool = {{big, big, 0},      {big, -big, big}, {3e38f, -2e38f, 1},
+                                                {-big, -big, -big}, {big, 1, -1},     {1e38f, 1e38f, 1e38f},
+                                                {big, -big, 0},     {inf, 1, 2}};
   const float xs[][3] = {{1, 1, 1}, {2, 2, 2}, {-1, 2, 0.5f}, {0, 1, 1}, {0.5f, 0.5f, 0.5f}};
   std::size_t non_finite = 0;
   for (std::size_t first = 0; first < pool.size(); ++first)
@@ -287,8 +287,10 @@ TEST(ReferenceDotRows8Stride3, NaNDoesNotCrash) {
   std::mt19937_64 rng(9);
   for (int trial = 0; trial < 48; ++trial) {
     std::vector<float> rows = gaussian(rng, 24), x = gaussian(rng, 3);
-    if (trial < 24) rows[trial] = nan;
-    else x[trial % 3] = nan;
+    if (trial < 24)
+      rows[trial] = nan;
+    else
+      x[trial % 3] = nan;
     ASSERT_TRUE(stride3_matches(rows.data(), x.data())) << "trial " << trial;
     alignas(32) float out[8];
     hsrnet::reference_dot_rows8(rows.data(), 3, x.data(), out);
@@ -389,9 +391,9 @@ TEST(ReferenceDot4Short, BitwiseEqualToReferenceDot) {
       if (trial % 5 == 0) x[trial % d] = 0.0f;
       alignas(16) float xp[4] = {0, 0, 0, 0}, out[4];
       std::copy(x.begin(), x.end(), xp);
-      _mm_store_ps(out, hsrnet::reference_dot4_short(_mm_loadu_ps(&rows[0]), _mm_loadu_ps(&rows[4]),
-                                                      _mm_loadu_ps(&rows[8]), _mm_loadu_ps(&rows[12]),
-                                                      _mm_load_ps(xp), keep));
+      _mm_store_ps(out,
+                   hsrnet::reference_dot4_short(_mm_loadu_ps(&rows[0]), _mm_loadu_ps(&rows[4]), _mm_loadu_ps(&rows[8]),
+                                                _mm_loadu_ps(&rows[12]), _mm_load_ps(xp), keep));
       for (int r = 0; r < 4; ++r) {
         const float want = hsrnet::reference_dot(&rows[r * 4], x.data(), d);
         ASSERT_TRUE(out[r] == want || (std::isnan(out[r]) && std::isnan(want)))

@@ -72,10 +72,21 @@ TEST_P(IndexExactness, MatchesBruteForce) {
     const float tie = dots[m / 3];
     std::vector<float> sorted = dots;
     std::sort(sorted.begin(), sorted.end());
-    return std::vector<float>{0.0f,           -0.0f,           next_down(0.0f), next_up(0.0f),
-                              -1.0f,          1.0f,            -1e30f,          1e30f,
-                              tie,            next_down(tie),  next_up(tie),    sorted[m / 2],
-                              sorted[m - 1],  next_down(sorted[m - 1]),         next_down(sorted[0]),
+    return std::vector<float>{0.0f,
+                              -0.0f,
+                              next_down(0.0f),
+                              next_up(0.0f),
+                              -1.0f,
+                              1.0f,
+                              -1e30f,
+                              1e30f,
+                              tie,
+                              next_down(tie),
+                              next_up(tie),
+                              sorted[m / 2],
+                              sorted[m - 1],
+                              next_down(sorted[m - 1]),
+                              next_down(sorted[0]),
                               sorted[m * 9 / 10]};
   };
 
@@ -165,7 +176,8 @@ std::vector<float> eigen_products(const std::vector<float>& rows, std::size_t m,
                                   std::size_t n) {
   using RowMajor = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
   const int stride = hsrnet::padded_stride(d);
-  RowMajor W = RowMajor::Zero(static_cast<Eigen::Index>(m), stride), Q = RowMajor::Zero(static_cast<Eigen::Index>(n), stride);
+  RowMajor W = RowMajor::Zero(static_cast<Eigen::Index>(m), stride),
+           Q = RowMajor::Zero(static_cast<Eigen::Index>(n), stride);
   for (std::size_t r = 0; r < m; ++r)
     for (int j = 0; j < d; ++j) W(r, j) = rows[r * d + j];
   for (std::size_t q = 0; q < n; ++q)

@@ -53,18 +53,19 @@ TEST_P(IndexUpdates, RandomSequenceMatchesBruteForce) {
       const std::size_t other = static_cast<std::size_t>(pick(rng));
       for (int j = 0; j < d; ++j) {
         switch (how) {
-          case 0: v[j] = old[j] + 0.01f * g(rng); break;         // SGD-sized step
-          case 1: v[j] = old[j] + 0.5f * g(rng); break;          // across neighbouring boxes
-          case 2: v[j] = 40.0f * g(rng); break;                  // far outside every original box
-          case 3: v[j] = 0.0f; break;                            // to the origin
-          case 4: v[j] = rows[other * d + j]; break;                // a duplicate of another row
+          case 0: v[j] = old[j] + 0.01f * g(rng); break;  // SGD-sized step
+          case 1: v[j] = old[j] + 0.5f * g(rng); break;   // across neighbouring boxes
+          case 2: v[j] = 40.0f * g(rng); break;           // far outside every original box
+          case 3: v[j] = 0.0f; break;                     // to the origin
+          case 4: v[j] = rows[other * d + j]; break;      // a duplicate of another row
           default: v[j] = -old[j] * 3.0f; break;
         }
       }
     }
     index.update(ids.data(), ids.size(), values.data());
     for (int i = 0; i < k; ++i)
-      std::copy_n(values.data() + static_cast<std::size_t>(i) * d, d, rows.data() + static_cast<std::size_t>(ids[i]) * d);
+      std::copy_n(values.data() + static_cast<std::size_t>(i) * d, d,
+                  rows.data() + static_cast<std::size_t>(ids[i]) * d);
     updated += static_cast<std::size_t>(k);
 
     const Backend use = backend == Backend::Auto ? rotation[op % 4] : backend;
@@ -92,12 +93,14 @@ TEST_P(IndexUpdates, RandomSequenceMatchesBruteForce) {
   if (rebuild == Rebuild::Often) {
     EXPECT_GT(index.stats().tree_builds, builds0 + 10) << "rebuild_after = 0.02 of m must trigger rebuilds";
   } else {  // auto above tree_max_dim builds its tree lazily, on the first tree query
-    EXPECT_EQ(index.stats().tree_builds, std::max<std::size_t>(builds0, 1)) << "rebuild_after = 1e9: boxes are only loosened";
+    EXPECT_EQ(index.stats().tree_builds, std::max<std::size_t>(builds0, 1))
+        << "rebuild_after = 1e9: boxes are only loosened";
   }
 }
 
 INSTANTIATE_TEST_SUITE_P(All, IndexUpdates,
-                         ::testing::Combine(::testing::ValuesIn(hsrtest::kAllBackends), ::testing::Values(1, 2, 3, 9, 20),
+                         ::testing::Combine(::testing::ValuesIn(hsrtest::kAllBackends),
+                                            ::testing::Values(1, 2, 3, 9, 20),
                                             ::testing::Values(Rebuild::Often, Rebuild::Never)),
                          [](const ::testing::TestParamInfo<UpdateParam>& info) {
                            return hsrtest::backend_label(std::get<0>(info.param)) + "_d" +
@@ -204,8 +207,8 @@ TEST(IndexUpdates, OutOfRangeIdThrowsAndChangesNothing) {
     const std::size_t builds = index.stats().tree_builds, updates = index.stats().rows_updated;
     // Valid ids come first: a half-applied update would show in their rows.
     const std::vector<float> values = gaussian(rng, 3 * d, 100.0f);
-    for (row_id bad : {static_cast<row_id>(m), row_id{-1}, std::numeric_limits<row_id>::max(),
-                       std::numeric_limits<row_id>::min()}) {
+    for (row_id bad :
+         {static_cast<row_id>(m), row_id{-1}, std::numeric_limits<row_id>::max(), std::numeric_limits<row_id>::min()}) {
       const std::vector<row_id> ids = {3, 4, bad};
       EXPECT_THROW(index.update(ids.data(), ids.size(), values.data()), std::out_of_range) << bad;
     }
@@ -354,7 +357,7 @@ TEST_P(MoveRows, InPlaceMovesRefitsAndRenumberingMatchBruteForce) {
     const std::vector<float> x = gaussian(rng, d);
     const float b = op % 2 ? 0.5f : 1.5f;
     std::vector<row_id> ids = index.query(x.data(), b, Backend::Tree);  // the firing rows, ascending
-    const float scale = op % 10 == 0 ? 3.0f : 0.01f;                   // SGD-sized or far
+    const float scale = op % 10 == 0 ? 3.0f : 0.01f;                    // SGD-sized or far
     std::vector<float> c(ids.size());
     for (float& v : c) v = scale * g(rng);
     if (op % 7 == 3) ids.push_back(static_cast<row_id>(m - 1)), c.push_back(0.5f);  // the last slot too

@@ -57,15 +57,18 @@ std::vector<float> padded(const RowStore& store, const float* x) {
     if (!(slots[k - 1] < slots[k])) return ::testing::AssertionFailure() << "slots not ascending at " << k;
   std::vector<row_id> expected;
   for (std::size_t s = 0; s < store.rows(); ++s)
-    if (reference_dot(store.slot_data(static_cast<row_id>(s)), x, store.dim()) > b) expected.push_back(static_cast<row_id>(s));
+    if (reference_dot(store.slot_data(static_cast<row_id>(s)), x, store.dim()) > b)
+      expected.push_back(static_cast<row_id>(s));
   if (slots != expected)
-    return ::testing::AssertionFailure() << "tree reported " << slots.size() << " slots, brute force " << expected.size();
+    return ::testing::AssertionFailure() << "tree reported " << slots.size() << " slots, brute force "
+                                         << expected.size();
   return ::testing::AssertionSuccess();
 }
 
 /// Every row lies inside the box of every node above it, along every axis (to within the query's rounding
 /// slack), skipping the slots in `skip`.
-::testing::AssertionResult boxes_contain_rows(const KdTree& tree, const RowStore& store, const std::vector<row_id>& skip = {}) {
+::testing::AssertionResult boxes_contain_rows(const KdTree& tree, const RowStore& store,
+                                              const std::vector<row_id>& skip = {}) {
   const int d = store.dim();
   std::vector<float> x(static_cast<std::size_t>(store.stride()), 0.0f);
   std::vector<row_id> out;
@@ -88,12 +91,14 @@ std::vector<float> padded(const RowStore& store, const float* x) {
 }
 
 /// Queries of random directions at several thresholds (from all rows firing to none).
-::testing::AssertionResult queries_match(const KdTree& tree, const RowStore& store, std::uint64_t seed, int count = 20) {
+::testing::AssertionResult queries_match(const KdTree& tree, const RowStore& store, std::uint64_t seed,
+                                         int count = 20) {
   const int d = store.dim();
   for (int k = 0; k < count; ++k) {
     const std::vector<float> x = gaussian_rows(static_cast<std::size_t>(d), seed * 1000 + k);
     for (const float b : {-1e30f, -2.0f, 0.0f, 0.5f, 1.5f, 4.0f, 1e30f})
-      if (auto r = tree_matches_brute_force(tree, store, x.data(), b); !r) return r << " (query " << k << ", b = " << b << ")";
+      if (auto r = tree_matches_brute_force(tree, store, x.data(), b); !r)
+        return r << " (query " << k << ", b = " << b << ")";
   }
   return ::testing::AssertionSuccess();
 }
@@ -141,7 +146,8 @@ TEST(KdTree, BuildPutsRowsInLeafOrderAndBoxesContainThem) {
     for (std::size_t k = 0; k < sh.m; ++k) {
       ASSERT_EQ(store.id_of(static_cast<row_id>(k)), order[k]) << label(sh) << ", slot " << k;
       ASSERT_EQ(store.slot_of(order[k]), static_cast<row_id>(k));
-      ASSERT_TRUE(std::equal(rows.begin() + order[k] * sh.d, rows.begin() + (order[k] + 1) * sh.d, store.slot_data(static_cast<row_id>(k))));
+      ASSERT_TRUE(std::equal(rows.begin() + order[k] * sh.d, rows.begin() + (order[k] + 1) * sh.d,
+                             store.slot_data(static_cast<row_id>(k))));
     }
     // A binary tree whose leaves hold at most `leaf` rows.
     const std::size_t min_leaves = (sh.m + sh.leaf - 1) / sh.leaf;
@@ -211,7 +217,8 @@ TEST(KdTree, BuildIsDeterministicAndRebuildingItsOrderMovesNothing) {
       ta.build(a, sh.leaf);
       tb.build(b, sh.leaf);
       ASSERT_FALSE(a.identity_order());
-      EXPECT_TRUE(std::equal(a.id_of_slots(), a.id_of_slots() + sh.m, b.id_of_slots())) << label(sh) << ", ties " << ties;
+      EXPECT_TRUE(std::equal(a.id_of_slots(), a.id_of_slots() + sh.m, b.id_of_slots()))
+          << label(sh) << ", ties " << ties;
       EXPECT_EQ(ta.num_nodes(), tb.num_nodes());
       // Rebuilding over the order it produced: the maps stay as they are.
       const std::vector<row_id> before(a.id_of_slots(), a.id_of_slots() + sh.m);
@@ -327,7 +334,8 @@ TEST(KdTree, MoveShortRowsMovesEachRowOnceAndGrowsItsBoxes) {
       std::iota(expected.begin(), expected.end(), std::size_t{0});
       EXPECT_EQ(calls, expected) << label(sh);
       for (std::size_t i = 0; i < mv.slots.size(); ++i)
-        ASSERT_TRUE(std::equal(mv.values.begin() + i * sh.d, mv.values.begin() + (i + 1) * sh.d, store.slot_data(mv.slots[i])));
+        ASSERT_TRUE(
+            std::equal(mv.values.begin() + i * sh.d, mv.values.begin() + (i + 1) * sh.d, store.slot_data(mv.slots[i])));
       ASSERT_TRUE(boxes_contain_rows(tree, store)) << label(sh) << ", round " << round;
       ASSERT_TRUE(queries_match(tree, store, 30 + round, 8)) << label(sh) << ", round " << round;
     }

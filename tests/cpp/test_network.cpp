@@ -85,7 +85,8 @@ TEST(ShiftedReLUNet, InitialisationFollowsThePaper) {
 TEST(ShiftedReLUNet, InitialisationIsReproducibleAndGolden) {
   // Golden values: the first weights for seed 11 are the same on every platform (exact sampler).
   const std::vector<float> W = ShiftedReLUNet::random_weights(3, 2, 11);
-  const float golden[6] = {0x1.d29b48p-2f, 0x1.4c20f2p-3f, 0x1.582edap+0f, -0x1.d3b35ap-1f, 0x1.070fe4p-1f, -0x1.b82782p+0f};
+  const float golden[6] = {0x1.d29b48p-2f,  0x1.4c20f2p-3f, 0x1.582edap+0f,
+                           -0x1.d3b35ap-1f, 0x1.070fe4p-1f, -0x1.b82782p+0f};
   for (int i = 0; i < 6; ++i) EXPECT_EQ(W[i], golden[i]);
   ShiftedReLUNet small(3, 4, 2, opts(11));
   const float signs[8] = {-1, 1, 1, -1, -1, 1, 1, 1};
@@ -102,7 +103,8 @@ TEST(ShiftedReLUNet, InitialisationIsReproducibleAndGolden) {
   EXPECT_NE(wa, wc);
   EXPECT_TRUE(std::equal(a.output_weights(), a.output_weights() + 6000, b.output_weights()));
   // Rows are drawn in blocks with their own streams: a wider net draws the same first rows.
-  const std::vector<float> first = ShiftedReLUNet::random_weights(8, 3000, 7), wider = ShiftedReLUNet::random_weights(8, 5000, 7);
+  const std::vector<float> first = ShiftedReLUNet::random_weights(8, 3000, 7),
+                           wider = ShiftedReLUNet::random_weights(8, 5000, 7);
   EXPECT_TRUE(std::equal(first.begin(), first.end(), wider.begin()));
   // At d <= 16 the network numbers its rows in k-d tree order: the same rows as drawn, permuted, with no id
   // maps, and the store already in the order a tree of any leaf size keeps.
@@ -127,7 +129,8 @@ TEST(ShiftedReLUNet, InitialisationIsReproducibleAndGolden) {
   // Above kTreeOrderMaxDim rows keep their draw order.
   ShiftedReLUNet h(17, 100, 1, opts(7));
   const std::vector<float> wh = ShiftedReLUNet::random_weights(17, 100, 7);
-  for (row_id r = 0; r < 100; ++r) EXPECT_TRUE(std::equal(wh.begin() + r * 17, wh.begin() + r * 17 + 17, h.hidden_row(r)));
+  for (row_id r = 0; r < 100; ++r)
+    EXPECT_TRUE(std::equal(wh.begin() + r * 17, wh.begin() + r * 17 + 17, h.hidden_row(r)));
 }
 
 TEST(ShiftedReLUNet, ThresholdAndWeightsAreSettable) {
@@ -223,8 +226,9 @@ TEST(ShiftedReLUNet, GradientsMatchFiniteDifferences) {
         std::vector<double> Wp = W, Wm = W;
         Wp[r * d + j] += eps;
         Wm[r * d + j] -= eps;
-        const double fd = (loss_double(Wp, Ad, d, m, K, b, x.data(), loss, t) -
-                           loss_double(Wm, Ad, d, m, K, b, x.data(), loss, t)) / (2 * eps);
+        const double fd =
+            (loss_double(Wp, Ad, d, m, K, b, x.data(), loss, t) - loss_double(Wm, Ad, d, m, K, b, x.data(), loss, t)) /
+            (2 * eps);
         EXPECT_NEAR(gW[r * d + j], fd, 1e-4 + 1e-3 * std::fabs(fd)) << "W r=" << r << " j=" << j;
         checked += fires;
       }
@@ -232,8 +236,9 @@ TEST(ShiftedReLUNet, GradientsMatchFiniteDifferences) {
         std::vector<double> Ap = Ad, Am = Ad;
         Ap[r * K + k] += eps;
         Am[r * K + k] -= eps;
-        const double fd = (loss_double(W, Ap, d, m, K, b, x.data(), loss, t) -
-                           loss_double(W, Am, d, m, K, b, x.data(), loss, t)) / (2 * eps);
+        const double fd =
+            (loss_double(W, Ap, d, m, K, b, x.data(), loss, t) - loss_double(W, Am, d, m, K, b, x.data(), loss, t)) /
+            (2 * eps);
         EXPECT_NEAR(gA[r * K + k], fd, 1e-4 + 1e-3 * std::fabs(fd)) << "A r=" << r << " k=" << k;
       }
     }
@@ -290,7 +295,8 @@ TEST(Losses, SoftmaxCrossEntropyValueGradientAndStability) {
   // Binary logistic = 2-class softmax: loss log(1 + exp(-(f1 - f0))) for label 1.
   const double two[2] = {0.2, 0.9};
   const std::int32_t one[1] = {1};
-  EXPECT_NEAR(loss_value(Loss::SoftmaxCrossEntropy, two, 2, Targets::classes(one), 0), std::log1p(std::exp(-0.7)), 1e-14);
+  EXPECT_NEAR(loss_value(Loss::SoftmaxCrossEntropy, two, 2, Targets::classes(one), 0), std::log1p(std::exp(-0.7)),
+              1e-14);
 }
 
 TEST(Losses, NamesAndValidation) {

@@ -64,7 +64,8 @@ Batch random_batch(std::size_t B, std::size_t m, double p, std::int64_t base, st
 }
 
 /// Checks the view `nm` of `batch` (B samples) over `store` against a brute-force transpose.
-::testing::AssertionResult view_matches(const NeuronMajor& nm, const Batch& batch, std::size_t B, const RowStore& store) {
+::testing::AssertionResult view_matches(const NeuronMajor& nm, const Batch& batch, std::size_t B,
+                                        const RowStore& store) {
   const std::int64_t base = batch.offsets[0];
   const std::size_t total = static_cast<std::size_t>(batch.offsets[B] - base);
   // Brute force: slot -> (neuron, samples ascending).
@@ -82,8 +83,8 @@ Batch random_batch(std::size_t B, std::size_t m, double p, std::int64_t base, st
   std::uint32_t expected_begin = 0;
   for (const auto& [slot, entry] : by_slot) {
     if (nm.neuron(u) != entry.first)
-      return ::testing::AssertionFailure() << "neuron(" << u << ") = " << nm.neuron(u) << ", expected " << entry.first
-                                           << " (slot " << slot << ")";
+      return ::testing::AssertionFailure()
+             << "neuron(" << u << ") = " << nm.neuron(u) << ", expected " << entry.first << " (slot " << slot << ")";
     if (nm.begin(u) != expected_begin)
       return ::testing::AssertionFailure() << "begin(" << u << ") = " << nm.begin(u) << ", expected " << expected_begin;
     if (nm.end(u) - nm.begin(u) != entry.second.size())
@@ -99,16 +100,18 @@ Batch random_batch(std::size_t B, std::size_t m, double p, std::int64_t base, st
       if (!(batch.offsets[q] - base <= pos && pos < batch.offsets[q + 1] - base))
         return ::testing::AssertionFailure() << "position " << pos << " is not in sample " << q << "'s list";
       if (batch.ids[static_cast<std::size_t>(base) + pos] != entry.first)
-        return ::testing::AssertionFailure() << "position " << pos << " holds " << batch.ids[base + pos] << ", not "
-                                             << entry.first;
+        return ::testing::AssertionFailure()
+               << "position " << pos << " holds " << batch.ids[base + pos] << ", not " << entry.first;
       ++covered[pos];
     }
     expected_begin = nm.end(u);
     ++u;
   }
-  if (expected_begin != total) return ::testing::AssertionFailure() << "entries end at " << expected_begin << " of " << total;
+  if (expected_begin != total)
+    return ::testing::AssertionFailure() << "entries end at " << expected_begin << " of " << total;
   for (std::size_t p = 0; p < total; ++p)
-    if (covered[p] != 1) return ::testing::AssertionFailure() << "position " << p << " covered " << covered[p] << " times";
+    if (covered[p] != 1)
+      return ::testing::AssertionFailure() << "position " << p << " covered " << covered[p] << " times";
   return ::testing::AssertionSuccess();
 }
 
@@ -164,8 +167,8 @@ TEST(NeuronMajor, MatchesBruteForceTransposeInIdAndPermutedOrders) {
           const Batch batch = random_batch(B, m, p, 0, 1000 * m + 10 * B + (p > 0.01));
           NeuronMajor nm;
           nm.build(batch.offsets.data(), batch.ids.data(), B, m, *store);
-          EXPECT_TRUE(view_matches(nm, batch, B, *store))
-              << "m = " << m << ", B = " << B << ", p = " << p << ", " << (store == &identity ? "identity" : "permuted");
+          EXPECT_TRUE(view_matches(nm, batch, B, *store)) << "m = " << m << ", B = " << B << ", p = " << p << ", "
+                                                          << (store == &identity ? "identity" : "permuted");
         }
   }
 }

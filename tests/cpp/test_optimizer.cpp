@@ -66,8 +66,14 @@ TEST(OptimizerState, RulesFollowTheirFormulas) {
       for (int j = 0; j < 3; ++j) {
         const double gj = g[j];
         switch (kind) {
-          case Optimizer::SGD: s1[j] = 0.9 * s1[j] + gj; ref[j] -= lr * s1[j]; break;
-          case Optimizer::Adagrad: s1[j] += gj * gj; ref[j] -= lr * gj / (std::sqrt(s1[j]) + eps); break;
+          case Optimizer::SGD:
+            s1[j] = 0.9 * s1[j] + gj;
+            ref[j] -= lr * s1[j];
+            break;
+          case Optimizer::Adagrad:
+            s1[j] += gj * gj;
+            ref[j] -= lr * gj / (std::sqrt(s1[j]) + eps);
+            break;
           case Optimizer::RowwiseAdagrad: ref[j] -= lr * gj / (std::sqrt(row) + eps); break;
           case Optimizer::Adam: {
             s1[j] = 0.9 * s1[j] + 0.1 * gj;
@@ -144,7 +150,8 @@ TEST(Optimizers, RowsThatDoNotFireKeepWeightsAndState) {
       ++silent;
       EXPECT_TRUE(same) << optimizer_label(o) << ": row " << r << " never fired but moved";
       const std::size_t row_state = o.kind == Optimizer::RowwiseAdagrad ? 1 : stride;
-      for (std::size_t j = 0; j < row_state; ++j) EXPECT_EQ(st.hidden1()[r * row_state + j], 0.0f) << optimizer_label(o);
+      for (std::size_t j = 0; j < row_state; ++j)
+        EXPECT_EQ(st.hidden1()[r * row_state + j], 0.0f) << optimizer_label(o);
       for (int k = 0; k < data.K; ++k) EXPECT_EQ(st.out1()[r * data.K + k], 0.0f) << optimizer_label(o);
     }
     EXPECT_GT(silent, 0u) << optimizer_label(o) << ": the test needs neurons that never fire";
@@ -192,7 +199,8 @@ TEST(Optimizers, RestoredStateContinuesExactly) {
     a.get_hidden_weights(Wa.data());
     b.get_hidden_weights(Wb.data());
     EXPECT_TRUE(Wa == Wb) << optimizer_label(o);
-    EXPECT_TRUE(std::equal(a.output_weights(), a.output_weights() + m * data.K, b.output_weights())) << optimizer_label(o);
+    EXPECT_TRUE(std::equal(a.output_weights(), a.output_weights() + m * data.K, b.output_weights()))
+        << optimizer_label(o);
     // Without the state the second epoch differs (the test can fail).
     ShiftedReLUNet c(data.d, 512, data.K, net_options(4));
     SgdTrainer td(opt);
@@ -245,7 +253,8 @@ TEST(Optimizers, NeuronsThatCannotChangeTheSoftmaxDoNotMove) {
     for (std::size_t r = 0; r < net.width(); ++r) {
       const float* a = net.output_weights() + 2 * r;
       double moved = 0.0;
-      for (int j = 0; j < data.d; ++j) moved = std::max(moved, std::fabs(static_cast<double>(W1[r * data.d + j]) - W0[r * data.d + j]));
+      for (int j = 0; j < data.d; ++j)
+        moved = std::max(moved, std::fabs(static_cast<double>(W1[r * data.d + j]) - W0[r * data.d + j]));
       if (a[0] == a[1]) {
         ++equal_rows;
         EXPECT_LT(moved, 1e-4 * opt.lr) << optimizer_label(o) << ": row " << r << " moved on rounding noise";
@@ -261,7 +270,6 @@ TEST(Optimizers, NeuronsThatCannotChangeTheSoftmaxDoNotMove) {
 // ------------------------------------------------ the exactness matrix, once per optimizer
 
 class OptimizersMatchDense : public ::testing::TestWithParam<std::tuple<int, int, Loss, int>> {};
-
 
 TEST_P(OptimizersMatchDense, SameFiringSetsAndWeights) {
   const auto [d, B, loss, which] = GetParam();
@@ -294,14 +302,15 @@ TEST_P(OptimizersMatchDense, SameFiringSetsAndWeights) {
   expect_same_training(ref, train(data, m, net_options(5), opt, epochs), what + " cache, small delta");
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Matrix, OptimizersMatchDense,
-    ::testing::Combine(::testing::Values(3, 32, 785), ::testing::Values(1, 64),
-                       ::testing::Values(Loss::SquaredError, Loss::SoftmaxCrossEntropy), ::testing::Values(0, 1, 2, 3)),
-    [](const ::testing::TestParamInfo<OptimizersMatchDense::ParamType>& info) {
-      return optimizer_label(kOptimizers[std::get<3>(info.param)]) + "_d" + std::to_string(std::get<0>(info.param)) +
-             "_B" + std::to_string(std::get<1>(info.param)) + "_" +
-             (std::get<2>(info.param) == Loss::SquaredError ? "squared" : "softmax");
-    });
+INSTANTIATE_TEST_SUITE_P(Matrix, OptimizersMatchDense,
+                         ::testing::Combine(::testing::Values(3, 32, 785), ::testing::Values(1, 64),
+                                            ::testing::Values(Loss::SquaredError, Loss::SoftmaxCrossEntropy),
+                                            ::testing::Values(0, 1, 2, 3)),
+                         [](const ::testing::TestParamInfo<OptimizersMatchDense::ParamType>& info) {
+                           return optimizer_label(kOptimizers[std::get<3>(info.param)]) + "_d" +
+                                  std::to_string(std::get<0>(info.param)) + "_B" +
+                                  std::to_string(std::get<1>(info.param)) + "_" +
+                                  (std::get<2>(info.param) == Loss::SquaredError ? "squared" : "softmax");
+                         });
 
 }  // namespace

@@ -24,8 +24,20 @@ TEST(SortRowIds, RandomListsAcrossSizesAndRanges) {
   std::mt19937_64 rng(20);
   // m around the digit boundaries (2^11, 2^22) changes the number of radix passes (1, 2, 3; odd counts end in
   // the scratch buffer and must be copied back).
-  const std::size_t ms[] = {1, 2, 7, 255, 256, 2047, 2048, 2049, 5000, 100000, (std::size_t{1} << 22) - 1,
-                            std::size_t{1} << 22, (std::size_t{1} << 22) + 1, 2147483647};
+  const std::size_t ms[] = {1,
+                            2,
+                            7,
+                            255,
+                            256,
+                            2047,
+                            2048,
+                            2049,
+                            5000,
+                            100000,
+                            (std::size_t{1} << 22) - 1,
+                            std::size_t{1} << 22,
+                            (std::size_t{1} << 22) + 1,
+                            2147483647};
   const std::size_t ns[] = {0, 1, 2, 100, 255, 256, 257, 1000, 4097, 70000};
   for (std::size_t m : ms)
     for (std::size_t n : ns) expect_sorts(random_ids(rng, n, m), m, "random");

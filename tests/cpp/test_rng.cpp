@@ -47,7 +47,7 @@ TEST(Rng, GoldenIntegers) {
 TEST(Rng, GoldenNormals) {
   // Exact bits: only IEEE-exact operations and portable::log are involved, so these hold everywhere.
   Rng r(2024);
-  const double expected[6] = {0x1.9356a7a1bbe22p-1, -0x1.7809adf637526p-1, -0x1.45648f30d6b8ep-1,
+  const double expected[6] = {0x1.9356a7a1bbe22p-1,  -0x1.7809adf637526p-1, -0x1.45648f30d6b8ep-1,
                               -0x1.7625de4f985f6p+0, 0x1.430bd816b81ecp-4,  -0x1.3f86cda88b535p-1};
   for (double e : expected) EXPECT_EQ(r.normal(), e);
 }

@@ -120,8 +120,7 @@ void fix_crc(std::vector<unsigned char>& bytes) {
 
 TEST(TensorFile, Crc32MatchesZlib) {
   const std::string s = "123456789";  // the standard check value of CRC-32 (zlib, PNG, gzip)
-  EXPECT_EQ(hsrnet::detail::crc32_update(0, reinterpret_cast<const unsigned char*>(s.data()), s.size()),
-            0xCBF43926u);
+  EXPECT_EQ(hsrnet::detail::crc32_update(0, reinterpret_cast<const unsigned char*>(s.data()), s.size()), 0xCBF43926u);
   EXPECT_EQ(hsrnet::detail::crc32_update(0, nullptr, 0), 0u);
 }
 

@@ -46,7 +46,8 @@ TEST_P(StrategiesMatchDense, SameFiringSetsAndWeights) {
   for (Strategy s : {Strategy::Scan, Strategy::Gemm, Strategy::Tree, Strategy::Cache, Strategy::Auto}) {
     opt.strategy = s;
     const TrainingRun run = train(data, m, net_options(5), opt, epochs);
-    expect_same_training(ref, run, std::string(strategy_name(s)) + " d=" + std::to_string(d) + " B=" + std::to_string(B));
+    expect_same_training(ref, run,
+                         std::string(strategy_name(s)) + " d=" + std::to_string(d) + " B=" + std::to_string(B));
   }
   // Dense on a tree-permuted store; the tree rebuilt during training (by the index, by the trainer); the
   // cache with a small fixed delta (forces moved neurons and rebuilds).
@@ -74,14 +75,14 @@ TEST_P(StrategiesMatchDense, SameFiringSetsAndWeights) {
   expect_same_training(ref, large_moved_set, "cache, large moved set");
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Matrix, StrategiesMatchDense,
-    ::testing::Combine(::testing::Values(3, 32, 784), ::testing::Values(1, 64),
-                       ::testing::Values(Loss::SquaredError, Loss::SoftmaxCrossEntropy)),
-    [](const ::testing::TestParamInfo<StrategiesMatchDense::ParamType>& info) {
-      return "d" + std::to_string(std::get<0>(info.param)) + "_B" + std::to_string(std::get<1>(info.param)) + "_" +
-             (std::get<2>(info.param) == Loss::SquaredError ? "squared" : "softmax");
-    });
+INSTANTIATE_TEST_SUITE_P(Matrix, StrategiesMatchDense,
+                         ::testing::Combine(::testing::Values(3, 32, 784), ::testing::Values(1, 64),
+                                            ::testing::Values(Loss::SquaredError, Loss::SoftmaxCrossEntropy)),
+                         [](const ::testing::TestParamInfo<StrategiesMatchDense::ParamType>& info) {
+                           return "d" + std::to_string(std::get<0>(info.param)) + "_B" +
+                                  std::to_string(std::get<1>(info.param)) + "_" +
+                                  (std::get<2>(info.param) == Loss::SquaredError ? "squared" : "softmax");
+                         });
 
 // ---------------------------------------------------------------------------------------------------------
 
@@ -176,47 +177,47 @@ TEST(SgdTrainer, StepIsMeanGradientDescent) {
   // Threshold -6: every neuron fires on every sample, so the step takes its path for rows that are candidates
   // for the whole batch (four rows against three samples; B = 7 leaves one sample over).
   for (const double threshold : {1.0, -6.0})
-  for (std::size_t B : {std::size_t{1}, std::size_t{6}, std::size_t{7}}) {
-    for (Loss loss : {Loss::SquaredError, Loss::SoftmaxCrossEntropy}) {
-      const Data data(B, d, K, 7);
-      NetOptions no = net_options(4);
-      no.threshold = threshold;
-      ShiftedReLUNet net(d, m, K, no), ref(d, m, K, no);
-      const Targets t = data.targets(loss);
-      std::vector<double> gW(m * d, 0.0), gA(m * K, 0.0);
-      std::vector<float> gw(m * d), ga(m * K);
-      double mean_loss = 0.0;
-      for (std::size_t i = 0; i < B; ++i) {
-        mean_loss += ref.loss_and_gradient(data.X.data() + i * d, t, i, loss, gw.data(), ga.data()) / B;
-        for (std::size_t k = 0; k < gW.size(); ++k) gW[k] += gw[k] / static_cast<double>(B);
-        for (std::size_t k = 0; k < gA.size(); ++k) gA[k] += ga[k] / static_cast<double>(B);
-      }
-      TrainerOptions opt;
-      opt.batch_size = B;
-      opt.lr = 0.7;
-      opt.loss = loss;
-      opt.train_output_layer = true;
-      opt.shuffle = false;
-      SgdTrainer trainer(opt);
-      const EpochStats st = trainer.fit_epoch(net, data.X.data(), B, t);
-      EXPECT_EQ(st.steps, 1u);
-      EXPECT_NEAR(st.mean_loss, mean_loss, 1e-12 * std::max(1.0, mean_loss));
-      double worst = 0.0, moved = 0.0;
-      for (std::size_t r = 0; r < m; ++r) {
-        for (int j = 0; j < d; ++j) {
-          const double expect = ref.hidden_row(static_cast<row_id>(r))[j] - opt.lr * gW[r * d + j];
-          worst = std::max(worst, std::fabs(net.hidden_row(static_cast<row_id>(r))[j] - expect));
-          moved = std::max(moved, std::fabs(opt.lr * gW[r * d + j]));
+    for (std::size_t B : {std::size_t{1}, std::size_t{6}, std::size_t{7}}) {
+      for (Loss loss : {Loss::SquaredError, Loss::SoftmaxCrossEntropy}) {
+        const Data data(B, d, K, 7);
+        NetOptions no = net_options(4);
+        no.threshold = threshold;
+        ShiftedReLUNet net(d, m, K, no), ref(d, m, K, no);
+        const Targets t = data.targets(loss);
+        std::vector<double> gW(m * d, 0.0), gA(m * K, 0.0);
+        std::vector<float> gw(m * d), ga(m * K);
+        double mean_loss = 0.0;
+        for (std::size_t i = 0; i < B; ++i) {
+          mean_loss += ref.loss_and_gradient(data.X.data() + i * d, t, i, loss, gw.data(), ga.data()) / B;
+          for (std::size_t k = 0; k < gW.size(); ++k) gW[k] += gw[k] / static_cast<double>(B);
+          for (std::size_t k = 0; k < gA.size(); ++k) gA[k] += ga[k] / static_cast<double>(B);
         }
-        for (int k = 0; k < K; ++k) {
-          const double expect = ref.output_weights()[r * K + k] - opt.lr * gA[r * K + k];
-          worst = std::max(worst, std::fabs(net.output_weights()[r * K + k] - expect));
+        TrainerOptions opt;
+        opt.batch_size = B;
+        opt.lr = 0.7;
+        opt.loss = loss;
+        opt.train_output_layer = true;
+        opt.shuffle = false;
+        SgdTrainer trainer(opt);
+        const EpochStats st = trainer.fit_epoch(net, data.X.data(), B, t);
+        EXPECT_EQ(st.steps, 1u);
+        EXPECT_NEAR(st.mean_loss, mean_loss, 1e-12 * std::max(1.0, mean_loss));
+        double worst = 0.0, moved = 0.0;
+        for (std::size_t r = 0; r < m; ++r) {
+          for (int j = 0; j < d; ++j) {
+            const double expect = ref.hidden_row(static_cast<row_id>(r))[j] - opt.lr * gW[r * d + j];
+            worst = std::max(worst, std::fabs(net.hidden_row(static_cast<row_id>(r))[j] - expect));
+            moved = std::max(moved, std::fabs(opt.lr * gW[r * d + j]));
+          }
+          for (int k = 0; k < K; ++k) {
+            const double expect = ref.output_weights()[r * K + k] - opt.lr * gA[r * K + k];
+            worst = std::max(worst, std::fabs(net.output_weights()[r * K + k] - expect));
+          }
         }
+        EXPECT_GT(moved, 1e-3);
+        EXPECT_LT(worst, 1e-6) << "B=" << B << " b=" << threshold << " " << loss_name(loss);
       }
-      EXPECT_GT(moved, 1e-3);
-      EXPECT_LT(worst, 1e-6) << "B=" << B << " b=" << threshold << " " << loss_name(loss);
     }
-  }
 }
 
 TEST(SgdTrainer, SchedulesAndStatistics) {

@@ -64,13 +64,12 @@ inline std::vector<float> all_dots(const std::vector<float>& rows, int d, const 
 inline ::testing::AssertionResult same_ids(const std::vector<row_id>& expected, const row_id* begin,
                                            const row_id* end) {
   const std::size_t n = static_cast<std::size_t>(end - begin);
-  if (n == expected.size() && std::equal(expected.begin(), expected.end(), begin))
-    return ::testing::AssertionSuccess();
+  if (n == expected.size() && std::equal(expected.begin(), expected.end(), begin)) return ::testing::AssertionSuccess();
   std::size_t i = 0;
   while (i < n && i < expected.size() && expected[i] == begin[i]) ++i;
   auto fail = ::testing::AssertionFailure();
-  fail << "expected " << expected.size() << " ids, got " << n << "; first difference at position " << i
-       << ": expected " << (i < expected.size() ? std::to_string(expected[i]) : std::string("<end>")) << ", got "
+  fail << "expected " << expected.size() << " ids, got " << n << "; first difference at position " << i << ": expected "
+       << (i < expected.size() ? std::to_string(expected[i]) : std::string("<end>")) << ", got "
        << (i < n ? std::to_string(begin[i]) : std::string("<end>"));
   return fail;
 }
@@ -92,7 +91,8 @@ inline ::testing::AssertionResult csr_consistent(const CsrResult& r, std::size_t
       return ::testing::AssertionFailure() << "begin/end(" << q << ") inconsistent";
   }
   if (static_cast<std::size_t>(r.offsets[n]) != r.indices.size())
-    return ::testing::AssertionFailure() << "offsets[n] = " << r.offsets[n] << " but indices.size() = " << r.indices.size();
+    return ::testing::AssertionFailure() << "offsets[n] = " << r.offsets[n]
+                                         << " but indices.size() = " << r.indices.size();
   return ::testing::AssertionSuccess();
 }
 
@@ -110,8 +110,8 @@ inline ::testing::AssertionResult batch_matches(HalfSpaceIndex& index, const std
   return ::testing::AssertionSuccess();
 }
 
-inline ::testing::AssertionResult single_matches(HalfSpaceIndex& index, const std::vector<float>& rows,
-                                                 const float* x, float b, Backend backend) {
+inline ::testing::AssertionResult single_matches(HalfSpaceIndex& index, const std::vector<float>& rows, const float* x,
+                                                 float b, Backend backend) {
   const std::vector<row_id> expected = brute_force(rows, index.dim(), x, b);
   if (auto s = same_ids(expected, index.query(x, b, backend)); !s) return s << " (query, b = " << b << ")";
   return ::testing::AssertionSuccess();

@@ -6,6 +6,7 @@ valid size field and CRC-32 before they are read, so the mutations reach the par
 
     python tests/fuzz/fuzz_model_file.py -max_total_time=60 [corpus_dir]     # or scripts/fuzz.sh
 """
+
 from __future__ import annotations
 
 import struct
@@ -17,7 +18,6 @@ import atheris
 
 with atheris.instrument_imports(include=["hsrnet"]):
     import numpy as np
-
     from hsrnet import model_io, tensor_file
     from hsrnet.tensor_file import ModelFileError
 

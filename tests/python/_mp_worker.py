@@ -1,7 +1,6 @@
 """Work done in child processes by test_threads_and_processes.py (importable by name under spawn/forkserver)."""
-from __future__ import annotations
 
-import numpy as np
+from __future__ import annotations
 
 
 def build_and_query(args):

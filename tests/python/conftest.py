@@ -12,16 +12,16 @@ Two kinds of expected answers:
 Hypothesis runs derandomized with a moderate number of examples by default (the suite runs in CI on two
 cores); ``HYPOTHESIS_PROFILE=thorough`` runs many more random examples locally.
 """
+
 from __future__ import annotations
 
 import os
 
+import hsrnet
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, settings
-
-import hsrnet
 from hsrnet import _core
+from hypothesis import HealthCheck, settings
 
 settings.register_profile(
     "ci",
@@ -46,6 +46,7 @@ settings.load_profile(PROFILE)
 def examples(n: int) -> settings:
     """Per-test example count: n in CI, ten times more with the thorough profile."""
     return settings(max_examples=n if PROFILE == "ci" else 10 * n)
+
 
 BACKENDS = hsrnet.BACKENDS
 FLT_MAX = float(np.finfo(np.float32).max)
@@ -107,7 +108,7 @@ def check_csr(result, n: int, m: int):
     assert offsets[0] == 0
     assert np.all(np.diff(offsets) >= 0)
     assert offsets[-1] == indices.shape[0]
-    lists = [indices[offsets[q]:offsets[q + 1]] for q in range(n)]
+    lists = [indices[offsets[q] : offsets[q + 1]] for q in range(n)]
     for ids in lists:
         check_ids(np.ascontiguousarray(ids), m)
     return lists

@@ -1,4 +1,5 @@
 """The ``python -m hsrnet`` command line: index-demo, demo, train, predict, info, and their errors."""
+
 from __future__ import annotations
 
 import gzip
@@ -12,8 +13,9 @@ import pytest
 
 
 def run_cli(tmp_path, *args, timeout=240):
-    return subprocess.run([sys.executable, "-m", "hsrnet", *args], cwd=tmp_path, capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "hsrnet", *args], cwd=tmp_path, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def test_index_demo_is_exact(tmp_path):
@@ -64,7 +66,7 @@ def write_idx(path, array, gz=True):
     a = np.asarray(array)
     body = struct.pack(">BBBB", 0, 0, codes[a.dtype], a.ndim) + struct.pack(f">{a.ndim}I", *a.shape)
     body += a.astype(a.dtype.newbyteorder(">")).tobytes()
-    with (gzip.open(path, "wb") if gz else open(path, "wb")) as f:
+    with gzip.open(path, "wb") if gz else open(path, "wb") as f:
         f.write(body)
     return path
 
@@ -124,8 +126,9 @@ def trained(tmp_path_factory):
     of predict and info."""
     root = tmp_path_factory.mktemp("trained")
     X, y = blobs()
-    clf_csv = write_csv(root / "clf.csv", X, np.where(y == 1, "yes", "no"), header=["a", "b", "c", "d", "label"],
-                        target_col=4)
+    clf_csv = write_csv(
+        root / "clf.csv", X, np.where(y == 1, "yes", "no"), header=["a", "b", "c", "d", "label"], target_col=4
+    )
     proc = run_cli(root, "train", "clf.csv", "--target", "label", "--task", "classify", "-o", "clf.hsr", *TRAIN_FAST)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     rng = np.random.default_rng(1)
@@ -134,8 +137,15 @@ def trained(tmp_path_factory):
     reg_csv = write_csv(root / "reg.csv", Xr, [f"{v:.6g}" for v in yr], target_col=0)
     proc_r = run_cli(root, "train", "reg.csv", "--target", "0", "--task", "regress", "-o", "reg.hsr", *TRAIN_FAST)
     assert proc_r.returncode == 0, proc_r.stdout + proc_r.stderr
-    return {"root": root, "clf": root / "clf.hsr", "reg": root / "reg.hsr", "clf_csv": clf_csv, "reg_csv": reg_csv,
-            "train_out": proc.stdout, "train_err": proc.stderr}
+    return {
+        "root": root,
+        "clf": root / "clf.hsr",
+        "reg": root / "reg.hsr",
+        "clf_csv": clf_csv,
+        "reg_csv": reg_csv,
+        "train_out": proc.stdout,
+        "train_err": proc.stderr,
+    }
 
 
 def test_demo_quick_writes_png_and_table(tmp_path):
@@ -168,8 +178,22 @@ def _importable(module):
 
 
 def test_demo_options(tmp_path):
-    proc = run_cli(tmp_path, "demo", "--quick", "--quiet", "--plot", "sub.png", "--seed", "3", "--log2m", "10",
-                   "--steps", "300", "--strategy", "scan")
+    proc = run_cli(
+        tmp_path,
+        "demo",
+        "--quick",
+        "--quiet",
+        "--plot",
+        "sub.png",
+        "--seed",
+        "3",
+        "--log2m",
+        "10",
+        "--steps",
+        "300",
+        "--strategy",
+        "scan",
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "m = 1,024" in proc.stdout and "300 SGD steps" in proc.stdout
     assert "hsrnet (scan)" in proc.stdout
@@ -187,8 +211,7 @@ def _run_on_pty(tmp_path, *args):
 
     master, slave = os.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
-    proc = subprocess.Popen([sys.executable, "-m", "hsrnet", *args], cwd=tmp_path, stdout=subprocess.PIPE,
-                            stderr=slave)
+    proc = subprocess.Popen([sys.executable, "-m", "hsrnet", *args], cwd=tmp_path, stdout=subprocess.PIPE, stderr=slave)
     os.close(slave)
     chunks = []
     while True:
@@ -213,8 +236,21 @@ def test_progress_bars_on_a_terminal_only(tmp_path, trained):
     assert rc == 0 and "training:" in err and "step" in err, err
     rc, err = _run_on_pty(tmp_path, "demo", *small, "--quiet")
     assert rc == 0 and err == "", err
-    rc, err = _run_on_pty(tmp_path, "train", str(trained["clf_csv"]), "--target", "label", "--task", "classify",
-                          "-o", "m.hsr", "--neurons", "256", "--epochs", "5")
+    rc, err = _run_on_pty(
+        tmp_path,
+        "train",
+        str(trained["clf_csv"]),
+        "--target",
+        "label",
+        "--task",
+        "classify",
+        "-o",
+        "m.hsr",
+        "--neurons",
+        "256",
+        "--epochs",
+        "5",
+    )
     assert rc == 0 and "epoch" in err, err
 
 
@@ -298,18 +334,23 @@ def test_npy_target_column_and_feature_mismatch_hint(tmp_path):
 def test_npz_x_and_y(tmp_path):
     X, y = blobs(n=100, d=5)
     np.savez(tmp_path / "d.npz", X=X, y=y, labels=np.where(y == 1, "b", "a"))
-    proc = run_cli(tmp_path, "train", "d.npz", "--target", "labels", "--task", "classify", "-o", "m.hsr",
-                   *TRAIN_FAST)
+    proc = run_cli(tmp_path, "train", "d.npz", "--target", "labels", "--task", "classify", "-o", "m.hsr", *TRAIN_FAST)
     assert proc.returncode == 0, proc.stderr
     assert "100 samples, 5 features" in proc.stdout
     proc = run_cli(tmp_path, "predict", "m.hsr", "d.npz", "--target", "labels", "-o", "p.csv")
     assert proc.returncode == 0 and "accuracy on 100 samples" in proc.stdout, proc.stderr
     assert {r[0] for r in read_predictions((tmp_path / "p.csv").read_text())[1]} <= {"a", "b"}
-    one_line_error(run_cli(tmp_path, "train", "d.npz", "--target", "nope", "--task", "classify", "-o", "m.hsr"), 3,
-                   "no array named 'nope'")
+    one_line_error(
+        run_cli(tmp_path, "train", "d.npz", "--target", "nope", "--task", "classify", "-o", "m.hsr"),
+        3,
+        "no array named 'nope'",
+    )
     np.savez(tmp_path / "noX.npz", features=X, y=y)
-    one_line_error(run_cli(tmp_path, "train", "noX.npz", "--target", "y", "--task", "classify", "-o", "m.hsr"), 3,
-                   "no array named 'X'")
+    one_line_error(
+        run_cli(tmp_path, "train", "noX.npz", "--target", "y", "--task", "classify", "-o", "m.hsr"),
+        3,
+        "no array named 'X'",
+    )
 
 
 def test_idx_gz_images_and_labels(tmp_path):
@@ -320,8 +361,18 @@ def test_idx_gz_images_and_labels(tmp_path):
         images[labels == k, k, :] = 250  # class k lights up row k
     write_idx(tmp_path / "img-idx3-ubyte.gz", images)
     write_idx(tmp_path / "lab-idx1-ubyte.gz", labels)
-    proc = run_cli(tmp_path, "train", "img-idx3-ubyte.gz", "--target", "lab-idx1-ubyte.gz", "--task", "classify",
-                   "-o", "m.hsr", *TRAIN_FAST)
+    proc = run_cli(
+        tmp_path,
+        "train",
+        "img-idx3-ubyte.gz",
+        "--target",
+        "lab-idx1-ubyte.gz",
+        "--task",
+        "classify",
+        "-o",
+        "m.hsr",
+        *TRAIN_FAST,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "90 samples, 16 features" in proc.stdout and "3 classes" in proc.stdout
     proc = run_cli(tmp_path, "predict", "m.hsr", "img-idx3-ubyte.gz", "--target", "lab-idx1-ubyte.gz")
@@ -329,13 +380,26 @@ def test_idx_gz_images_and_labels(tmp_path):
     acc = float(next(l for l in proc.stderr.splitlines() if l.startswith("accuracy")).split()[-1])
     assert acc > 0.9
     write_idx(tmp_path / "short-idx1-ubyte", labels[:50], gz=False)
-    one_line_error(run_cli(tmp_path, "train", "img-idx3-ubyte.gz", "--target", "short-idx1-ubyte", "--task",
-                           "classify", "-o", "m.hsr"), 3, "50 labels for 90 images")
-    one_line_error(run_cli(tmp_path, "train", "img-idx3-ubyte.gz", "--target", "missing.gz", "--task", "classify",
-                           "-o", "m.hsr"), 3, "labels file not found")
+    one_line_error(
+        run_cli(
+            tmp_path, "train", "img-idx3-ubyte.gz", "--target", "short-idx1-ubyte", "--task", "classify", "-o", "m.hsr"
+        ),
+        3,
+        "50 labels for 90 images",
+    )
+    one_line_error(
+        run_cli(tmp_path, "train", "img-idx3-ubyte.gz", "--target", "missing.gz", "--task", "classify", "-o", "m.hsr"),
+        3,
+        "labels file not found",
+    )
     (tmp_path / "broken-idx3-ubyte").write_bytes(b"\x00\x00\x08\x03\x00\x00")
-    one_line_error(run_cli(tmp_path, "train", "broken-idx3-ubyte", "--target", "lab-idx1-ubyte.gz", "--task",
-                           "classify", "-o", "m.hsr"), 3, "IDX")
+    one_line_error(
+        run_cli(
+            tmp_path, "train", "broken-idx3-ubyte", "--target", "lab-idx1-ubyte.gz", "--task", "classify", "-o", "m.hsr"
+        ),
+        3,
+        "IDX",
+    )
 
 
 # ----------------------------------------------------------------------------------- data files: error paths
@@ -443,8 +507,7 @@ def test_bad_model_files(trained, tmp_path):
     one_line_error(run_cli(tmp_path, "info", "foreign.hsr"), 4, "lacks the required tensor")
     # feature-count mismatch: a 3-column file for the 4-feature classifier
     np.savetxt(tmp_path / "three.csv", np.zeros((5, 3)), delimiter=",")
-    one_line_error(run_cli(tmp_path, "predict", str(trained["clf"]), "three.csv"), 3, "3 feature columns",
-                   "expects 4")
+    one_line_error(run_cli(tmp_path, "predict", str(trained["clf"]), "three.csv"), 3, "3 feature columns", "expects 4")
 
 
 def test_bad_options(tmp_path, trained):
@@ -464,29 +527,88 @@ def test_bad_options(tmp_path, trained):
     usage_error(run_cli(tmp_path, "train", csv, "--target", "label", "--task", "classify"), "-o")
     usage_error(run_cli(tmp_path, "predict", str(trained["clf"])), "DATA")
     usage_error(run_cli(tmp_path, "info"), "MODEL")
-    one_line_error(run_cli(tmp_path, "train", csv, "--target", "label", "--task", "classify", "-o",
-                           "no/such/dir/m.hsr"), 2, "does not exist")
-    one_line_error(run_cli(tmp_path, "train", csv, "--target", "label", "--task", "classify", "-o", str(tmp_path)),
-                   2, "is a directory")
+    one_line_error(
+        run_cli(tmp_path, "train", csv, "--target", "label", "--task", "classify", "-o", "no/such/dir/m.hsr"),
+        2,
+        "does not exist",
+    )
+    one_line_error(
+        run_cli(tmp_path, "train", csv, "--target", "label", "--task", "classify", "-o", str(tmp_path)),
+        2,
+        "is a directory",
+    )
     assert not (tmp_path / "m.hsr").exists()
 
 
 def test_train_options_reach_the_estimator(tmp_path, trained):
-    proc = run_cli(tmp_path, "train", str(trained["reg_csv"]), "--target", "0", "--task", "regress", "-o", "m.hsr",
-                   "--neurons", "128", "--epochs", "3", "--batch-size", "8", "--lr", "0.5", "--strategy", "scan",
-                   "--threshold", "1.5", "--threads", "2", "--seed", "7", "--output-layer", "fixed",
-                   "--early-stopping", "--quiet")
+    proc = run_cli(
+        tmp_path,
+        "train",
+        str(trained["reg_csv"]),
+        "--target",
+        "0",
+        "--task",
+        "regress",
+        "-o",
+        "m.hsr",
+        "--neurons",
+        "128",
+        "--epochs",
+        "3",
+        "--batch-size",
+        "8",
+        "--lr",
+        "0.5",
+        "--strategy",
+        "scan",
+        "--threshold",
+        "1.5",
+        "--threads",
+        "2",
+        "--seed",
+        "7",
+        "--output-layer",
+        "fixed",
+        "--early-stopping",
+        "--quiet",
+    )
     assert proc.returncode == 0, proc.stderr
     info_out = run_cli(tmp_path, "info", "m.hsr").stdout
-    for expected in ("n_neurons=128", "max_iter=3", "batch_size=8", "learning_rate_init=0.5", "strategy='scan'",
-                     "threshold=1.5", "n_jobs=2", "random_state=7", "train_output_layer=False",
-                     "early_stopping=True", "b = 1.5", "HSRRegressor", "1 regression output"):
+    for expected in (
+        "n_neurons=128",
+        "max_iter=3",
+        "batch_size=8",
+        "learning_rate_init=0.5",
+        "strategy='scan'",
+        "threshold=1.5",
+        "n_jobs=2",
+        "random_state=7",
+        "train_output_layer=False",
+        "early_stopping=True",
+        "b = 1.5",
+        "HSRRegressor",
+        "1 regression output",
+    ):
         assert expected in info_out, (expected, info_out)
 
 
 def test_training_failure_is_exit_1(tmp_path, trained):
-    proc = run_cli(tmp_path, "train", str(trained["reg_csv"]), "--target", "0", "--task", "regress", "-o", "m.hsr",
-                   "--lr", "1e30", "--neurons", "256", "--quiet")
+    proc = run_cli(
+        tmp_path,
+        "train",
+        str(trained["reg_csv"]),
+        "--target",
+        "0",
+        "--task",
+        "regress",
+        "-o",
+        "m.hsr",
+        "--lr",
+        "1e30",
+        "--neurons",
+        "256",
+        "--quiet",
+    )
     one_line_error(proc, 1, "training failed", "diverged")
     assert not (tmp_path / "m.hsr").exists()
 

@@ -1,5 +1,6 @@
 """Issue 12, command-line side: Ctrl-C, columns matched by name, output files, options checked first, bad model
 files, CSV delimiters, suspicious targets, held-out scores, one-line usage errors, the README quick start."""
+
 from __future__ import annotations
 
 import json
@@ -13,7 +14,6 @@ import time
 
 import numpy as np
 import pytest
-
 from test_cli import blobs, one_line_error, read_predictions, run_cli, usage_error, write_csv
 
 FAST = ("--neurons", "256", "--epochs", "10", "--quiet")
@@ -23,9 +23,30 @@ FAST = ("--neurons", "256", "--epochs", "10", "--quiet")
 
 
 def _train_and_interrupt(tmp_path):
-    proc = subprocess.Popen([sys.executable, "-m", "hsrnet", "train", "multi.npy", "--target", "20", "--task",
-                             "classify", "-o", "o.hsr", "--neurons", "4096", "--epochs", "200", "--quiet"],
-                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "hsrnet",
+            "train",
+            "multi.npy",
+            "--target",
+            "20",
+            "--task",
+            "classify",
+            "-o",
+            "o.hsr",
+            "--neurons",
+            "4096",
+            "--epochs",
+            "200",
+            "--quiet",
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     for line in proc.stdout:  # training starts right after the "model:" line
         if line.startswith("model:"):
             break
@@ -86,8 +107,7 @@ def test_predict_matches_csv_columns_by_name(named):
 def test_predict_names_missing_and_extra_columns(named):
     root, X, y = named
     write_csv(root / "renamed.csv", X, y, header=["a", "b", "c", "e", "label"])
-    one_line_error(run_cli(root, "predict", "m.hsr", "renamed.csv", "--target", "label"), 3, "lacks", "'d'",
-                   "'e'")
+    one_line_error(run_cli(root, "predict", "m.hsr", "renamed.csv", "--target", "label"), 3, "lacks", "'d'", "'e'")
     one_line_error(run_cli(root, "predict", "m.hsr", "train.csv"), 3, "'label'", "--target")
     # files without names still go by position
     np.savetxt(root / "plain.csv", X, delimiter=",")
@@ -109,8 +129,12 @@ def test_train_writes_through_a_symlink_and_refuses_special_files(tmp_path, name
     assert (tmp_path / "real.hsr").read_bytes()[:8] == b"HSRNETMF"
     assert stat.S_IMODE((tmp_path / "real.hsr").stat().st_mode) == 0o600
     os.mkfifo(tmp_path / "pipe")
-    one_line_error(run_cli(tmp_path, "train", "missing.csv", "--target", "label", "--task", "classify", "-o",
-                           "pipe"), 2, "named pipe", "not a regular file")
+    one_line_error(
+        run_cli(tmp_path, "train", "missing.csv", "--target", "label", "--task", "classify", "-o", "pipe"),
+        2,
+        "named pipe",
+        "not a regular file",
+    )
     assert stat.S_ISFIFO(os.lstat(tmp_path / "pipe").st_mode)
 
 
@@ -120,8 +144,9 @@ def test_train_writes_through_a_symlink_and_refuses_special_files(tmp_path, name
 def test_bad_options_are_usage_errors_before_the_data_is_read(tmp_path):
     # the data file does not exist: exit 2 (bad option), not 3 (bad data), proves the option is checked first
     base = ("train", "missing.csv", "--target", "y", "--task", "classify", "-o", "m.hsr")
-    usage_error(run_cli(tmp_path, *base, "--neurons", "1099511627776"), "--neurons", "2,147,483,646",
-                "see hsrnet train --help")
+    usage_error(
+        run_cli(tmp_path, *base, "--neurons", "1099511627776"), "--neurons", "2,147,483,646", "see hsrnet train --help"
+    )
     usage_error(run_cli(tmp_path, *base, "--neurons", "0"), "--neurons", "must be >= 1")
     usage_error(run_cli(tmp_path, *base, "--validation-fraction", "1.5"), "--validation-fraction")
     usage_error(run_cli(tmp_path, *base, "--delimiter", ":"), "--delimiter")
@@ -138,8 +163,12 @@ def test_crafted_label_dtype_is_exit_4(tmp_path, named):
     t["classifier/classes"] = model_io._labels_json(np.array([0, 1]))
     t["input_map/scale"] = np.array([1.0, np.nan, 1.0, 1.0])
     tensor_file.save(tmp_path / "nan.hsr", t)
-    one_line_error(run_cli(tmp_path, "predict", "nan.hsr", str(named[0] / "train.csv"), "--target", "label"), 4,
-                   "input_map/scale", "NaN")
+    one_line_error(
+        run_cli(tmp_path, "predict", "nan.hsr", str(named[0] / "train.csv"), "--target", "label"),
+        4,
+        "input_map/scale",
+        "NaN",
+    )
 
 
 # ------------------------------------------------------------------------------------- rough edges: CSV files
@@ -148,8 +177,9 @@ def test_crafted_label_dtype_is_exit_4(tmp_path, named):
 @pytest.mark.parametrize("sep,option", [(";", None), ("\t", "tab"), ("|", None)])
 def test_other_delimiters(tmp_path, sep, option):
     X, y = blobs(n=120, d=3, seed=4)
-    lines = [sep.join(["f1", "f2", "f3", "cls"])] + [sep.join([f"{v:.5g}" for v in row] + [str(t)])
-                                                     for row, t in zip(X, y)]
+    lines = [sep.join(["f1", "f2", "f3", "cls"])] + [
+        sep.join([f"{v:.5g}" for v in row] + [str(t)]) for row, t in zip(X, y)
+    ]
     (tmp_path / "d.csv").write_text("\n".join(lines) + "\n")
     extra = () if option is None else ("--delimiter", option)
     proc = run_cli(tmp_path, "train", "d.csv", "--target", "cls", "--task", "classify", "-o", "m.hsr", *FAST, *extra)
@@ -159,16 +189,25 @@ def test_other_delimiters(tmp_path, sep, option):
 
 def test_single_column_file_says_what_was_seen(tmp_path):
     (tmp_path / "d.csv").write_text("a:b:y\n1:2:3\n4:5:6\n")
-    one_line_error(run_cli(tmp_path, "train", "d.csv", "--target", "y", "--task", "regress", "-o", "m.hsr"), 3,
-                   "single column", "--delimiter")
+    one_line_error(
+        run_cli(tmp_path, "train", "d.csv", "--target", "y", "--task", "regress", "-o", "m.hsr"),
+        3,
+        "single column",
+        "--delimiter",
+    )
 
 
 def test_wrong_target_lists_every_column_and_suggests_the_closest(tmp_path):
     names = [f"feature_{k:02d}" for k in range(20)] + ["Price"]
     rng = np.random.default_rng(5)
     write_csv(tmp_path / "wide.csv", rng.normal(size=(10, 20)), rng.normal(size=10), header=names)
-    err = one_line_error(run_cli(tmp_path, "train", "wide.csv", "--target", "price", "--task", "regress", "-o",
-                                 "m.hsr"), 3, "no column named 'price'", "did you mean 'Price'", "21 columns")
+    err = one_line_error(
+        run_cli(tmp_path, "train", "wide.csv", "--target", "price", "--task", "regress", "-o", "m.hsr"),
+        3,
+        "no column named 'price'",
+        "did you mean 'Price'",
+        "21 columns",
+    )
     assert all(repr(n) in err for n in names)
 
 
@@ -189,16 +228,45 @@ def test_classify_on_a_continuous_target_warns(tmp_path):
 def test_validation_fraction_prints_the_held_out_score_and_warns_on_over_fitting(tmp_path):
     X, y = blobs(n=200, d=3)
     write_csv(tmp_path / "ok.csv", X, y, header=["a", "b", "c", "y"])
-    proc = run_cli(tmp_path, "train", "ok.csv", "--target", "y", "--task", "classify", "-o", "m.hsr", *FAST,
-                   "--validation-fraction", "0.25")
+    proc = run_cli(
+        tmp_path,
+        "train",
+        "ok.csv",
+        "--target",
+        "y",
+        "--task",
+        "classify",
+        "-o",
+        "m.hsr",
+        *FAST,
+        "--validation-fraction",
+        "0.25",
+    )
     assert proc.returncode == 0, proc.stderr
-    assert re.search(r"score on the held-out data \(50 samples, --validation-fraction 0.25\): accuracy (0\.9|1\.0)",
-                     proc.stdout), proc.stdout
+    assert re.search(
+        r"score on the held-out data \(50 samples, --validation-fraction 0.25\): accuracy (0\.9|1\.0)", proc.stdout
+    ), proc.stdout
     assert "over-fits" not in proc.stderr
     rng = np.random.default_rng(7)  # labels that are noise: memorised, not learned
     write_csv(tmp_path / "noise.csv", rng.normal(size=(200, 12)), rng.integers(0, 2, 200))
-    proc = run_cli(tmp_path, "train", "noise.csv", "--target", "-1", "--task", "classify", "-o", "m.hsr", "--neurons",
-                   "4096", "--epochs", "40", "--quiet", "--validation-fraction", "0.3")
+    proc = run_cli(
+        tmp_path,
+        "train",
+        "noise.csv",
+        "--target",
+        "-1",
+        "--task",
+        "classify",
+        "-o",
+        "m.hsr",
+        "--neurons",
+        "4096",
+        "--epochs",
+        "40",
+        "--quiet",
+        "--validation-fraction",
+        "0.3",
+    )
     assert proc.returncode == 0, proc.stderr
     assert "hsrnet: warning:" in proc.stderr and "over-fits" in proc.stderr, proc.stdout + proc.stderr
 

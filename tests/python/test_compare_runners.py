@@ -2,6 +2,7 @@
 that follows the schema; the PyTorch copy of hsrnet's model is the same model; epoch-by-epoch driving is
 what the documents say; the report's sentences come from the numbers. Nothing here is timed.
 """
+
 from __future__ import annotations
 
 import copy
@@ -38,16 +39,30 @@ def _regression(n_train=300, n_test=150, d=5, seed=1):
 
 
 def _job(comp, ds, params=None, epochs=2):
-    return {"competitor": comp.name, "family": comp.family, "runner": comp.runner,
-            "params": comp.params if params is None else params, "dataset": {"name": ds.name}, "threads": 1,
-            "stop_rule": {"max_epochs": epochs, "time_budget_s": 60.0}, "unset": [], "load_before": [0.0] * 3,
-            "load_wait_s": 0.0, "busy_processes": [], "machine": "test", "started_utc": "2026-01-01T00:00:00Z"}
+    return {
+        "competitor": comp.name,
+        "family": comp.family,
+        "runner": comp.runner,
+        "params": comp.params if params is None else params,
+        "dataset": {"name": ds.name},
+        "threads": 1,
+        "stop_rule": {"max_epochs": epochs, "time_budget_s": 60.0},
+        "unset": [],
+        "load_before": [0.0] * 3,
+        "load_wait_s": 0.0,
+        "busy_processes": [],
+        "machine": "test",
+        "started_utc": "2026-01-01T00:00:00Z",
+    }
 
 
 @pytest.fixture(scope="module")
 def datasets():
-    return {"classification": _classification(), "regression": _regression(),
-            "sphere": load_sphere(3, 120, 100, name="sphere-d3-m512-b1")}
+    return {
+        "classification": _classification(),
+        "regression": _regression(),
+        "sphere": load_sphere(3, 120, 100, name="sphere-d3-m512-b1"),
+    }
 
 
 def _params(comp, task):
@@ -65,13 +80,13 @@ def test_every_runner_writes_a_valid_record(name, task, datasets):
         pytest.importorskip("torch")
     comp = competitors.COMPETITORS[name]
     ds = datasets[task]
-    rec = child.run_job(_job(comp, ds, _params(comp, task)), ds)   # validates, raises SchemaError if not
+    rec = child.run_job(_job(comp, ds, _params(comp, task)), ds)  # validates, raises SchemaError if not
     assert rec["status"] == "ok", rec["message"]
     assert [e["epoch"] for e in rec["epochs"]] == [1, 2]
     times = [e["train_seconds_cumulative"] for e in rec["epochs"]]
     assert 0 < times[0] <= times[1]
     assert rec["metric"]["name"] == ds.metric
-    json.loads(json.dumps(rec))                                   # JSON all the way down
+    json.loads(json.dumps(rec))  # JSON all the way down
     assert rec["versions"]["hsrnet"] and rec["kernels"]["threadpoolctl"]
     assert comp.family != "torch" or rec["kernels"]["torch"]["num_threads"] == 1
 
@@ -170,8 +185,9 @@ def test_report_sentences_come_from_the_numbers(datasets, tmp_path):
     for r in (ref, other):
         (out / f"{r['competitor']}.json").write_text(json.dumps(schema.validate(r)))
     text = open(report.write(str(out), str(tmp_path / "b.md"), str(tmp_path))).read()
-    assert "`sklearn-mlp` reaches 97.0 % in 2 s, 10x sooner than the fastest hsrnet run (`hsrnet-default`, 20 s)" \
-           in text
+    assert (
+        "`sklearn-mlp` reaches 97.0 % in 2 s, 10x sooner than the fastest hsrnet run (`hsrnet-default`, 20 s)" in text
+    )
     assert "1 epoch(s) at 2 s/epoch against 2 at 10 s/epoch: mostly cheaper epochs (5x)" in text
     assert "`sklearn-mlp`'s best score, 97.6 %, beats" in text
     assert (tmp_path / "mnist.png").stat().st_size > 0
@@ -179,9 +195,21 @@ def test_report_sentences_come_from_the_numbers(datasets, tmp_path):
 
 def test_command_line_runs_children_and_reports(tmp_path):
     """run.py end to end on the smallest setting: child processes, records, report, plot."""
-    cmd = [sys.executable, os.path.join(REPO, "benchmarks", "compare", "run.py"), "--smoke", "--datasets", "sphere",
-           "--competitors", "hsrnet-sgd-tree,hsrnet-sgd-auto", "--max-epochs", "1", "--out-dir", str(tmp_path),
-           "--out-md", str(tmp_path / "b.md")]
+    cmd = [
+        sys.executable,
+        os.path.join(REPO, "benchmarks", "compare", "run.py"),
+        "--smoke",
+        "--datasets",
+        "sphere",
+        "--competitors",
+        "hsrnet-sgd-tree,hsrnet-sgd-auto",
+        "--max-epochs",
+        "1",
+        "--out-dir",
+        str(tmp_path),
+        "--out-md",
+        str(tmp_path / "b.md"),
+    ]
     pinned = {**os.environ, "OPENBLAS_CORETYPE": "Haswell", "OPENBLAS_L2_SIZE": "1048576"}
     subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=120, env=pinned)
     recs = report.load_records(str(tmp_path / "json"))

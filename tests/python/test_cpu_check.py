@@ -1,4 +1,5 @@
 """The import-time CPU check: a CPU without AVX2/FMA gets a clear ImportError, never SIGILL."""
+
 from __future__ import annotations
 
 import os
@@ -27,8 +28,9 @@ def run_probe(tmp_path, pretend=None):
     env = {k: v for k, v in os.environ.items() if k != "HSRNET_TEST_PRETEND_CPU_LACKS"}
     if pretend is not None:
         env["HSRNET_TEST_PRETEND_CPU_LACKS"] = pretend
-    return subprocess.run([sys.executable, "-c", PROBE], cwd=tmp_path, env=env, capture_output=True, text=True,
-                          timeout=120)
+    return subprocess.run(
+        [sys.executable, "-c", PROBE], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+    )
 
 
 @pytest.mark.parametrize("pretend", ["avx2", "avx2 fma"])

@@ -1,4 +1,5 @@
 """HSRClassifier and HSRRegressor: the scikit-learn contract, every parameter and method, bad input."""
+
 from __future__ import annotations
 
 import pickle
@@ -10,6 +11,9 @@ import pytest
 
 pytest.importorskip("sklearn")
 
+import hsrnet  # noqa: E402
+from hsrnet import HSRClassifier, HSRRegressor  # noqa: E402
+from hsrnet.estimators import TIMING_KEYS  # noqa: E402
 from sklearn.base import clone  # noqa: E402
 from sklearn.datasets import make_classification, make_regression  # noqa: E402
 from sklearn.exceptions import ConvergenceWarning, NotFittedError  # noqa: E402
@@ -18,15 +22,18 @@ from sklearn.pipeline import make_pipeline  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
 from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 
-import hsrnet  # noqa: E402
-from hsrnet import HSRClassifier, HSRRegressor  # noqa: E402
-from hsrnet.estimators import TIMING_KEYS  # noqa: E402
-
 # Small and quick: the common checks fit dozens of times.
 # Plain SGD at the rates these tests were written for (the solvers have tests of their own: test_optimizers.py).
 FAST = dict(n_neurons=256, max_iter=30, batch_size=8, learning_rate_init=1.0, solver="sgd", input_map="standardize")
-SMALL = dict(n_neurons=256, max_iter=8, batch_size=16, learning_rate_init=30.0, random_state=0, solver="sgd",
-             input_map="standardize")
+SMALL = dict(
+    n_neurons=256,
+    max_iter=8,
+    batch_size=16,
+    learning_rate_init=30.0,
+    random_state=0,
+    solver="sgd",
+    input_map="standardize",
+)
 
 
 def expected_failed_checks(estimator):
@@ -39,8 +46,10 @@ def expected_failed_checks(estimator):
 
 
 # The defaults as well: what a user who changes nothing gets must pass too (about 15 s more).
-@parametrize_with_checks([HSRClassifier(**FAST), HSRRegressor(**FAST), HSRClassifier(), HSRRegressor()],
-                         expected_failed_checks=expected_failed_checks)
+@parametrize_with_checks(
+    [HSRClassifier(**FAST), HSRRegressor(**FAST), HSRClassifier(), HSRRegressor()],
+    expected_failed_checks=expected_failed_checks,
+)
 def test_sklearn_common_checks(estimator, check):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -185,8 +194,9 @@ def test_pipeline_and_cross_val_score(clf_data):
 
 def test_grid_search_with_processes(clf_data):
     X, y = clf_data
-    grid = GridSearchCV(HSRClassifier(**SMALL), {"learning_rate_init": [1.0, 10.0], "n_neurons": [128, 256]},
-                        cv=2, n_jobs=2)  # loky: worker processes unpickle the estimator
+    grid = GridSearchCV(
+        HSRClassifier(**SMALL), {"learning_rate_init": [1.0, 10.0], "n_neurons": [128, 256]}, cv=2, n_jobs=2
+    )  # loky: worker processes unpickle the estimator
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         grid.fit(X, y)
@@ -210,8 +220,10 @@ def test_clone_is_unfitted(clf_data):
 def test_pickle_round_trip(tmp_path, clf_data, reg_data, dump):
     X, y = clf_data
     Xr, Yr = reg_data
-    for est, data in ((fit_quiet(HSRClassifier(**SMALL), X, np.array(list("abc"))[y]), X),
-                      (fit_quiet(HSRRegressor(**SMALL), Xr, Yr), Xr)):
+    for est, data in (
+        (fit_quiet(HSRClassifier(**SMALL), X, np.array(list("abc"))[y]), X),
+        (fit_quiet(HSRRegressor(**SMALL), Xr, Yr), Xr),
+    ):
         if dump == "pickle":
             back = pickle.loads(pickle.dumps(est))
         else:
@@ -343,8 +355,13 @@ def test_partial_fit_regressor_and_after_fit(reg_data):
 
 def test_early_stopping(clf_data, reg_data):
     X, y = clf_data
-    est = fit_quiet(HSRClassifier(**{**SMALL, "early_stopping": True, "max_iter": 12, "n_iter_no_change": 2,
-                                     "validation_fraction": 0.25}), X, y)
+    est = fit_quiet(
+        HSRClassifier(
+            **{**SMALL, "early_stopping": True, "max_iter": 12, "n_iter_no_change": 2, "validation_fraction": 0.25}
+        ),
+        X,
+        y,
+    )
     assert len(est.validation_scores_) == est.n_iter_ <= 12
     assert est.best_validation_score_ == max(est.validation_scores_)
     assert all(0 <= s <= 1 for s in est.validation_scores_)
@@ -360,11 +377,27 @@ def test_early_stopping(clf_data, reg_data):
 def test_early_stopping_keeps_the_best_epoch():
     X, y = make_classification(n_samples=200, n_features=6, random_state=3, flip_y=0.3)
     # a learning rate high enough that the validation score jumps around
-    est = fit_quiet(HSRClassifier(**{**SMALL, "early_stopping": True, "max_iter": 8, "n_iter_no_change": 50,
-                                     "learning_rate_init": 300.0}), X, y)
+    est = fit_quiet(
+        HSRClassifier(
+            **{**SMALL, "early_stopping": True, "max_iter": 8, "n_iter_no_change": 50, "learning_rate_init": 300.0}
+        ),
+        X,
+        y,
+    )
     best = int(np.argmax(est.validation_scores_))
-    replay = fit_quiet(HSRClassifier(**{**SMALL, "early_stopping": True, "max_iter": best + 1,
-                                        "n_iter_no_change": 50, "learning_rate_init": 300.0}), X, y)
+    replay = fit_quiet(
+        HSRClassifier(
+            **{
+                **SMALL,
+                "early_stopping": True,
+                "max_iter": best + 1,
+                "n_iter_no_change": 50,
+                "learning_rate_init": 300.0,
+            }
+        ),
+        X,
+        y,
+    )
     assert_same_weights(est, replay)
 
 
@@ -386,8 +419,9 @@ def test_learning_rate_schedules(reg_data, capsys):
     assert inv._learning_rate == pytest.approx(SMALL["learning_rate_init"] / (1 + 7 * len(X)) ** 0.5)
     const = fit_quiet(HSRRegressor(**SMALL), X, Y)
     assert not np.array_equal(weights(inv)[0], weights(const)[0])
-    ada = HSRRegressor(**{**SMALL, "learning_rate": "adaptive", "tol": 10.0, "n_iter_no_change": 1,
-                          "max_iter": 6, "verbose": True})
+    ada = HSRRegressor(
+        **{**SMALL, "learning_rate": "adaptive", "tol": 10.0, "n_iter_no_change": 1, "max_iter": 6, "verbose": True}
+    )
     fit_quiet(ada, X, Y)
     assert ada._learning_rate == pytest.approx(SMALL["learning_rate_init"] / 25)
     assert "Setting learning rate to" in capsys.readouterr().out
@@ -437,21 +471,24 @@ def test_float32_input_needs_no_float64(clf_data):
 
 
 # ----------------------------------------------------------------------------------------- bad input
-@pytest.mark.parametrize("params, match", [
-    ({"strategy": "magic"}, "strategy"),
-    ({"learning_rate": "optimal"}, "learning_rate"),
-    ({"input_map": "minmax"}, "input_map"),
-    ({"n_neurons": 0}, "n_neurons"),
-    ({"batch_size": 0}, "batch_size"),
-    ({"learning_rate_init": 0.0}, "learning_rate_init"),
-    ({"threshold": "high"}, "threshold"),
-    ({"threshold": float("inf")}, "threshold"),
-    ({"validation_fraction": 1.0}, "validation_fraction"),
-    ({"n_jobs": 0}, "n_jobs"),
-    ({"n_jobs": 1.5}, "n_jobs"),
-    ({"max_iter": 0}, "max_iter"),
-    ({"cache_memory_budget": -1}, "cache_memory_budget"),
-])
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        ({"strategy": "magic"}, "strategy"),
+        ({"learning_rate": "optimal"}, "learning_rate"),
+        ({"input_map": "minmax"}, "input_map"),
+        ({"n_neurons": 0}, "n_neurons"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"learning_rate_init": 0.0}, "learning_rate_init"),
+        ({"threshold": "high"}, "threshold"),
+        ({"threshold": float("inf")}, "threshold"),
+        ({"validation_fraction": 1.0}, "validation_fraction"),
+        ({"n_jobs": 0}, "n_jobs"),
+        ({"n_jobs": 1.5}, "n_jobs"),
+        ({"max_iter": 0}, "max_iter"),
+        ({"cache_memory_budget": -1}, "cache_memory_budget"),
+    ],
+)
 def test_bad_parameters(clf_data, params, match):
     X, y = clf_data
     est = HSRClassifier(**{**SMALL, **params})  # stored untouched...

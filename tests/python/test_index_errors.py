@@ -1,12 +1,12 @@
 """Bad inputs raise a clear exception (right type, a message naming the problem) and never crash or mutate."""
+
 from __future__ import annotations
 
 import re
 
+import hsrnet
 import numpy as np
 import pytest
-
-import hsrnet
 from conftest import BACKENDS, dyadic, exact_answer
 from hsrnet import HalfSpaceIndex, reference_dot
 
@@ -108,9 +108,17 @@ def test_tree_max_dim_beyond_int_range_is_a_clear_error():
 
 
 def test_valid_option_edges_are_accepted():
-    for options in (dict(leaf_size=8), dict(leaf_size=4096), dict(n_threads=1), dict(n_threads=None),
-                    dict(rebuild_after=1e-9), dict(rebuild_after=1e9), dict(tree_max_dim=0), dict(leaf_size=np.int64(16)),
-                    dict(n_threads=np.int32(2))):
+    for options in (
+        dict(leaf_size=8),
+        dict(leaf_size=4096),
+        dict(n_threads=1),
+        dict(n_threads=None),
+        dict(rebuild_after=1e-9),
+        dict(rebuild_after=1e9),
+        dict(tree_max_dim=0),
+        dict(leaf_size=np.int64(16)),
+        dict(n_threads=np.int32(2)),
+    ):
         index = HalfSpaceIndex(good_rows(), **options)
         xx = np.ones(D, np.float32)
         np.testing.assert_array_equal(index.query(xx, 0.0, "scan"), exact_answer(good_rows(), xx, 0.0))
@@ -155,8 +163,16 @@ def test_bad_query_vector(index, case, backend):
 
 
 BAD_BATCH = {
-    "nan": (with_value(np.ones((3, D), np.float32), (2, 1), np.nan), ValueError, r"\b(X|query 2) contains NaN or infinity"),
-    "-inf": (with_value(np.ones((3, D), np.float32), (0, 0), -np.inf), ValueError, r"\b(X|query 0) contains NaN or infinity"),
+    "nan": (
+        with_value(np.ones((3, D), np.float32), (2, 1), np.nan),
+        ValueError,
+        r"\b(X|query 2) contains NaN or infinity",
+    ),
+    "-inf": (
+        with_value(np.ones((3, D), np.float32), (0, 0), -np.inf),
+        ValueError,
+        r"\b(X|query 0) contains NaN or infinity",
+    ),
     "wrong d": (np.ones((3, D + 2), np.float32), ValueError, rf"X has dimension {D + 2}, the index has d = {D}"),
     "1-d": (np.ones(D, np.float32), ValueError, r"X must be 2-dimensional"),
     "3-d": (np.ones((1, 3, D), np.float32), ValueError, r"X must be 2-dimensional"),
@@ -254,6 +270,7 @@ def test_chosen_backend_bad_count(index):
 
 # ---------------------------------------------------------------------------------------------- updates
 
+
 def snapshot(index):
     rows = index.get_rows()
     xs = dyadic(np.random.default_rng(99), (4, D))
@@ -265,20 +282,52 @@ BAD_UPDATES = {
     "id = m": ([0, M], np.ones((2, D), np.float32), IndexError, rf"ids contains {M}, out of range \[0, {M}\)"),
     "id far out": ([2**40], np.ones((1, D), np.float32), IndexError, r"ids contains 1099511627776, out of range"),
     "negative id": ([1, -1], np.ones((2, D), np.float32), IndexError, rf"ids contains -1, out of range \[0, {M}\)"),
-    "float ids": (np.array([1.0, 2.0]), np.ones((2, D), np.float32), TypeError, r"ids must hold integers, got dtype float64"),
+    "float ids": (
+        np.array([1.0, 2.0]),
+        np.ones((2, D), np.float32),
+        TypeError,
+        r"ids must hold integers, got dtype float64",
+    ),
     "bool ids": (np.array([True]), np.ones((1, D), np.float32), TypeError, r"ids must hold integers, got dtype bool"),
     "str ids": (["a"], np.ones((1, D), np.float32), TypeError, r"ids must hold integers"),
-    "2-d ids": (np.array([[1, 2]]), np.ones((2, D), np.float32), ValueError, r"ids must be 1-dimensional, got shape \(1, 2\)"),
+    "2-d ids": (
+        np.array([[1, 2]]),
+        np.ones((2, D), np.float32),
+        ValueError,
+        r"ids must be 1-dimensional, got shape \(1, 2\)",
+    ),
     "scalar id": (3, np.ones((1, D), np.float32), ValueError, r"ids must be 1-dimensional, got shape \(\)"),
     "no ids": ([], np.ones((0, D), np.float32), ValueError, r"ids is empty"),
-    "nan value": ([1, 2], with_value(np.ones((2, D), np.float32), (1, 3), np.nan), ValueError,
-                  r"values contains NaN or infinity"),
-    "inf value": ([1], with_value(np.ones((1, D), np.float32), (0, 0), np.inf), ValueError,
-                  r"values contains NaN or infinity"),
-    "values wrong d": ([1, 2], np.ones((2, D + 1), np.float32), ValueError,
-                       rf"values must have shape \(2, {D}\), got \(2, {D + 1}\)"),
-    "fewer values": ([1, 2, 3], np.ones((2, D), np.float32), ValueError, rf"values must have shape \(3, {D}\), got \(2, {D}\)"),
-    "more values": ([1], np.ones((2, D), np.float32), ValueError, rf"values must have shape \(1, {D}\), got \(2, {D}\)"),
+    "nan value": (
+        [1, 2],
+        with_value(np.ones((2, D), np.float32), (1, 3), np.nan),
+        ValueError,
+        r"values contains NaN or infinity",
+    ),
+    "inf value": (
+        [1],
+        with_value(np.ones((1, D), np.float32), (0, 0), np.inf),
+        ValueError,
+        r"values contains NaN or infinity",
+    ),
+    "values wrong d": (
+        [1, 2],
+        np.ones((2, D + 1), np.float32),
+        ValueError,
+        rf"values must have shape \(2, {D}\), got \(2, {D + 1}\)",
+    ),
+    "fewer values": (
+        [1, 2, 3],
+        np.ones((2, D), np.float32),
+        ValueError,
+        rf"values must have shape \(3, {D}\), got \(2, {D}\)",
+    ),
+    "more values": (
+        [1],
+        np.ones((2, D), np.float32),
+        ValueError,
+        rf"values must have shape \(1, {D}\), got \(2, {D}\)",
+    ),
     "1-d values": ([1], np.ones(D, np.float32), ValueError, r"values must be 2-dimensional"),
     "strided values": ([1, 2], np.ones((2, 2 * D), np.float32)[:, ::2], ValueError, r"values must be C-contiguous"),
     "float64 values": ([1], np.ones((1, D)), TypeError, r"values must have dtype float32, got float64"),
@@ -336,9 +385,13 @@ def test_reference_dot_errors():
 def test_index_still_works_after_every_kind_of_error(index, x):
     """A burst of rejected calls leaves the index exact."""
     W = good_rows()
-    for bad in (lambda: index.query(x, float("nan")), lambda: index.update([M], np.ones((1, D), np.float32)),
-                lambda: index.query_batch(np.ones((2, D + 1), np.float32), 0.0), lambda: index.get_rows([-1]),
-                lambda: index.query(x, 0.0, "nope")):
+    for bad in (
+        lambda: index.query(x, float("nan")),
+        lambda: index.update([M], np.ones((1, D), np.float32)),
+        lambda: index.query_batch(np.ones((2, D + 1), np.float32), 0.0),
+        lambda: index.get_rows([-1]),
+        lambda: index.query(x, 0.0, "nope"),
+    ):
         with pytest.raises((ValueError, TypeError, IndexError)):
             bad()
     for be in BACKENDS:

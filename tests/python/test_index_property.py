@@ -1,12 +1,9 @@
 """Property tests: every backend reports exactly {r : reference_dot(rows[r], x) > b}."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
-
-import hsrnet
 from conftest import (
     BACKENDS,
     D_CHOICES,
@@ -22,6 +19,8 @@ from conftest import (
     examples,
 )
 from hsrnet import HalfSpaceIndex, reference_dot
+from hypothesis import given
+from hypothesis import strategies as st
 
 MAX_ELEMENTS = 200_000  # m * d per example: keeps the suite fast
 M_MAX = 3000
@@ -97,17 +96,34 @@ def pick_threshold(rng: np.random.Generator, how: str, W: np.ndarray, x: np.ndar
     raise AssertionError(how)
 
 
-THRESHOLDS = ("zero", "neg_zero", "row", "below_row", "quantile", "very_negative", "very_positive",
-              "small_negative", "small_positive", "quantile64", "half_ulp_below_row", "half_ulp_above_row",
-              "beyond_float32")
+THRESHOLDS = (
+    "zero",
+    "neg_zero",
+    "row",
+    "below_row",
+    "quantile",
+    "very_negative",
+    "very_positive",
+    "small_negative",
+    "small_positive",
+    "quantile64",
+    "half_ulp_below_row",
+    "half_ulp_above_row",
+    "beyond_float32",
+)
 
 
 @st.composite
 def problems(draw):
     d = draw(st.sampled_from(D_CHOICES))
     m_max = max(1, min(M_MAX, MAX_ELEMENTS // d))
-    m = draw(st.one_of(st.integers(1, min(m_max, 40)), st.sampled_from(range(1, m_max + 1)),
-                       st.sampled_from([v for v in (1, 7, 8, 9, 63, 64, 65, 511, 512, 513, m_max) if v <= m_max])))
+    m = draw(
+        st.one_of(
+            st.integers(1, min(m_max, 40)),
+            st.sampled_from(range(1, m_max + 1)),
+            st.sampled_from([v for v in (1, 7, 8, 9, 63, 64, 65, 511, 512, 513, m_max) if v <= m_max]),
+        )
+    )
     kind = draw(st.sampled_from(KINDS))
     query_kind = kind if kind in EXACT_KINDS else draw(st.sampled_from(("gaussian", "mixed", "zero", "onehot", kind)))
     zero_frac = draw(st.sampled_from([0.0, 0.0, 0.1, 1.0]))
@@ -210,8 +226,8 @@ def test_rows_exactly_on_the_threshold(d, m, seed, leaf_size, dup_frac):
         assert_same_ids(index.query(x, mid_lo, backend), exact_answer(W, x, mid_lo), f"{backend} b - half ulp")
         assert_same_ids(index.query(x, mid_hi, backend), exact_answer(W, x, mid_hi), f"{backend} b + half ulp")
         off, idx = index.query_batch(np.stack([x, x]), b, backend)
-        assert_same_ids(idx[off[0]:off[1]], at, f"{backend} batch")
-        assert_same_ids(idx[off[1]:off[2]], at, f"{backend} batch")
+        assert_same_ids(idx[off[0] : off[1]], at, f"{backend} batch")
+        assert_same_ids(idx[off[1] : off[2]], at, f"{backend} batch")
 
 
 @examples(80)

@@ -1,13 +1,13 @@
 """Interleaved updates and queries: after every operation every backend is still exact and get_rows is current."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import BACKENDS, assert_same_ids, below, brute_force, check_csr, check_ids, dyadic, exact_answer, examples
+from hsrnet import HalfSpaceIndex, reference_dot
 from hypothesis import given
 from hypothesis import strategies as st
-
-from conftest import BACKENDS, assert_same_ids, below, brute_force, check_csr, check_ids, dyadic, examples, exact_answer
-from hsrnet import HalfSpaceIndex, reference_dot
 
 UPDATE_DIMS = (1, 2, 3, 4, 5, 8, 9, 16, 31, 64)
 
@@ -153,8 +153,17 @@ def test_repeated_ids_take_the_last_value(backend):
     assert index.stats()["rows_updated"] == 5
 
 
-@pytest.mark.parametrize("ids", [[4, 1], (4, 1), np.array([4, 1], np.int8), np.array([4, 1], np.uint16),
-                                 np.array([4, 1], np.int64), np.array([4, 1], np.uint64)])
+@pytest.mark.parametrize(
+    "ids",
+    [
+        [4, 1],
+        (4, 1),
+        np.array([4, 1], np.int8),
+        np.array([4, 1], np.uint16),
+        np.array([4, 1], np.int64),
+        np.array([4, 1], np.uint64),
+    ],
+)
 def test_id_types_accepted(ids):
     W = np.zeros((6, 2), np.float32)
     index = HalfSpaceIndex(W)

@@ -1,4 +1,5 @@
 """Model files: est.save(path) / hsrnet.load(path), every kind of damage, atomic saving, C++ <-> Python fixtures."""
+
 from __future__ import annotations
 
 import json
@@ -14,16 +15,22 @@ import pytest
 
 pytest.importorskip("sklearn")
 
-from sklearn.datasets import make_classification, make_regression  # noqa: E402
-from sklearn.exceptions import ConvergenceWarning  # noqa: E402
-
 import hsrnet  # noqa: E402
 from hsrnet import HSRClassifier, HSRRegressor, model_io, tensor_file  # noqa: E402
 from hsrnet.tensor_file import ModelFileError  # noqa: E402
+from sklearn.datasets import make_classification, make_regression  # noqa: E402
+from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1] / "data"
-SMALL = dict(n_neurons=128, max_iter=3, batch_size=16, learning_rate_init=30.0, random_state=0, solver="sgd",
-             input_map="standardize")
+SMALL = dict(
+    n_neurons=128,
+    max_iter=3,
+    batch_size=16,
+    learning_rate_init=30.0,
+    random_state=0,
+    solver="sgd",
+    input_map="standardize",
+)
 
 
 def fit_quiet(est, *args):
@@ -52,8 +59,17 @@ def assert_same_model(a, b, X):
     np.testing.assert_array_equal(a.network_.output_weights(), b.network_.output_weights())
     assert a.network_.threshold == b.network_.threshold
     np.testing.assert_array_equal(a.predict(X), b.predict(X))
-    for name in ("n_features_in_", "n_iter_", "t_", "loss_curve_", "firing_fraction_", "timings_", "best_loss_",
-                 "validation_scores_", "best_validation_score_"):
+    for name in (
+        "n_features_in_",
+        "n_iter_",
+        "t_",
+        "loss_curve_",
+        "firing_fraction_",
+        "timings_",
+        "best_loss_",
+        "validation_scores_",
+        "best_validation_score_",
+    ):
         assert getattr(a, name) == getattr(b, name), name
     if isinstance(a, HSRClassifier):
         np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
@@ -75,16 +91,20 @@ def test_classifier_round_trip(tmp_path, clf):
     assert_same_model(est, back2, X)
 
 
-@pytest.mark.parametrize("labels", [
-    np.array([3, 10, -7]),                              # int64
-    np.array([1.0, 2.0, -3.0]),                         # float64
-    np.array(["setosa", "versicolor", "virginica"]),    # <U10
-    np.array(["ä", "b", "c"], dtype=object),            # object strings (pandas)
-    np.array([True, False, True]),                      # bool, two classes
-])
+@pytest.mark.parametrize(
+    "labels",
+    [
+        np.array([3, 10, -7]),  # int64
+        np.array([1.0, 2.0, -3.0]),  # float64
+        np.array(["setosa", "versicolor", "virginica"]),  # <U10
+        np.array(["ä", "b", "c"], dtype=object),  # object strings (pandas)
+        np.array([True, False, True]),  # bool, two classes
+    ],
+)
 def test_label_types(tmp_path, labels):
-    X, y = make_classification(n_samples=90, n_features=4, n_informative=3, n_redundant=0, n_classes=3,
-                               n_clusters_per_class=1, random_state=1)
+    X, y = make_classification(
+        n_samples=90, n_features=4, n_informative=3, n_redundant=0, n_classes=3, n_clusters_per_class=1, random_state=1
+    )
     y_labels = labels[y % len(labels)]
     est = fit_quiet(HSRClassifier(**SMALL), X, y_labels)
     est.save(tmp_path / "m.hsr")
@@ -107,8 +127,20 @@ def test_round_trip_with_early_stopping_feature_names_and_options(tmp_path):
     pd = pytest.importorskip("pandas")
     X, y = make_classification(n_samples=150, n_features=4, n_informative=3, n_redundant=0, random_state=2)
     df = pd.DataFrame(X, columns=["w", "x", "y", "z"])
-    est = fit_quiet(HSRClassifier(**{**SMALL, "early_stopping": True, "threshold": 1.25, "learning_rate": "adaptive",
-                                     "train_output_layer": False, "strategy": "scan"}), df, y)
+    est = fit_quiet(
+        HSRClassifier(
+            **{
+                **SMALL,
+                "early_stopping": True,
+                "threshold": 1.25,
+                "learning_rate": "adaptive",
+                "train_output_layer": False,
+                "strategy": "scan",
+            }
+        ),
+        df,
+        y,
+    )
     est.save(tmp_path / "m.hsr")
     back = hsrnet.load(tmp_path / "m.hsr")
     assert_same_model(est, back, df)
@@ -149,8 +181,15 @@ def test_file_contents(saved, clf):
     assert t["network/threshold"].dtype == np.float64 and t["network/threshold"].size == 1
     assert json.loads(bytes(t["classifier/classes"]).decode()) == {"dtype": "<i8", "values": [0, 1, 2]}
     assert t["fit/loss_curve"].dtype == np.float64 and t["fit/loss_curve"].shape == (3,)
-    for key in ("input_map/kind", "input_map/mean", "input_map/scale", "input_map/constant",
-                "fit/timings/identify", "fit/timings/maintenance", "fit/firing_fraction"):
+    for key in (
+        "input_map/kind",
+        "input_map/mean",
+        "input_map/scale",
+        "input_map/constant",
+        "fit/timings/identify",
+        "fit/timings/maintenance",
+        "fit/firing_fraction",
+    ):
         assert key in t
 
 
@@ -201,7 +240,7 @@ def test_directory(tmp_path):
 @pytest.mark.parametrize("keep", [0, 10, 100, -1, -4, -200])
 def test_truncated(tmp_path, saved, keep):
     data = saved[1]
-    cut = data[:keep] if keep >= 0 else data[:len(data) + keep]
+    cut = data[:keep] if keep >= 0 else data[: len(data) + keep]
     with pytest.raises(ModelFileError, match="truncated|bad magic"):
         hsrnet.load(write(tmp_path, cut))
     if len(cut) >= 28:
@@ -253,8 +292,18 @@ def test_tensor_file_that_is_not_a_model(tmp_path):
         hsrnet.load(p)
 
 
-@pytest.mark.parametrize("name", ["network/W", "network/A", "network/threshold", "hsrnet/params", "input_map/kind",
-                                  "classifier/classes", "fit/n_features_in"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "network/W",
+        "network/A",
+        "network/threshold",
+        "hsrnet/params",
+        "input_map/kind",
+        "classifier/classes",
+        "fit/n_features_in",
+    ],
+)
 def test_missing_required_tensor(tmp_path, saved, name):
     t = tensor_file.load(saved[0])
     del t[name]
@@ -263,19 +312,26 @@ def test_missing_required_tensor(tmp_path, saved, name):
         hsrnet.load(tmp_path / "m.hsr")
 
 
-@pytest.mark.parametrize("change, match", [
-    (lambda t: t.update({"hsrnet/kind": np.frombuffer(b"HSRMagic", np.uint8)}), "unknown model kind"),
-    (lambda t: t.update({"hsrnet/params": np.frombuffer(b"{not json", np.uint8)}), "not valid UTF-8 JSON"),
-    (lambda t: t.update({"hsrnet/params": np.frombuffer(b'{"n_neurons": 5, "flux": 1}', np.uint8)}),
-     "unknown parameters"),
-    (lambda t: t.update({"network/W": t["network/W"][:, :3].copy()}), "input dimension"),
-    (lambda t: t.update({"network/A": t["network/A"][:5].copy()}), "shapes"),
-    (lambda t: t.update({"network/W": t["network/W"].astype(np.float64)}), "float32"),
-    (lambda t: t.update({"network/threshold": np.array([1.0, 2.0])}), "scalar"),
-    (lambda t: t.update({"classifier/classes": np.frombuffer(b'{"dtype": "<i8", "values": [1, 2]}', np.uint8)}),
-     "classes"),
-    (lambda t: t.update({"input_map/mean": np.zeros(2)}), "input_map/mean"),
-])
+@pytest.mark.parametrize(
+    "change, match",
+    [
+        (lambda t: t.update({"hsrnet/kind": np.frombuffer(b"HSRMagic", np.uint8)}), "unknown model kind"),
+        (lambda t: t.update({"hsrnet/params": np.frombuffer(b"{not json", np.uint8)}), "not valid UTF-8 JSON"),
+        (
+            lambda t: t.update({"hsrnet/params": np.frombuffer(b'{"n_neurons": 5, "flux": 1}', np.uint8)}),
+            "unknown parameters",
+        ),
+        (lambda t: t.update({"network/W": t["network/W"][:, :3].copy()}), "input dimension"),
+        (lambda t: t.update({"network/A": t["network/A"][:5].copy()}), "shapes"),
+        (lambda t: t.update({"network/W": t["network/W"].astype(np.float64)}), "float32"),
+        (lambda t: t.update({"network/threshold": np.array([1.0, 2.0])}), "scalar"),
+        (
+            lambda t: t.update({"classifier/classes": np.frombuffer(b'{"dtype": "<i8", "values": [1, 2]}', np.uint8)}),
+            "classes",
+        ),
+        (lambda t: t.update({"input_map/mean": np.zeros(2)}), "input_map/mean"),
+    ],
+)
 def test_inconsistent_model(tmp_path, saved, change, match):
     t = tensor_file.load(saved[0])
     change(t)
@@ -333,7 +389,7 @@ def test_reads_the_cpp_fixture():
     t = tensor_file.load(DATA / "tensor_file_cpp.hsrt")
     assert set(t) == {"cpp/a", "cpp/n", "cpp/text", "cpp/s"}
     assert t["cpp/a"].dtype == np.float64 and t["cpp/a"].shape == (2, 2)
-    np.testing.assert_array_equal(t["cpp/a"], [[0.5, -1e300], [3.25, 2.0 ** -20]])
+    np.testing.assert_array_equal(t["cpp/a"], [[0.5, -1e300], [3.25, 2.0**-20]])
     assert t["cpp/n"].dtype == np.int32
     np.testing.assert_array_equal(t["cpp/n"], [-1, 0, 7, 2147483647])
     assert bytes(t["cpp/text"]).decode() == "C++ wrote this"
@@ -350,9 +406,12 @@ def test_scalars_keep_their_shape():
 
 def test_python_fixture_is_stable():
     """tests/data/tensor_file_python.hsrt (read by the C++ test) is what this Python writes today."""
-    expected = {"py/w": np.array([[1.5, -2, 0.25], [3, 4, -0.125]], dtype=np.float32), "py/b": np.array(1 / 3),
-                "py/ids": np.array([1, -2, 1 << 40], dtype=np.int64),
-                "py/text": np.frombuffer("Python wrote this: héllo".encode(), dtype=np.uint8)}
+    expected = {
+        "py/w": np.array([[1.5, -2, 0.25], [3, 4, -0.125]], dtype=np.float32),
+        "py/b": np.array(1 / 3),
+        "py/ids": np.array([1, -2, 1 << 40], dtype=np.int64),
+        "py/text": np.frombuffer("Python wrote this: héllo".encode(), dtype=np.uint8),
+    }
     data = (DATA / "tensor_file_python.hsrt").read_bytes()
     assert tensor_file.encode(expected) == data
     t = tensor_file.decode(data)

@@ -8,6 +8,7 @@ References are computed from hidden_weights()/output_weights() only (the public 
   float32, a sum in ascending id order in double (each float32 x float32 product is exact in double, so a
   plain double add is the library's fma), times 1/sqrt(m), rounded to float32 -- which must match bit for bit.
 """
+
 from __future__ import annotations
 
 import math
@@ -15,10 +16,9 @@ import os
 import subprocess
 import sys
 
+import hsrnet
 import numpy as np
 import pytest
-
-import hsrnet
 from conftest import assert_same_ids, brute_force, check_ids, dyadic, exact_answer
 from hsrnet import ShiftedReLUNetwork, default_threshold, reference_dot
 
@@ -92,7 +92,7 @@ def test_paper_initialisation_statistics():
     assert abs(w.mean()) < 0.03
     assert abs(w.var() - 1.0) < 0.04
     assert abs(np.mean(np.abs(w) > 1.959964) - 0.05) < 0.006  # a Gaussian tail, not just any unit variance
-    assert abs(np.mean(w ** 4) - 3.0) < 0.15  # Gaussian kurtosis (uniform: 1.8)
+    assert abs(np.mean(w**4) - 3.0) < 0.15  # Gaussian kurtosis (uniform: 1.8)
     # Entries independent across columns: the sample correlation of two columns is about 1/sqrt(m).
     assert abs(np.corrcoef(W[:, 0], W[:, 1])[0, 1]) < 0.05
     # Output layer: entries exactly +1 or -1, about half each (sd of the fraction 0.0032).
@@ -161,7 +161,7 @@ def test_different_seeds_give_different_weights(seeds):
     # Not merely different somewhere: essentially independent draws, in every block of rows.
     assert np.mean(Wa == Wb) < 0.01
     for r0 in range(0, m, 1024):
-        assert not np.array_equal(Wa[r0:r0 + 1024], Wb[r0:r0 + 1024])
+        assert not np.array_equal(Wa[r0 : r0 + 1024], Wb[r0 : r0 + 1024])
     assert abs(np.corrcoef(Wa.ravel(), Wb.ravel())[0, 1]) < 0.05
     Aa, Ab = a.output_weights(), b.output_weights()
     assert 0.4 < np.mean(Aa == Ab) < 0.6
@@ -334,7 +334,7 @@ def test_predict_batch_equals_row_by_row():
     X = unit_rows(np.random.default_rng(2), 1200, 16)  # more than one internal chunk of 512
     f = net.predict(X)
     for q in (0, 1, 511, 512, 513, 1199):
-        np.testing.assert_array_equal(f[q], net.predict(X[q:q + 1])[0])
+        np.testing.assert_array_equal(f[q], net.predict(X[q : q + 1])[0])
 
 
 def test_predict_and_firing_do_not_depend_on_threads():
@@ -404,7 +404,11 @@ BAD_CONSTRUCTOR = [
     (dict(threshold=None), TypeError, r"threshold must be a real number, got NoneType"),
     (dict(threshold=True), TypeError, r"threshold must be a real number, got bool"),
     (dict(threshold=np.array([0.5])), TypeError, r"threshold must be a real number, got ndarray"),
-    (dict(index_backend="fast"), ValueError, r"index_backend must be one of \('auto', 'scan', 'gemm', 'tree'\), got 'fast'"),
+    (
+        dict(index_backend="fast"),
+        ValueError,
+        r"index_backend must be one of \('auto', 'scan', 'gemm', 'tree'\), got 'fast'",
+    ),
     (dict(index_backend=None), ValueError, r"index_backend must be one of .*got None"),
     (dict(index_backend="dense"), ValueError, r"index_backend must be one of .*got 'dense'"),
     (dict(leaf_size=4), ValueError, r"leaf_size must be in \[8, 4096\], got 4"),
@@ -412,9 +416,13 @@ BAD_CONSTRUCTOR = [
     (dict(n_threads=-2), ValueError, r"n_threads must be in \[1, 4096\], got -2"),
     (dict(n_threads="2"), TypeError, r"n_threads must be an integer, got str"),
     # W and A
-    (dict(W=good_W()[:, :D - 1]), ValueError, rf"W must be C-contiguous"),
-    (dict(W=np.ascontiguousarray(good_W()[:, :D - 1])), ValueError, rf"W must have shape \({M}, {D}\), got \({M}, {D - 1}\)"),
-    (dict(W=good_W()[:M - 1]), ValueError, rf"W must have shape \({M}, {D}\), got \({M - 1}, {D}\)"),
+    (dict(W=good_W()[:, : D - 1]), ValueError, r"W must be C-contiguous"),
+    (
+        dict(W=np.ascontiguousarray(good_W()[:, : D - 1])),
+        ValueError,
+        rf"W must have shape \({M}, {D}\), got \({M}, {D - 1}\)",
+    ),
+    (dict(W=good_W()[: M - 1]), ValueError, rf"W must have shape \({M}, {D}\), got \({M - 1}, {D}\)"),
     (dict(W=good_W().T.copy()), ValueError, rf"W must have shape \({M}, {D}\), got \({D}, {M}\)"),
     (dict(W=good_W().ravel()), ValueError, r"W must be 2-dimensional"),
     (dict(W=good_W().astype(np.float64)), TypeError, r"W must have dtype float32, got float64"),
@@ -424,7 +432,11 @@ BAD_CONSTRUCTOR = [
     (dict(W=with_value(good_W(), (3, 1), np.nan)), ValueError, r"W contains NaN or infinity"),
     (dict(W=with_value(good_W(), (0, 0), -np.inf)), ValueError, r"W contains NaN or infinity"),
     (dict(W=np.ones((0, D), np.float32)), ValueError, r"W is empty"),
-    (dict(W=good_W(), A=np.ones((M, K + 1), np.float32)), ValueError, rf"A must have shape \({M}, {K}\), got \({M}, {K + 1}\)"),
+    (
+        dict(W=good_W(), A=np.ones((M, K + 1), np.float32)),
+        ValueError,
+        rf"A must have shape \({M}, {K}\), got \({M}, {K + 1}\)",
+    ),
     (dict(W=good_W(), A=np.ones((M + 1, K), np.float32)), ValueError, rf"A must have shape \({M}, {K}\)"),
     (dict(W=good_W(), A=np.ones(M * K, np.float32)), ValueError, r"A must be 2-dimensional"),
     (dict(W=good_W(), A=np.ones((M, K))), TypeError, r"A must have dtype float32, got float64"),
@@ -435,8 +447,9 @@ BAD_CONSTRUCTOR = [
 ]
 
 
-@pytest.mark.parametrize("kwargs,exc,message", BAD_CONSTRUCTOR,
-                         ids=[f"{i}-{'-'.join(k)}" for i, (k, _, _) in enumerate(BAD_CONSTRUCTOR)])
+@pytest.mark.parametrize(
+    "kwargs,exc,message", BAD_CONSTRUCTOR, ids=[f"{i}-{'-'.join(k)}" for i, (k, _, _) in enumerate(BAD_CONSTRUCTOR)]
+)
 def test_bad_constructor_arguments(kwargs, exc, message):
     args = dict(d=D, m=M, n_outputs=K)
     args.update(kwargs)
@@ -446,9 +459,17 @@ def test_bad_constructor_arguments(kwargs, exc, message):
 
 
 def test_valid_constructor_edges():
-    for kwargs in (dict(threshold=0), dict(threshold=-5.5), dict(seed=2**64 - 1), dict(seed=np.uint64(2**64 - 1)),
-                   dict(leaf_size=8), dict(n_threads=1), dict(index_backend="tree"), dict(W=good_W()),
-                   dict(W=good_W(), A=good_A())):
+    for kwargs in (
+        dict(threshold=0),
+        dict(threshold=-5.5),
+        dict(seed=2**64 - 1),
+        dict(seed=np.uint64(2**64 - 1)),
+        dict(leaf_size=8),
+        dict(n_threads=1),
+        dict(index_backend="tree"),
+        dict(W=good_W()),
+        dict(W=good_W(), A=good_A()),
+    ):
         net = ShiftedReLUNetwork(D, M, K, **kwargs)
         assert net.predict(np.ones((2, D), np.float32)).shape == (2, K)
     assert ShiftedReLUNetwork(1, 1).predict(np.ones((1, 1), np.float32)).shape == (1, 1)

@@ -1,19 +1,19 @@
 """Optimizers (solver=) and the PCA input map: the rules against a numpy reference, exactness across
 strategies, state that survives pickling and warm starts, and bad settings."""
+
 from __future__ import annotations
 
 import pickle
 import warnings
 
+import hsrnet
 import numpy as np
 import pytest
-from sklearn.datasets import make_classification
-from sklearn.exceptions import ConvergenceWarning
-
-import hsrnet
 from hsrnet import HSRClassifier, HSRRegressor
 from hsrnet.input_map import InputMap
 from hsrnet.network import OPTIMIZERS, SGDTrainer, ShiftedReLUNetwork
+from sklearn.datasets import make_classification
+from sklearn.exceptions import ConvergenceWarning
 
 RATES = {"sgd": 5.0, "adagrad": 0.05, "rowwise_adagrad": 0.05, "adam": 0.01}
 SOLVERS = [("sgd", 0.0), ("sgd", 0.9), ("adagrad", 0.0), ("rowwise_adagrad", 0.0), ("adam", 0.0)]
@@ -44,14 +44,14 @@ def numpy_reference(W, A, X, y, b, lr, steps, solver, momentum=0.0, eps=None, be
     state = {k: np.zeros_like(v) for k, v in (("W1", W), ("W2", W), ("A1", A), ("A2", A))}
     row_acc = np.zeros(m)
     for t in range(1, steps + 1):
-        Z = X @ W.T                                   # (B, m)
+        Z = X @ W.T  # (B, m)
         fires = Z > b
         H = np.where(fires, Z - b, 0.0)
         F = H @ A / np.sqrt(m)
         P = np.exp(F - F.max(axis=1, keepdims=True))
         P /= P.sum(axis=1, keepdims=True)
         G = P.copy()
-        G[np.arange(B), y] -= 1.0                     # dL/df per sample
+        G[np.arange(B), y] -= 1.0  # dL/df per sample
         C = np.where(fires, (G @ A.T) / np.sqrt(m), 0.0)  # dL/dz per (sample, neuron)
         gW = C.T @ X / B
         gA = H.T @ G / np.sqrt(m) / B
@@ -90,8 +90,16 @@ def test_rules_match_a_numpy_reference(sphere_data, solver, momentum):
     A0 = rng.standard_normal((m, K)).astype(np.float32)
     net = ShiftedReLUNetwork(X.shape[1], m, K, W=W0, A=A0)
     lr = 0.5 if (solver == "sgd" and momentum) else RATES[solver]
-    trainer = SGDTrainer(batch_size=X.shape[0], learning_rate=lr, strategy="dense", train_output_layer=True,
-                         loss="softmax_cross_entropy", shuffle=False, optimizer=solver, momentum=momentum)
+    trainer = SGDTrainer(
+        batch_size=X.shape[0],
+        learning_rate=lr,
+        strategy="dense",
+        train_output_layer=True,
+        loss="softmax_cross_entropy",
+        shuffle=False,
+        optimizer=solver,
+        momentum=momentum,
+    )
     for _ in range(4):
         trainer.fit_epoch(net, X, y)
     W, A = numpy_reference(W0, A0, X.astype(np.float64), y, float(net.threshold), lr, 4, solver, momentum)
@@ -107,8 +115,17 @@ def test_every_strategy_equals_dense(sphere_data, solver, momentum, batch_size):
     lr = 0.5 if (solver == "sgd" and momentum) else RATES[solver]
     runs = {}
     for strategy in ("dense", "scan", "gemm", "tree", "cache", "auto"):
-        est = HSRClassifier(n_neurons=512, max_iter=2, batch_size=batch_size, learning_rate_init=lr, solver=solver,
-                            momentum=momentum, strategy=strategy, random_state=0, input_map="none")
+        est = HSRClassifier(
+            n_neurons=512,
+            max_iter=2,
+            batch_size=batch_size,
+            learning_rate_init=lr,
+            solver=solver,
+            momentum=momentum,
+            strategy=strategy,
+            random_state=0,
+            input_map="none",
+        )
         est.fit(X, y)
         runs[strategy] = (est.network_.hidden_weights(), est.network_.output_weights())
     W, A = runs["dense"]
@@ -119,8 +136,15 @@ def test_every_strategy_equals_dense(sphere_data, solver, momentum, batch_size):
 @pytest.mark.parametrize("solver", ["adagrad", "rowwise_adagrad", "adam"])
 def test_pickled_model_continues_as_if_never_saved(solver):
     X, y = make_classification(n_samples=200, n_features=10, n_informative=6, n_classes=3, random_state=1)
-    params = dict(n_neurons=512, max_iter=1, batch_size=16, learning_rate_init=RATES[solver], solver=solver,
-                  warm_start=True, random_state=0)
+    params = dict(
+        n_neurons=512,
+        max_iter=1,
+        batch_size=16,
+        learning_rate_init=RATES[solver],
+        solver=solver,
+        warm_start=True,
+        random_state=0,
+    )
     straight = HSRClassifier(**params).fit(X, y).fit(X, y).fit(X, y)
     saved = pickle.loads(pickle.dumps(HSRClassifier(**params).fit(X, y)))
     saved.fit(X, y).fit(X, y)
@@ -135,8 +159,15 @@ def test_pickled_model_continues_as_if_never_saved(solver):
 
 def test_warm_start_keeps_one_trainer_and_a_new_solver_starts_afresh():
     X, y = make_classification(n_samples=120, n_features=6, random_state=2)
-    est = HSRClassifier(n_neurons=256, max_iter=1, batch_size=16, learning_rate_init=0.05, solver="adagrad",
-                        warm_start=True, random_state=0).fit(X, y)
+    est = HSRClassifier(
+        n_neurons=256,
+        max_iter=1,
+        batch_size=16,
+        learning_rate_init=0.05,
+        solver="adagrad",
+        warm_start=True,
+        random_state=0,
+    ).fit(X, y)
     trainer = est._trainer
     est.fit(X, y)
     assert est._trainer is trainer
@@ -155,8 +186,9 @@ def test_regressor_trains_with_every_solver():
     X = rng.standard_normal((300, 5))
     y = X[:, 0] ** 2 + X[:, 1]
     for solver, lr in (("sgd", 30.0), ("adagrad", 0.05), ("rowwise_adagrad", 0.05), ("adam", 0.005)):
-        est = HSRRegressor(n_neurons=1024, max_iter=15, batch_size=16, solver=solver, learning_rate_init=lr,
-                           random_state=0).fit(X, y)
+        est = HSRRegressor(
+            n_neurons=1024, max_iter=15, batch_size=16, solver=solver, learning_rate_init=lr, random_state=0
+        ).fit(X, y)
         assert est.score(X, y) > 0.5, solver
 
 
@@ -178,8 +210,9 @@ def test_bad_solver_settings():
 def test_trainer_state_round_trip_and_validation(sphere_data):
     X, y = sphere_data
     net = ShiftedReLUNetwork(X.shape[1], 128, 3, seed=1)
-    tr = SGDTrainer(batch_size=8, learning_rate=0.05, loss="softmax_cross_entropy", train_output_layer=True,
-                    optimizer="adam")
+    tr = SGDTrainer(
+        batch_size=8, learning_rate=0.05, loss="softmax_cross_entropy", train_output_layer=True, optimizer="adam"
+    )
     assert tr.optimizer_state(net)["steps"] == 0
     tr.fit_epoch(net, X, y)
     state = tr.optimizer_state(net)
@@ -209,6 +242,7 @@ def test_optimizer_names_are_one_list():
 
 # ---------------------------------------------------------------------------------------- the PCA input map
 
+
 def test_pca_map_whitens_onto_the_sphere():
     rng = np.random.default_rng(5)
     X = rng.standard_normal((2000, 30)) @ rng.standard_normal((30, 30)) + 3.0
@@ -217,7 +251,7 @@ def test_pca_map_whitens_onto_the_sphere():
     assert Z.shape == (2000, 9) and Z.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(Z, axis=1), 1.0, rtol=1e-5)
     mapped = (X - imap.mean_) @ (imap.components_ / imap.scale_)
-    np.testing.assert_allclose(mapped.std(axis=0), 1.0, rtol=0.05)          # whitened
+    np.testing.assert_allclose(mapped.std(axis=0), 1.0, rtol=0.05)  # whitened
     np.testing.assert_allclose(imap.components_.T @ imap.components_, np.eye(8), atol=1e-10)
     # The top directions: the variance they keep beats any other 8 coordinates' share by construction.
     kept = ((X - X.mean(0)) @ imap.components_).var(axis=0).sum()
@@ -234,8 +268,16 @@ def test_pca_map_whitens_onto_the_sphere():
 
 def test_estimator_with_pca_map_saves_and_loads(tmp_path):
     X, y = make_classification(n_samples=300, n_features=40, n_informative=10, n_classes=3, random_state=3)
-    est = HSRClassifier(n_neurons=512, max_iter=5, batch_size=32, solver="adagrad", learning_rate_init=0.3,
-                        input_map="pca", n_components=12, random_state=0).fit(X, y)
+    est = HSRClassifier(
+        n_neurons=512,
+        max_iter=5,
+        batch_size=32,
+        solver="adagrad",
+        learning_rate_init=0.3,
+        input_map="pca",
+        n_components=12,
+        random_state=0,
+    ).fit(X, y)
     assert est.network_.d == 13
     assert est.score(X, y) > 0.8
     est.save(tmp_path / "m.hsr")

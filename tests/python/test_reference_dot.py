@@ -1,4 +1,5 @@
 """reference_dot is the documented evaluation order, and it is exactly the index's decision boundary."""
+
 from __future__ import annotations
 
 import math
@@ -6,11 +7,10 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
-
 from conftest import BACKENDS, D_CHOICES, above, below, examples
 from hsrnet import HalfSpaceIndex, reference_dot
+from hypothesis import given
+from hypothesis import strategies as st
 
 
 def round_to_float32(value: Fraction) -> np.float32:
@@ -76,7 +76,7 @@ def check_boundary(W, x, rows, index):
             under = index.query(x, lo, backend)
             assert r in set(under.tolist()), f"row {r} missing at b = nextafter({b!r}, -inf) ({backend})"
             off, idx = index.query_batch(np.stack([x, x]), lo, backend)
-            assert r in set(idx[off[1]:off[2]].tolist()), f"row {r} missing from query_batch ({backend})"
+            assert r in set(idx[off[1] : off[2]].tolist()), f"row {r} missing from query_batch ({backend})"
 
 
 @pytest.mark.parametrize("d", D_CHOICES)
@@ -134,9 +134,10 @@ def test_rows_whose_reference_value_rounds_across_b(d):
     for r, b in up + down:
         must_report = (r, b) in up
         # A degenerate box (the same row 16 times) makes the tree's bound as tight as it gets.
-        index = HalfSpaceIndex(np.repeat(W[r:r + 1], 16, axis=0), leaf_size=8)
+        index = HalfSpaceIndex(np.repeat(W[r : r + 1], 16, axis=0), leaf_size=8)
         for backend in BACKENDS:
             got = index.query(x, b, backend)
             expected = np.arange(16) if must_report else np.array([], np.int32)
             assert np.array_equal(got, expected), (
-                f"d={d} row={r} b={b!r} reference={reference_dot(W[r], x)!r} backend={backend}: got {got.tolist()}")
+                f"d={d} row={r} b={b!r} reference={reference_dot(W[r], x)!r} backend={backend}: got {got.tolist()}"
+            )

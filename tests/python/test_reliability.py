@@ -1,5 +1,6 @@
 """Issue 12, library side: Ctrl-C inside training, fork() children, model files that lie, saving through links
 and over special files, permissions, option checks before work, the OpenMP wait policy."""
+
 from __future__ import annotations
 
 import json
@@ -15,10 +16,9 @@ import time
 import tracemalloc
 import zlib
 
+import hsrnet
 import numpy as np
 import pytest
-
-import hsrnet
 from hsrnet import model_io, tensor_file
 from hsrnet.tensor_file import ModelFileError
 
@@ -126,8 +126,13 @@ def test_fork_children_run_openmp_without_hanging(tmp_path):
     script = tmp_path / "fork_child.py"
     script.write_text(FORK_SCRIPT)
     try:
-        proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=90,
-                              env={**os.environ, "OMP_NUM_THREADS": "2"})
+        proc = subprocess.run(
+            [sys.executable, str(script)],
+            capture_output=True,
+            text=True,
+            timeout=90,
+            env={**os.environ, "OMP_NUM_THREADS": "2"},
+        )
     except subprocess.TimeoutExpired:
         pytest.fail("a fork()ed child hung in OpenMP")
     assert proc.returncode == 0 and "fork ok" in proc.stdout, proc.stderr[-3000:]
@@ -141,11 +146,17 @@ def test_passive_wait_policy_by_default_and_the_users_choice_kept():
     env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
     assert out.split() == ["passive", "None"]
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         env={**env, "OMP_WAIT_POLICY": "active"}).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**env, "OMP_WAIT_POLICY": "active"},
+    ).stdout
     assert out.split() == ["active", "None"]
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         env={**env, "GOMP_SPINCOUNT": "1000"}).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env={**env, "GOMP_SPINCOUNT": "1000"}
+    ).stdout
     assert out.split() == ["None", "1000"]
 
 
@@ -228,8 +239,9 @@ def _classes_json(obj):
 
 def test_huge_label_dtype_is_not_allocated(tmp_path, clf):
     path = tmp_path / "m.hsr"
-    path.write_bytes(_with_tensor(clf[0], "classifier/classes", _classes_json({"dtype": "<U100000000",
-                                                                                "values": ["no", "yes"]})))
+    path.write_bytes(
+        _with_tensor(clf[0], "classifier/classes", _classes_json({"dtype": "<U100000000", "values": ["no", "yes"]}))
+    )
     assert path.stat().st_size < 20000
     tracemalloc.start()
     try:
@@ -241,20 +253,32 @@ def test_huge_label_dtype_is_not_allocated(tmp_path, clf):
     assert est.classes_.tolist() == ["no", "yes"] and est.classes_.dtype.itemsize <= 16
 
 
-@pytest.mark.parametrize("dtype", [",U3", "(2,)i4", "V100000000", "O", "M8[ns]", "U3,U3", "S5", "<U99999999999",
-                                   "i16", "c16", "", "object "])
+@pytest.mark.parametrize(
+    "dtype", [",U3", "(2,)i4", "V100000000", "O", "M8[ns]", "U3,U3", "S5", "<U99999999999", "i16", "c16", "", "object "]
+)
 def test_crafted_label_dtypes_raise_model_file_error(tmp_path, clf, dtype):
     path = tmp_path / "m.hsr"
-    path.write_bytes(_with_tensor(clf[0], "classifier/classes", _classes_json({"dtype": dtype,
-                                                                                "values": ["no", "yes"]})))
+    path.write_bytes(
+        _with_tensor(clf[0], "classifier/classes", _classes_json({"dtype": dtype, "values": ["no", "yes"]}))
+    )
     with pytest.raises(ModelFileError):
         hsrnet.load(path)
 
 
-@pytest.mark.parametrize("classes", [{"dtype": "<i8", "values": ["no", "yes"]}, {"dtype": "<i8", "values": [1.5, 2]},
-                                     {"dtype": "|b1", "values": [3, 4]}, {"dtype": "<i8", "values": [1, 2, 3]},
-                                     {"dtype": "<i8", "values": [[1], [2]]}, {"dtype": "<u1", "values": [1, 300]},
-                                     [1, 2], {"values": [1, 2]}, {"dtype": "<f8", "values": [1e400, 1]}])
+@pytest.mark.parametrize(
+    "classes",
+    [
+        {"dtype": "<i8", "values": ["no", "yes"]},
+        {"dtype": "<i8", "values": [1.5, 2]},
+        {"dtype": "|b1", "values": [3, 4]},
+        {"dtype": "<i8", "values": [1, 2, 3]},
+        {"dtype": "<i8", "values": [[1], [2]]},
+        {"dtype": "<u1", "values": [1, 300]},
+        [1, 2],
+        {"values": [1, 2]},
+        {"dtype": "<f8", "values": [1e400, 1]},
+    ],
+)
 def test_malformed_labels_raise_model_file_error(tmp_path, clf, classes):
     path = tmp_path / "m.hsr"
     path.write_bytes(_with_tensor(clf[0], "classifier/classes", _classes_json(classes)))
@@ -262,13 +286,16 @@ def test_malformed_labels_raise_model_file_error(tmp_path, clf, classes):
         hsrnet.load(path)
 
 
-@pytest.mark.parametrize("name,value", [
-    ("input_map/scale", np.array([1.0, np.inf, 1.0, 1.0])),
-    ("input_map/scale", np.array([1.0, 0.0, 1.0, 1.0])),
-    ("input_map/mean", np.array([np.nan, 0.0, 0.0, 0.0])),
-    ("input_map/constant", np.array(np.inf)),
-    ("network/threshold", np.array(np.nan)),
-])
+@pytest.mark.parametrize(
+    "name,value",
+    [
+        ("input_map/scale", np.array([1.0, np.inf, 1.0, 1.0])),
+        ("input_map/scale", np.array([1.0, 0.0, 1.0, 1.0])),
+        ("input_map/mean", np.array([np.nan, 0.0, 0.0, 0.0])),
+        ("input_map/constant", np.array(np.inf)),
+        ("network/threshold", np.array(np.nan)),
+    ],
+)
 def test_non_finite_scaling_values_are_refused_at_load(tmp_path, clf, name, value):
     path = tmp_path / "m.hsr"
     path.write_bytes(_with_tensor(clf[0], name, value))
@@ -278,8 +305,11 @@ def test_non_finite_scaling_values_are_refused_at_load(tmp_path, clf, name, valu
 
 def test_non_finite_regressor_values_and_weights_are_refused(tmp_path, reg):
     est = reg[0]
-    for name, value in (("regressor/y_scale", np.array([np.nan])), ("regressor/y_mean", np.array([np.inf])),
-                        ("regressor/y_scale", np.array([-1.0]))):
+    for name, value in (
+        ("regressor/y_scale", np.array([np.nan])),
+        ("regressor/y_mean", np.array([np.inf])),
+        ("regressor/y_scale", np.array([-1.0])),
+    ):
         (tmp_path / "m.hsr").write_bytes(_with_tensor(est, name, value))
         with pytest.raises(ModelFileError):
             hsrnet.load(tmp_path / "m.hsr")
@@ -290,14 +320,17 @@ def test_non_finite_regressor_values_and_weights_are_refused(tmp_path, reg):
         hsrnet.load(tmp_path / "m.hsr")
 
 
-@pytest.mark.parametrize("name,value", [
-    ("hsrnet/params", _classes_json({"n_jobs": 5000})),
-    ("hsrnet/params", _classes_json({"n_neurons": "many"})),
-    ("fit/feature_names_in", _classes_json(["a", "b"])),
-    ("fit/n_iter", np.array([1, 2])),
-    ("input_map/kind", np.frombuffer(b"\xff\xfe", dtype=np.uint8)),
-    ("fit/loss_curve", np.zeros((2, 2))),
-])
+@pytest.mark.parametrize(
+    "name,value",
+    [
+        ("hsrnet/params", _classes_json({"n_jobs": 5000})),
+        ("hsrnet/params", _classes_json({"n_neurons": "many"})),
+        ("fit/feature_names_in", _classes_json(["a", "b"])),
+        ("fit/n_iter", np.array([1, 2])),
+        ("input_map/kind", np.frombuffer(b"\xff\xfe", dtype=np.uint8)),
+        ("fit/loss_curve", np.zeros((2, 2))),
+    ],
+)
 def test_other_malformed_tensors_raise_model_file_error(tmp_path, clf, name, value):
     path = tmp_path / "m.hsr"
     path.write_bytes(_with_tensor(clf[0], name, value))

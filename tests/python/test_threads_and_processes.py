@@ -1,14 +1,14 @@
 """OpenMP thread counts, Python threads sharing one index, and use from spawn/forkserver worker processes."""
+
 from __future__ import annotations
 
 import multiprocessing as mp
 from concurrent.futures import ThreadPoolExecutor
 
-import numpy as np
-import pytest
-
 import _mp_worker
 import hsrnet
+import numpy as np
+import pytest
 from conftest import BACKENDS, assert_same_ids, brute_force, check_csr, dyadic, exact_answer
 from hsrnet import HalfSpaceIndex
 
@@ -107,7 +107,7 @@ def test_index_in_worker_processes(method):
         assert single == expected
         for be in hsrnet.BACKENDS:
             assert per_backend[be] == expected, be
-        assert [indices[offsets[q]:offsets[q + 1]] for q in range(len(X))] == expected
+        assert [indices[offsets[q] : offsets[q + 1]] for q in range(len(X))] == expected
         # The parent computes the same with its own index.
         parent = HalfSpaceIndex(W)
         assert [parent.query(x, b).tolist() for x in X] == expected

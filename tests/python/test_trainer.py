@@ -3,15 +3,15 @@ runs reproduce bit for bit, statistics make sense, and bad input or diverging tr
 
 Sizes are small (m <= 8192, n <= 256): the whole module runs in a few seconds on two cores.
 """
+
 from __future__ import annotations
 
 import functools
 import math
 
+import hsrnet
 import numpy as np
 import pytest
-
-import hsrnet
 from conftest import assert_same_ids, brute_force
 from hsrnet import SGDTrainer, ShiftedReLUNetwork, reference_dot
 
@@ -19,10 +19,30 @@ STRATEGIES = hsrnet.STRATEGIES
 SPARSE = tuple(s for s in STRATEGIES if s != "dense")
 # (loss, K): squared error with one and three outputs, softmax cross-entropy with four classes.
 LOSSES = [("squared_error", 1), ("squared_error", 3), ("softmax_cross_entropy", 4)]
-STAT_KEYS = {"epoch", "steps", "samples", "mean_loss", "firing_fraction", "candidate_fraction", "identify_s",
-             "forward_s", "backward_s", "update_s", "index_s", "total_s", "learning_rate", "strategy",
-             "index_backend", "cache_fallback", "cache_builds", "cache_delta", "cache_bytes", "tree_builds",
-             "rows_updated", "candidates"}
+STAT_KEYS = {
+    "epoch",
+    "steps",
+    "samples",
+    "mean_loss",
+    "firing_fraction",
+    "candidate_fraction",
+    "identify_s",
+    "forward_s",
+    "backward_s",
+    "update_s",
+    "index_s",
+    "total_s",
+    "learning_rate",
+    "strategy",
+    "index_backend",
+    "cache_fallback",
+    "cache_builds",
+    "cache_delta",
+    "cache_bytes",
+    "tree_builds",
+    "rows_updated",
+    "candidates",
+}
 TIME_KEYS = ("identify_s", "forward_s", "backward_s", "update_s", "index_s", "total_s")
 
 
@@ -32,7 +52,7 @@ def unit_rows(rng: np.random.Generator, n: int, d: int) -> np.ndarray:
     return np.ascontiguousarray(X, dtype=np.float32)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def data(n: int, d: int, loss: str, K: int, seed: int = 0):
     """(X, y): unit-sphere inputs; float32 (n, K) targets or int32 labels in [0, K). Read-only (shared)."""
     rng = np.random.default_rng(seed * 1000 + d * 10 + K)
@@ -76,8 +96,10 @@ def assert_bit_identical(got, expected, context=""):
     assert rel <= 1e-5, f"{context}: max relative difference {rel:.3g}"
     if not np.array_equal(got.view(np.uint32), expected.view(np.uint32)):
         bad = np.argwhere(got.view(np.uint32) != expected.view(np.uint32))
-        pytest.fail(f"{context}: {len(bad)} entries differ in their bits (first at {bad[0].tolist()}), "
-                    f"max relative difference {rel:.3g}")
+        pytest.fail(
+            f"{context}: {len(bad)} entries differ in their bits (first at {bad[0].tolist()}), "
+            f"max relative difference {rel:.3g}"
+        )
 
 
 def firing_sets(net, X):
@@ -97,8 +119,14 @@ SIZES = {3: (512, 96), 32: (1024, 96), 784: (256, 96)}  # d -> (m, n)
 def test_every_strategy_trains_exactly_as_dense(d, batch_size, loss, K, train_output_layer, schedule):
     m, n = SIZES[d]
     X, y = data(n, d, loss, K)
-    args = dict(batch_size=batch_size, learning_rate=1.0 if loss == "squared_error" else 2.0, schedule=schedule,
-                train_output_layer=train_output_layer, loss=loss, seed=5)
+    args = dict(
+        batch_size=batch_size,
+        learning_rate=1.0 if loss == "squared_error" else 2.0,
+        schedule=schedule,
+        train_output_layer=train_output_layer,
+        loss=loss,
+        seed=5,
+    )
     W_ref, A_ref, st_ref, net_ref, _ = train(d, m, K, X, y, epochs=2, strategy="dense", **args)
     init = ShiftedReLUNetwork(d, m, K, seed=7)
     # Training did something, so the comparison below is not vacuous: W moved, A moved iff trained, and
@@ -157,8 +185,9 @@ def test_cache_fallback_over_budget_is_exact():
     d, m, n = 32, 2048, 96
     X, y = data(n, d, "squared_error", 1)
     W_ref, _, _, _, _ = train(d, m, 1, X, y, epochs=2, strategy="dense", batch_size=4, learning_rate=1.0)
-    W, _, st, _, _ = train(d, m, 1, X, y, epochs=2, strategy="cache", batch_size=4, learning_rate=1.0,
-                           cache_budget_bytes=0)
+    W, _, st, _, _ = train(
+        d, m, 1, X, y, epochs=2, strategy="cache", batch_size=4, learning_rate=1.0, cache_budget_bytes=0
+    )
     assert st[0]["cache_fallback"] is True
     assert st[0]["index_backend"] in ("scan", "gemm", "tree")
     assert_bit_identical(W, W_ref, "cache over budget")
@@ -177,9 +206,9 @@ def test_cache_stays_exact_when_network_or_data_change_between_epochs():
         tr = Trainer(batch_size=4, learning_rate=2.0, strategy=strategy, seed=1)
         other = Trainer(batch_size=16, learning_rate=2.0, strategy="dense", seed=9)
         stats = [tr.fit_epoch(net, X, y0)]
-        other.fit_epoch(net, X, y0)          # the weights move behind the cache's back
+        other.fit_epoch(net, X, y0)  # the weights move behind the cache's back
         stats.append(tr.fit_epoch(net, X, y0))
-        X[:] = X2                            # same buffer, new data
+        X[:] = X2  # same buffer, new data
         stats.append(tr.fit_epoch(net, X, y0))
         stats.append(tr.fit_epoch(net, X[: n // 2], y0[: n // 2]))  # same pointer, fewer rows
         nets[strategy], trainers[strategy] = net, stats
@@ -240,7 +269,7 @@ def expected_step(W, A, b, X, y, loss, lr):
     f = net.predict(X).astype(np.float64)
     if loss == "squared_error":
         g = f - y.reshape(n, K)
-        losses = 0.5 * np.sum(g ** 2, axis=1)
+        losses = 0.5 * np.sum(g**2, axis=1)
     else:
         mx = f.max(axis=1, keepdims=True)
         e = np.exp(f - mx)
@@ -257,7 +286,7 @@ def expected_step(W, A, b, X, y, loss, lr):
         ids = brute_force(W, X[q], b)
         fired[ids] = True
         h = W64[ids] @ x - float(b)
-        dW[ids] += s * (A64[ids] @ g[q])[:, None] * x[None, :]   # old a_r
+        dW[ids] += s * (A64[ids] @ g[q])[:, None] * x[None, :]  # old a_r
         dA[ids] += s * h[:, None] * g[q][None, :]
     return W64 + dW, A64 + dA, losses.mean(), dW, dA, fired
 
@@ -271,8 +300,9 @@ def test_one_step_is_the_gradient_step(strategy, n, loss, K):
     X, y = data(n, d, loss, K, seed=2)
     net = ShiftedReLUNetwork(d, m, K, seed=12)
     W0, A0 = net.hidden_weights(), net.output_weights()
-    st = Trainer(batch_size=n, learning_rate=lr, strategy=strategy, train_output_layer=True, loss=loss,
-                    shuffle=False).fit_epoch(net, X, y)
+    st = Trainer(
+        batch_size=n, learning_rate=lr, strategy=strategy, train_output_layer=True, loss=loss, shuffle=False
+    ).fit_epoch(net, X, y)
     assert st["steps"] == 1 and st["samples"] == n
     W_exp, A_exp, loss_exp, dW, dA, fired = expected_step(W0, A0, net.threshold, X, y, loss, lr)
     assert np.abs(dW).max() > 1e-3 and np.abs(dA).max() > 1e-3, "the step must move the weights"
@@ -310,8 +340,9 @@ def test_training_reduces_the_loss_in_the_paper_setting():
     X, y = paper_data(n, d, seed=0)
     curves, weights = {}, {}
     for strategy in ("dense", "tree", "cache", "auto"):
-        _, _, stats, net, _ = train(d, m, 1, X, y, epochs=epochs, net_seed=1, strategy=strategy,
-                                    learning_rate=4.0, seed=2)
+        _, _, stats, net, _ = train(
+            d, m, 1, X, y, epochs=epochs, net_seed=1, strategy=strategy, learning_rate=4.0, seed=2
+        )
         curves[strategy] = [s["mean_loss"] for s in stats]
         weights[strategy] = net.hidden_weights()
         final = 0.5 * np.mean((net.predict(X)[:, 0].astype(np.float64) - y) ** 2)
@@ -334,8 +365,19 @@ def test_classification_training_reduces_the_loss():
     f0 = ShiftedReLUNetwork(d, m, K, seed=7).predict(X).astype(np.float64)
     loss0 = np.mean(np.log(np.exp(f0).sum(axis=1)) - f0[np.arange(n), labels])
     assert loss0 == pytest.approx(math.log(K), rel=0.1)  # near-zero outputs at the start
-    _, _, stats, net, _ = train(d, m, K, X, labels, epochs=5, strategy="auto", learning_rate=20.0,
-                                loss="softmax_cross_entropy", train_output_layer=True, batch_size=4)
+    _, _, stats, net, _ = train(
+        d,
+        m,
+        K,
+        X,
+        labels,
+        epochs=5,
+        strategy="auto",
+        learning_rate=20.0,
+        loss="softmax_cross_entropy",
+        train_output_layer=True,
+        batch_size=4,
+    )
     losses = [s["mean_loss"] for s in stats]
     assert losses[0] < loss0
     assert all(b < a for a, b in zip(losses, losses[1:])), losses
@@ -350,8 +392,15 @@ def test_classification_training_reduces_the_loss():
 def test_identical_runs_are_bit_identical(strategy):
     d, m, n = 12, 4096, 128
     X, y = data(n, d, "squared_error", 2)
-    args = dict(epochs=3, strategy=strategy, batch_size=8, learning_rate=2.0, schedule="invscaling", seed=4,
-                train_output_layer=True)
+    args = dict(
+        epochs=3,
+        strategy=strategy,
+        batch_size=8,
+        learning_rate=2.0,
+        schedule="invscaling",
+        seed=4,
+        train_output_layer=True,
+    )
     W1, A1, st1, _, _ = train(d, m, 2, X, y, **args)
     W2, A2, st2, _, _ = train(d, m, 2, X, y, **args)
     assert_bit_identical(W1, W2, "W")
@@ -374,8 +423,19 @@ def test_one_and_two_threads_are_bit_identical(strategy):
     X, y = data(n, d, "squared_error", K)
     results = {}
     for threads in (1, 2):
-        results[threads] = train(d, m, K, X, y, epochs=2, strategy=strategy, batch_size=64, learning_rate=2.0,
-                                 train_output_layer=True, n_threads=threads)
+        results[threads] = train(
+            d,
+            m,
+            K,
+            X,
+            y,
+            epochs=2,
+            strategy=strategy,
+            batch_size=64,
+            learning_rate=2.0,
+            train_output_layer=True,
+            n_threads=threads,
+        )
     W1, A1, st1, _, _ = results[1]
     W2, A2, st2, _, _ = results[2]
     assert st1[0]["firing_fraction"] * m * 64 * (d + 16) > 2**16
@@ -412,9 +472,13 @@ def test_schedules_differ_and_power_zero_is_constant():
     d, m, n = 6, 2048, 100
     X, y = data(n, d, "squared_error", 1)
     runs = {}
-    for name, args in {"constant": dict(schedule="constant"), "inv": dict(schedule="invscaling"),
-                       "sk": dict(schedule="sklearn_invscaling"), "inv0": dict(schedule="invscaling", power=0),
-                       "sk0": dict(schedule="sklearn_invscaling", power=0.0)}.items():
+    for name, args in {
+        "constant": dict(schedule="constant"),
+        "inv": dict(schedule="invscaling"),
+        "sk": dict(schedule="sklearn_invscaling"),
+        "inv0": dict(schedule="invscaling", power=0),
+        "sk0": dict(schedule="sklearn_invscaling", power=0.0),
+    }.items():
         runs[name] = train(d, m, 1, X, y, epochs=2, batch_size=4, learning_rate=1.0, **args)[0]
     assert_bit_identical(runs["inv0"], runs["constant"], "invscaling power 0")
     assert_bit_identical(runs["sk0"], runs["constant"], "sklearn_invscaling power 0")
@@ -518,16 +582,24 @@ D, M, K = 4, 64, 3
 def reg():
     """(network, trainer, X, Y) for squared error with K outputs."""
     rng = np.random.default_rng(0)
-    return ShiftedReLUNetwork(D, M, K, seed=1), SGDTrainer(), unit_rows(rng, 10, D), \
-        rng.standard_normal((10, K)).astype(np.float32)
+    return (
+        ShiftedReLUNetwork(D, M, K, seed=1),
+        SGDTrainer(),
+        unit_rows(rng, 10, D),
+        rng.standard_normal((10, K)).astype(np.float32),
+    )
 
 
 @pytest.fixture
 def cls():
     """(network, trainer, X, labels) for softmax cross-entropy with K classes."""
     rng = np.random.default_rng(1)
-    return ShiftedReLUNetwork(D, M, K, seed=1), SGDTrainer(loss="softmax_cross_entropy"), unit_rows(rng, 10, D), \
-        rng.integers(0, K, 10).astype(np.int32)
+    return (
+        ShiftedReLUNetwork(D, M, K, seed=1),
+        SGDTrainer(loss="softmax_cross_entropy"),
+        unit_rows(rng, 10, D),
+        rng.integers(0, K, 10).astype(np.int32),
+    )
 
 
 def with_value(a, pos, value):
@@ -557,14 +629,22 @@ BAD_TRAINER = [
     (dict(learning_rate=np.float32(np.nan)), ValueError, r"learning_rate must be a positive finite number"),
     (dict(learning_rate="0.1"), TypeError, r"learning_rate must be a real number, got str"),
     (dict(learning_rate=None), TypeError, r"learning_rate must be a real number, got NoneType"),
-    (dict(schedule="bogus"), ValueError, r"schedule must be one of \('constant', 'invscaling', 'sklearn_invscaling'\), got 'bogus'"),
+    (
+        dict(schedule="bogus"),
+        ValueError,
+        r"schedule must be one of \('constant', 'invscaling', 'sklearn_invscaling'\), got 'bogus'",
+    ),
     (dict(schedule=None), ValueError, r"schedule must be one of .*got None"),
     (dict(schedule="Constant"), ValueError, r"schedule must be one of .*got 'Constant'"),
     (dict(power=-0.5), ValueError, r"power must be a finite number >= 0, got -0.5"),
     (dict(power=float("nan")), ValueError, r"power must be a finite number >= 0, got nan"),
     (dict(power=float("inf")), ValueError, r"power must be a finite number >= 0, got inf"),
     (dict(power="0.5"), TypeError, r"power must be a real number, got str"),
-    (dict(strategy="fast"), ValueError, r"strategy must be one of \('auto', 'dense', 'scan', 'gemm', 'tree', 'cache'\), got 'fast'"),
+    (
+        dict(strategy="fast"),
+        ValueError,
+        r"strategy must be one of \('auto', 'dense', 'scan', 'gemm', 'tree', 'cache'\), got 'fast'",
+    ),
     (dict(strategy=None), ValueError, r"strategy must be one of .*got None"),
     (dict(strategy="DENSE"), ValueError, r"strategy must be one of .*got 'DENSE'"),
     (dict(loss="bogus"), ValueError, r"loss must be one of \('squared_error', 'softmax_cross_entropy'\), got 'bogus'"),
@@ -579,8 +659,9 @@ BAD_TRAINER = [
 ]
 
 
-@pytest.mark.parametrize("kwargs,exc,message", BAD_TRAINER,
-                         ids=[f"{i}-{'-'.join(k)}" for i, (k, _, _) in enumerate(BAD_TRAINER)])
+@pytest.mark.parametrize(
+    "kwargs,exc,message", BAD_TRAINER, ids=[f"{i}-{'-'.join(k)}" for i, (k, _, _) in enumerate(BAD_TRAINER)]
+)
 def test_bad_trainer_arguments(kwargs, exc, message):
     with pytest.raises(exc, match=message):
         SGDTrainer(**kwargs)
@@ -588,9 +669,16 @@ def test_bad_trainer_arguments(kwargs, exc, message):
 
 def test_valid_trainer_edges():
     X, y = data(20, 4, "squared_error", 1)
-    for kwargs in (dict(learning_rate=1e-300), dict(learning_rate=np.float32(0.1)), dict(learning_rate=1),
-                   dict(power=0), dict(seed=2**64 - 1), dict(cache_budget_bytes=0, strategy="cache"),
-                   dict(n_threads=np.int64(1)), dict(batch_size=np.int32(3))):
+    for kwargs in (
+        dict(learning_rate=1e-300),
+        dict(learning_rate=np.float32(0.1)),
+        dict(learning_rate=1),
+        dict(power=0),
+        dict(seed=2**64 - 1),
+        dict(cache_budget_bytes=0, strategy="cache"),
+        dict(n_threads=np.int64(1)),
+        dict(batch_size=np.int32(3)),
+    ):
         st = SGDTrainer(**kwargs).fit_epoch(ShiftedReLUNetwork(4, 128), X, y)
         assert st["samples"] == 20
 
@@ -661,8 +749,9 @@ def test_flat_targets_are_not_reshaped_for_several_outputs(reg):
     """y for K = 3 outputs must be (n, 3): a flat array of 3n floats is a shape mismatch, not silently read as
     (n, 3) (the row-major reading is a guess; the documented shape is (n, K))."""
     net, trainer, X, Y = reg
-    expect_error_and_nothing_changed(net, trainer, X, np.ascontiguousarray(Y.ravel()), ValueError,
-                                     rf"y must have shape \({N}, {K}\)")
+    expect_error_and_nothing_changed(
+        net, trainer, X, np.ascontiguousarray(Y.ravel()), ValueError, rf"y must have shape \({N}, {K}\)"
+    )
 
 
 BAD_LABELS = [
@@ -670,7 +759,7 @@ BAD_LABELS = [
     (lambda t: with_value(t, 7, 1000), ValueError, rf"class labels must lie in \[0, {K}\)"),
     (lambda t: with_value(t, 0, -1), ValueError, rf"class labels must lie in \[0, {K}\), got \[-1, "),
     (lambda t: with_value(t.astype(np.int64), 0, 2**40), ValueError, rf"class labels must lie in \[0, {K}\)"),
-    (lambda t: with_value(t.astype(np.int64), 0, -2**40), ValueError, rf"class labels must lie in \[0, {K}\)"),
+    (lambda t: with_value(t.astype(np.int64), 0, -(2**40)), ValueError, rf"class labels must lie in \[0, {K}\)"),
     (lambda t: t.astype(np.float32), ValueError, rf"y must be {N} integer class labels, got .*dtype float32"),
     (lambda t: t.astype(np.float64), ValueError, rf"y must be {N} integer class labels, got .*dtype float64"),
     (lambda t: t.astype(bool), ValueError, rf"y must be {N} integer class labels"),
@@ -692,8 +781,9 @@ def test_bad_class_labels(cls, make, exc, message):
 def test_softmax_needs_two_outputs():
     net, trainer = ShiftedReLUNetwork(D, M, 1), SGDTrainer(loss="softmax_cross_entropy")
     X = unit_rows(np.random.default_rng(0), N, D)
-    expect_error_and_nothing_changed(net, trainer, X, np.zeros(N, np.int32), ValueError,
-                                     r"softmax_cross_entropy needs a network with n_outputs >= 2")
+    expect_error_and_nothing_changed(
+        net, trainer, X, np.zeros(N, np.int32), ValueError, r"softmax_cross_entropy needs a network with n_outputs >= 2"
+    )
 
 
 def test_softmax_with_one_output_and_binary_labels_names_the_real_problem():
@@ -709,12 +799,14 @@ def test_softmax_with_one_output_and_binary_labels_names_the_real_problem():
 def test_targets_of_the_other_loss(reg, cls, task):
     if task == "regression":  # labels given to a squared-error trainer
         net, trainer, X, _ = reg
-        expect_error_and_nothing_changed(net, trainer, X, np.zeros((N, K), np.int32), TypeError,
-                                         r"y must have dtype float32, got int32")
+        expect_error_and_nothing_changed(
+            net, trainer, X, np.zeros((N, K), np.int32), TypeError, r"y must have dtype float32, got int32"
+        )
     else:  # float targets given to a softmax trainer
         net, trainer, X, _ = cls
-        expect_error_and_nothing_changed(net, trainer, X, np.zeros((N, K), np.float32), ValueError,
-                                         rf"y must be {N} integer class labels")
+        expect_error_and_nothing_changed(
+            net, trainer, X, np.zeros((N, K), np.float32), ValueError, rf"y must be {N} integer class labels"
+        )
 
 
 @pytest.mark.parametrize("bad_net", [None, "net", 3, "core", "index"])
@@ -737,8 +829,9 @@ def test_read_only_inputs_are_accepted_and_not_modified():
 # ---------------------------------------------------------------------------------------------- divergence
 
 
-@pytest.mark.parametrize("loss,K,lr", [("squared_error", 1, 1e10), ("squared_error", 3, 1e30),
-                                       ("softmax_cross_entropy", 4, 1e300)])
+@pytest.mark.parametrize(
+    "loss,K,lr", [("squared_error", 1, 1e10), ("squared_error", 3, 1e30), ("softmax_cross_entropy", 4, 1e300)]
+)
 @pytest.mark.parametrize("strategy", STRATEGIES)
 def test_diverging_training_raises(strategy, loss, K, lr):
     """A learning rate that blows the weights up raises ValueError naming the non-finite weights (never a

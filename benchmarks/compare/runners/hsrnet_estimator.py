@@ -11,13 +11,13 @@ checked in tests/python/test_compare_runners.py; curves agree with one ``fit`` s
 bit. Each call also re-validates and re-maps X (the input map), an overhead a single ``fit`` pays once:
 ``extra.trainer_seconds`` is the trainer's own time, so the gap is visible.
 """
+
 from __future__ import annotations
 
 import warnings
 
-from sklearn.exceptions import ConvergenceWarning
-
 import hsrnet
+from sklearn.exceptions import ConvergenceWarning
 
 from .loop import Diverged, Trained, run_epochs
 
@@ -54,11 +54,16 @@ def run(ds, params, threads, max_epochs, time_budget_s):
                 if "diverged" in str(e):
                     raise Diverged(str(e)) from e
                 raise
-        return Trained(est.loss_curve_[-1], {"firing_fraction": est.firing_fraction_[-1],
-                                             "trainer_seconds": est.timings_["total"][-1],
-                                             "identify_seconds": est.timings_["identify"][-1]})
+        return Trained(
+            est.loss_curve_[-1],
+            {
+                "firing_fraction": est.firing_fraction_[-1],
+                "trainer_seconds": est.timings_["total"][-1],
+                "identify_seconds": est.timings_["identify"][-1],
+            },
+        )
 
-    config = {**est.get_params(), "estimator": Est.__name__,
-              "driver": "fit per epoch with warm_start=True, max_iter=1"}
-    return config, run_epochs(lambda: None, train_epoch, lambda: est.score(ds.X_test, ds.y_test),
-                              max_epochs, time_budget_s)
+    config = {**est.get_params(), "estimator": Est.__name__, "driver": "fit per epoch with warm_start=True, max_iter=1"}
+    return config, run_epochs(
+        lambda: None, train_epoch, lambda: est.score(ds.X_test, ds.y_test), max_epochs, time_budget_s
+    )

@@ -4,6 +4,7 @@ rule. Keeping it in one place is what makes "training seconds" mean the same thi
 Memory likewise: the high-water mark (VmHWM) is reset before the setup and before each epoch and read after
 it, so the training peak leaves out evaluation (whose batches of hidden activations can dwarf a B = 1 step).
 """
+
 from __future__ import annotations
 
 import math
@@ -21,6 +22,7 @@ class Diverged(RuntimeError):
 class Trained:
     """What one training epoch reports: mean training loss (None if the competitor does not expose one)
     and runner-specific facts (hsrnet: firing fraction, phase seconds)."""
+
     loss: float | None = None
     extra: dict = field(default_factory=dict)
 
@@ -28,11 +30,11 @@ class Trained:
 @dataclass
 class Outcome:
     epochs: list
-    status: str           # ok | diverged | error
-    stop_reason: str      # max_epochs | time_budget | diverged | error
+    status: str  # ok | diverged | error
+    stop_reason: str  # max_epochs | time_budget | diverged | error
     message: str = ""
-    train_peak_kb: int | None = None   # highest VmHWM over setup and training epochs (None: no reset possible)
-    seen_peak_kb: int = 0              # highest VmHWM read before any reset (the process's peak so far)
+    train_peak_kb: int | None = None  # highest VmHWM over setup and training epochs (None: no reset possible)
+    seen_peak_kb: int = 0  # highest VmHWM read before any reset (the process's peak so far)
 
 
 def run_epochs(setup, train_epoch, evaluate, max_epochs: int, time_budget_s: float) -> Outcome:
@@ -55,14 +57,20 @@ def run_epochs(setup, train_epoch, evaluate, max_epochs: int, time_budget_s: flo
             return Outcome(epochs, "diverged", "diverged", str(e)[:300], peak.kb, peak.seen)
         seconds += time.perf_counter() - start
         if out.loss is not None and not math.isfinite(out.loss):
-            return Outcome(epochs, "diverged", "diverged", f"training loss {out.loss} in epoch {epoch}", peak.kb,
-                           peak.seen)
+            return Outcome(
+                epochs, "diverged", "diverged", f"training loss {out.loss} in epoch {epoch}", peak.kb, peak.seen
+            )
         metric = float(evaluate())
         if not math.isfinite(metric):
-            return Outcome(epochs, "diverged", "diverged", f"test metric {metric} after epoch {epoch}", peak.kb,
-                           peak.seen)
-        entry = {"epoch": epoch, "train_seconds_cumulative": seconds, "test_metric": metric,
-                 "train_loss": None if out.loss is None else float(out.loss)}
+            return Outcome(
+                epochs, "diverged", "diverged", f"test metric {metric} after epoch {epoch}", peak.kb, peak.seen
+            )
+        entry = {
+            "epoch": epoch,
+            "train_seconds_cumulative": seconds,
+            "test_metric": metric,
+            "train_loss": None if out.loss is None else float(out.loss),
+        }
         if out.extra:
             entry["extra"] = out.extra
         epochs.append(entry)

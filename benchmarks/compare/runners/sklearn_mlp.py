@@ -8,6 +8,7 @@ check_random_state(random_state) on every call, so an int seed replays the same 
 instance continues its stream. The trajectory is still not ``fit(max_iter=k)``'s bit for bit (``fit``
 reshuffles the previous permutation, ``partial_fit`` a fresh arange), only statistically the same.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -44,7 +45,13 @@ def run(ds, params, threads, max_epochs, time_budget_s):
             est.partial_fit(st["X"], ds.y_train)
         return Trained(float(est.loss_))
 
-    config = {**est.get_params(), "random_state": f"RandomState({SEED})", "estimator": Est.__name__,
-              "inputs": "StandardScaler", "driver": "partial_fit per epoch"}
-    return config, run_epochs(setup, train_epoch, lambda: est.score(st["scaler"].transform(ds.X_test), ds.y_test),
-                              max_epochs, time_budget_s)
+    config = {
+        **est.get_params(),
+        "random_state": f"RandomState({SEED})",
+        "estimator": Est.__name__,
+        "inputs": "StandardScaler",
+        "driver": "partial_fit per epoch",
+    }
+    return config, run_epochs(
+        setup, train_epoch, lambda: est.score(st["scaler"].transform(ds.X_test), ds.y_test), max_epochs, time_budget_s
+    )

@@ -2,6 +2,7 @@
 initialisation (seeded), Adam(lr=1e-3), batch 128, a reshuffle every epoch; cross-entropy, or MSELoss on
 standardised targets for regression (predictions mapped back before scoring).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -35,8 +36,9 @@ def run(ds, params, threads, max_epochs, time_budget_s):
             st["y_mean"], st["y_std"] = y.mean(), y.std()
             st["T"] = torch.from_numpy(((y - st["y_mean"]) / st["y_std"]).astype(np.float32)).reshape(-1, 1)
             k = 1
-        st["model"] = torch.nn.Sequential(torch.nn.Linear(st["X"].shape[1], cfg["hidden"]), torch.nn.ReLU(),
-                                          torch.nn.Linear(cfg["hidden"], k))
+        st["model"] = torch.nn.Sequential(
+            torch.nn.Linear(st["X"].shape[1], cfg["hidden"]), torch.nn.ReLU(), torch.nn.Linear(cfg["hidden"], k)
+        )
         st["opt"] = torch.optim.Adam(st["model"].parameters(), lr=cfg["lr"])
         st["gen"] = torch.Generator().manual_seed(cfg["seed"])
 
@@ -47,7 +49,7 @@ def run(ds, params, threads, max_epochs, time_budget_s):
         order = torch.randperm(len(X), generator=st["gen"])
         total = 0.0
         for i in range(0, len(X), B):
-            idx = order[i:i + B]
+            idx = order[i : i + B]
             loss = loss_fn(model(X[idx]), T[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -62,6 +64,10 @@ def run(ds, params, threads, max_epochs, time_budget_s):
             return float(np.mean(st["classes"][out.argmax(axis=1)] == ds.y_test))
         return r2_score(ds.y_test, out.ravel() * st["y_std"] + st["y_mean"])
 
-    config = {**cfg, "optimizer": "torch.optim.Adam", "inputs": "StandardScaler",
-              "loss": "cross_entropy" if classify else "mse_loss on standardised targets"}
+    config = {
+        **cfg,
+        "optimizer": "torch.optim.Adam",
+        "inputs": "StandardScaler",
+        "loss": "cross_entropy" if classify else "mse_loss on standardised targets",
+    }
     return config, run_epochs(setup, train_epoch, evaluate, max_epochs, time_budget_s)

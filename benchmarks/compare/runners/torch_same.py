@@ -18,27 +18,41 @@ Model: f(x) = (1/sqrt(m)) * relu(x W^T - b) A, the hsrnet estimator's exactly:
     agree to float rounding, which tests/python/test_compare_runners.py checks).
 The sphere variant (run_sphere) copies hsrnet_sgd's initial network instead and uses its plain-SGD recipe.
 """
+
 from __future__ import annotations
 
 import functools
 import math
 
+import hsrnet
 import numpy as np
 import torch
-from sklearn.metrics import r2_score
-from sklearn.utils import check_random_state
-
-import hsrnet
 from hsrnet.estimators import DEFAULT_LEARNING_RATES
 from hsrnet.input_map import InputMap
+from sklearn.metrics import r2_score
+from sklearn.utils import check_random_state
 
 from . import hsrnet_estimator, hsrnet_sgd
 from .loop import Trained, run_epochs
 
-RECIPE = ("n_neurons", "threshold", "batch_size", "learning_rate_init", "train_output_layer", "input_map",
-          "n_components", "solver", "momentum", "epsilon", "shuffle", "random_state")
-SOLVERS = {"sgd": lambda params, lr, eps: torch.optim.SGD(params, lr=lr),
-           "adagrad": lambda params, lr, eps: torch.optim.Adagrad(params, lr=lr, eps=1e-10 if eps is None else eps)}
+RECIPE = (
+    "n_neurons",
+    "threshold",
+    "batch_size",
+    "learning_rate_init",
+    "train_output_layer",
+    "input_map",
+    "n_components",
+    "solver",
+    "momentum",
+    "epsilon",
+    "shuffle",
+    "random_state",
+)
+SOLVERS = {
+    "sgd": lambda params, lr, eps: torch.optim.SGD(params, lr=lr),
+    "adagrad": lambda params, lr, eps: torch.optim.Adagrad(params, lr=lr, eps=1e-10 if eps is None else eps),
+}
 EVAL_FLOATS = 1 << 24  # hidden activations held at once while evaluating (64 MB): m = 2^20 takes 16 rows
 
 
@@ -48,8 +62,9 @@ def estimator_initial_network(cfg, d, n_outputs) -> hsrnet.ShiftedReLUNetwork:
     if the estimator's derivation changes."""
     rs = check_random_state(cfg["random_state"])
     net_seed = int(rs.randint(0, np.iinfo(np.int32).max, size=3)[0])
-    return hsrnet.ShiftedReLUNetwork(d, int(cfg["n_neurons"]), n_outputs, threshold=cfg["threshold"],
-                                     seed=net_seed, n_threads=1)
+    return hsrnet.ShiftedReLUNetwork(
+        d, int(cfg["n_neurons"]), n_outputs, threshold=cfg["threshold"], seed=net_seed, n_threads=1
+    )
 
 
 class SameModel(torch.nn.Module):
@@ -67,7 +82,7 @@ class SameModel(torch.nn.Module):
 def _predict(model, X) -> np.ndarray:
     rows = max(1, EVAL_FLOATS // model.W.shape[0])
     with torch.no_grad():
-        return torch.cat([model(X[i:i + rows]) for i in range(0, len(X), rows)]).numpy()
+        return torch.cat([model(X[i : i + rows]) for i in range(0, len(X), rows)]).numpy()
 
 
 def _train(setup, loss_fn, optimizer, batch_size, shuffle, seed, max_epochs, time_budget_s, evaluate):
@@ -86,7 +101,7 @@ def _train(setup, loss_fn, optimizer, batch_size, shuffle, seed, max_epochs, tim
         order = torch.randperm(n, generator=st["gen"]) if shuffle else torch.arange(n)
         total = 0.0
         for i in range(0, n, batch_size):
-            idx = order[i:i + batch_size]
+            idx = order[i : i + batch_size]
             loss = loss_fn(model(X[idx]), T[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -109,12 +124,17 @@ def run(ds, params, threads, max_epochs, time_budget_s):
     defaults = hsrnet_estimator.estimator_class(ds.task)().get_params()
     cfg = {**{k: v for k, v in defaults.items() if k in RECIPE}, "random_state": 0, **params}
     if cfg["solver"] not in SOLVERS or cfg["momentum"]:
-        raise ValueError(f"torch-same has PyTorch's rule for solver sgd (no momentum) and adagrad only, got "
-                         f"solver={cfg['solver']!r}, momentum={cfg['momentum']!r}")
+        raise ValueError(
+            f"torch-same has PyTorch's rule for solver sgd (no momentum) and adagrad only, got "
+            f"solver={cfg['solver']!r}, momentum={cfg['momentum']!r}"
+        )
     classify = ds.task == "classification"
     loss_name = "softmax_cross_entropy" if classify else "squared_error"
-    lr = (DEFAULT_LEARNING_RATES[loss_name][cfg["solver"]] if isinstance(cfg["learning_rate_init"], str)
-          else float(cfg["learning_rate_init"]))
+    lr = (
+        DEFAULT_LEARNING_RATES[loss_name][cfg["solver"]]
+        if isinstance(cfg["learning_rate_init"], str)
+        else float(cfg["learning_rate_init"])
+    )
     st = {}
 
     def setup():  # on the clock: the estimator fits its input map and target scaling inside fit, too
@@ -140,10 +160,23 @@ def run(ds, params, threads, max_epochs, time_budget_s):
 
     loss_fn = torch.nn.functional.cross_entropy if classify else _half_squared
     optimizer = functools.partial(SOLVERS[cfg["solver"]], lr=lr, eps=cfg["epsilon"])
-    outcome = _train(setup, loss_fn, optimizer, int(cfg["batch_size"]), bool(cfg["shuffle"]), cfg["random_state"],
-                     max_epochs, time_budget_s, evaluate)
-    return {**cfg, "learning_rate": lr, "optimizer": f"torch.optim.{'SGD' if cfg['solver'] == 'sgd' else 'Adagrad'}",
-            "init": "hsrnet estimator's initial W, A"}, outcome
+    outcome = _train(
+        setup,
+        loss_fn,
+        optimizer,
+        int(cfg["batch_size"]),
+        bool(cfg["shuffle"]),
+        cfg["random_state"],
+        max_epochs,
+        time_budget_s,
+        evaluate,
+    )
+    return {
+        **cfg,
+        "learning_rate": lr,
+        "optimizer": f"torch.optim.{'SGD' if cfg['solver'] == 'sgd' else 'Adagrad'}",
+        "init": "hsrnet estimator's initial W, A",
+    }, outcome
 
 
 def run_sphere(ds, params, threads, max_epochs, time_budget_s):
@@ -159,6 +192,15 @@ def run_sphere(ds, params, threads, max_epochs, time_budget_s):
         return hsrnet_sgd.sphere_mse(_predict(model, torch.from_numpy(ds.X_test)), ds.y_test)
 
     optimizer = functools.partial(torch.optim.SGD, lr=cfg["learning_rate"])
-    outcome = _train(setup, _half_squared, optimizer, cfg["batch_size"], True, cfg["shuffle_seed"], max_epochs,
-                     time_budget_s, evaluate)
+    outcome = _train(
+        setup,
+        _half_squared,
+        optimizer,
+        cfg["batch_size"],
+        True,
+        cfg["shuffle_seed"],
+        max_epochs,
+        time_budget_s,
+        evaluate,
+    )
     return {**cfg, "strategy": "dense (torch)", "optimizer": "torch.optim.SGD (no momentum)"}, outcome

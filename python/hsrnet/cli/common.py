@@ -1,4 +1,5 @@
 """What the subcommands share: exit codes, CLIError, option types, output helpers, data and model loading."""
+
 from __future__ import annotations
 
 import argparse
@@ -7,7 +8,6 @@ import struct
 import sys
 
 import numpy as np
-
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_DATA, EXIT_MODEL = 0, 1, 2, 3, 4
 
@@ -162,6 +162,8 @@ def _check_writable(path, what):
 def _warning_line(w):
     text = " ".join(str(w.message).split())
     if w.category.__name__ == "ConvergenceWarning":
-        return (f"hsrnet: warning: training ended at the epoch limit before the loss settled ({text}); "
-                "more --epochs may help")
+        return (
+            f"hsrnet: warning: training ended at the epoch limit before the loss settled ({text}); "
+            "more --epochs may help"
+        )
     return f"hsrnet: warning: {text}"

@@ -1,4 +1,5 @@
 """``hsrnet info``: what a model file holds (every check of loading runs first)."""
+
 from __future__ import annotations
 
 import os
@@ -25,13 +26,17 @@ def info(args) -> int:
     params = json.loads(text("hsrnet/params"))
     kind = type(est).__name__
     rows = [
-        ("file", (f"{args.model} ({_human_bytes(size)}, format version {version}, {len(tensors)} tensors, "
-                  "checksum OK)")),
+        (
+            "file",
+            (f"{args.model} ({_human_bytes(size)}, format version {version}, {len(tensors)} tensors, checksum OK)"),
+        ),
         ("kind", f"{kind} (written by hsrnet {text('hsrnet/version')})"),
         ("features", f"{est.n_features_in_:,} (input map {est.input_map_.kind!r}: network inputs {net.d:,})"),
         ("neurons", f"{net.m:,}"),
-        ("threshold", f"b = {net.threshold:.6g}" + (" (auto: sqrt(0.4 ln m))" if params.get("threshold") == "auto"
-                                                      else "")),
+        (
+            "threshold",
+            f"b = {net.threshold:.6g}" + (" (auto: sqrt(0.4 ln m))" if params.get("threshold") == "auto" else ""),
+        ),
     ]
     if kind == "HSRClassifier":
         classes = ", ".join(str(c) for c in est.classes_[:20]) + (", ..." if len(est.classes_) > 20 else "")
@@ -41,9 +46,11 @@ def info(args) -> int:
     n_iter = est.n_iter_
     if n_iter:
         total = sum(est.timings_.get("total", []))
-        line = (f"{n_iter} epoch{'s' if n_iter != 1 else ''}, {est.t_:,} samples seen, final loss "
-                f"{est.loss_curve_[-1]:.6g}, firing fraction {100 * est.firing_fraction_[-1]:.2f} %, "
-                f"training time {total:.2f} s")
+        line = (
+            f"{n_iter} epoch{'s' if n_iter != 1 else ''}, {est.t_:,} samples seen, final loss "
+            f"{est.loss_curve_[-1]:.6g}, firing fraction {100 * est.firing_fraction_[-1]:.2f} %, "
+            f"training time {total:.2f} s"
+        )
         if est.validation_scores_:
             line += f", best validation score {est.best_validation_score_:.4f}"
         rows.append(("training", line))

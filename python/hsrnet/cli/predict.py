@@ -1,4 +1,5 @@
 """``hsrnet predict``: predictions for a data file as CSV, columns matched to the model's by name."""
+
 from __future__ import annotations
 
 import os
@@ -110,8 +111,11 @@ def _match_columns(est, table, data):
         if missing:
             parts.append("lacks the model's column(s) " + ", ".join(repr(c) for c in missing))
         if extra:
-            parts.append("has column(s) the model was not trained on: " + ", ".join(repr(c) for c in extra) +
-                         (" (if one is the target, name it with --target)" if table.target_name is None else ""))
+            parts.append(
+                "has column(s) the model was not trained on: "
+                + ", ".join(repr(c) for c in extra)
+                + (" (if one is the target, name it with --target)" if table.target_name is None else "")
+            )
         raise DataError(f"{data} " + "; ".join(parts))
     if len(set(got)) != len(got):
         raise DataError(f"{data}: column names repeat; cannot match them to the model's columns")

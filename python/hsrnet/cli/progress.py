@@ -1,4 +1,5 @@
 """Training with a progress bar: the fit on the main thread (Ctrl-C reaches it), the bar in a helper thread."""
+
 from __future__ import annotations
 
 

@@ -1,4 +1,5 @@
 """``hsrnet train``: a data file in, a model file out."""
+
 from __future__ import annotations
 
 import os
@@ -7,8 +8,18 @@ import time
 
 import numpy as np
 
-from .common import (_OVERFIT_GAP, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, CLIError, _check_writable, _human_bytes,
-                     _load_data, _say, _warning_line)
+from .common import (
+    _OVERFIT_GAP,
+    EXIT_FAILURE,
+    EXIT_OK,
+    EXIT_USAGE,
+    CLIError,
+    _check_writable,
+    _human_bytes,
+    _load_data,
+    _say,
+    _warning_line,
+)
 from .progress import _fit_with_progress
 
 
@@ -21,15 +32,26 @@ def train(args) -> int:
     if args.task == "classify":
         n_classes = len(np.unique(y))
         if n_classes > 0.5 * len(y):
-            _say(f"hsrnet: warning: the target has {n_classes:,} classes for {len(y):,} samples; a target with "
-                 "mostly distinct values looks continuous: --task regress?", file=sys.stderr)
+            _say(
+                f"hsrnet: warning: the target has {n_classes:,} classes for {len(y):,} samples; a target with "
+                "mostly distinct values looks continuous: --task regress?",
+                file=sys.stderr,
+            )
 
     import hsrnet
 
     params = {"random_state": args.seed, "verbose": bool(args.verbose)}
-    for opt, name in (("neurons", "n_neurons"), ("epochs", "max_iter"), ("batch_size", "batch_size"),
-                      ("lr", "learning_rate_init"), ("strategy", "strategy"), ("threads", "n_jobs"),
-                      ("threshold", "threshold"), ("input_map", "input_map"), ("solver", "solver")):
+    for opt, name in (
+        ("neurons", "n_neurons"),
+        ("epochs", "max_iter"),
+        ("batch_size", "batch_size"),
+        ("lr", "learning_rate_init"),
+        ("strategy", "strategy"),
+        ("threads", "n_jobs"),
+        ("threshold", "threshold"),
+        ("input_map", "input_map"),
+        ("solver", "solver"),
+    ):
         value = getattr(args, opt)
         if value is not None:
             params[name] = value
@@ -48,8 +70,10 @@ def train(args) -> int:
     what = f"{len(np.unique(y))} classes" if args.task == "classify" else "regression target"
     target_name = table.target_name if table.format != "idx" else os.path.basename(table.target_name)
     _say(f"data: {args.data} ({table.format}): {n:,} samples, {d:,} features; target {target_name!r}: {what}")
-    _say(f"model: {Est.__name__} with {est.n_neurons:,} neurons, up to {est.max_iter} epochs, batch size "
-         f"{est.batch_size}, learning rate {est._initial_learning_rate():g}, strategy {est.strategy}")
+    _say(
+        f"model: {Est.__name__} with {est.n_neurons:,} neurons, up to {est.max_iter} epochs, batch size "
+        f"{est.batch_size}, learning rate {est._initial_learning_rate():g}, strategy {est.strategy}"
+    )
 
     from ..demo import progress_enabled
 
@@ -67,19 +91,25 @@ def train(args) -> int:
         est.feature_names_in_ = np.asarray(table.feature_names, dtype=object)
     score = _score(est, X_fit, y_fit)
     loss_name = "cross-entropy" if args.task == "classify" else "0.5 * squared error on standardised targets"
-    _say(f"trained {est.n_iter_} epoch{'s' if est.n_iter_ != 1 else ''} in {seconds:.2f} s "
-         f"({seconds / max(est.n_iter_, 1):.3f} s per epoch); firing fraction {100 * est.firing_fraction_[-1]:.2f} %")
+    _say(
+        f"trained {est.n_iter_} epoch{'s' if est.n_iter_ != 1 else ''} in {seconds:.2f} s "
+        f"({seconds / max(est.n_iter_, 1):.3f} s per epoch); firing fraction {100 * est.firing_fraction_[-1]:.2f} %"
+    )
     _say(f"final training loss: {est.loss_curve_[-1]:.6g} ({loss_name})")
     metric = "accuracy" if args.task == "classify" else "R^2"
     _say(f"score on the training data: {metric} {score:.4f}")
     if X_val is not None:
         held = _score(est, X_val, y_val)
-        _say(f"score on the held-out data ({len(y_val):,} samples, --validation-fraction "
-             f"{args.validation_fraction:g}): {metric} {held:.4f}")
+        _say(
+            f"score on the held-out data ({len(y_val):,} samples, --validation-fraction "
+            f"{args.validation_fraction:g}): {metric} {held:.4f}"
+        )
         if score - held > _OVERFIT_GAP:
-            _say(f"hsrnet: warning: the training {metric} ({score:.4f}) exceeds the held-out {metric} ({held:.4f}) by "
-                 f"{score - held:.2f}: the model over-fits; fewer --epochs or --neurons, or more data, may help",
-                 file=sys.stderr)
+            _say(
+                f"hsrnet: warning: the training {metric} ({score:.4f}) exceeds the held-out {metric} ({held:.4f}) by "
+                f"{score - held:.2f}: the model over-fits; fewer --epochs or --neurons, or more data, may help",
+                file=sys.stderr,
+            )
     try:
         est.save(args.output)
     except OSError as e:
@@ -92,11 +122,11 @@ def _hold_out(X, y, fraction, task, seed):
     from sklearn.model_selection import train_test_split
 
     if round(fraction * len(y)) < 1 or round((1 - fraction) * len(y)) < 2:
-        raise CLIError(f"--validation-fraction {fraction:g} of {len(y)} samples leaves no held-out or training "
-                       "data", EXIT_USAGE)
+        raise CLIError(
+            f"--validation-fraction {fraction:g} of {len(y)} samples leaves no held-out or training data", EXIT_USAGE
+        )
     try:
-        return train_test_split(X, y, test_size=fraction, random_state=seed,
-                                stratify=y if task == "classify" else None)
+        return train_test_split(X, y, test_size=fraction, random_state=seed, stratify=y if task == "classify" else None)
     except ValueError:  # a class too small to stratify
         return train_test_split(X, y, test_size=fraction, random_state=seed)
 
