@@ -66,7 +66,7 @@ __all__ = [
 _LAZY = {
     "HSRClassifier": ("estimators", "HSRClassifier"),
     "HSRRegressor": ("estimators", "HSRRegressor"),
-    "load": ("model_io", "load"),
+    "load": ("estimators", "load"),  # via estimators: importing them registers the model-file kinds
 }
 
 

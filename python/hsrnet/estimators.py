@@ -42,21 +42,15 @@ from sklearn.utils.multiclass import check_classification_targets, unique_labels
 from sklearn.utils.validation import check_is_fitted, validate_data
 from threadpoolctl import threadpool_limits
 
+from . import model_io
 from ._core import max_threads as _max_threads
 from .input_map import INPUT_MAPS, InputMap
-from .network import OPTIMIZERS, STRATEGIES, SGDTrainer, ShiftedReLUNetwork
+from .model_io import load  # noqa: F401  (hsrnet.load: importing it here registers the kinds below)
+from .network import OPTIMIZERS, STRATEGIES, TIMING_KEYS, SGDTrainer, ShiftedReLUNetwork
 
 __all__ = ["HSRClassifier", "HSRRegressor"]
 
 LEARNING_RATES = ("constant", "invscaling", "adaptive")
-TIMING_KEYS = {
-    "identify": "identify_s",
-    "forward": "forward_s",
-    "backward": "backward_s",
-    "update": "update_s",
-    "maintenance": "index_s",
-    "total": "total_s",
-}
 _MIN_ADAPTIVE_LR = 1e-6  # as scikit-learn's MLP: "adaptive" stops once the rate falls below it
 _MAX_JOBS = 4096  # the thread counts the core accepts
 
@@ -497,11 +491,10 @@ class _BaseHSR(BaseEstimator):
 
     def save(self, path):
         """Writes the fitted model to `path` atomically (format: docs/model_format.md); load with hsrnet.load."""
-        from .model_io import save
-
-        save(self, path)
+        model_io.save(self, path)
 
 
+@model_io.register_kind
 class HSRClassifier(ClassifierMixin, _BaseHSR):
     """A wide shifted-ReLU network classifier trained by exact sparse SGD (softmax cross-entropy).
 
@@ -722,6 +715,7 @@ class HSRClassifier(ClassifierMixin, _BaseHSR):
         return scores
 
 
+@model_io.register_kind
 class HSRRegressor(RegressorMixin, _BaseHSR):
     """A wide shifted-ReLU network regressor trained by exact sparse SGD (squared error, K outputs).
 
