@@ -110,6 +110,64 @@ class _BaseHSR(BaseEstimator):
     }
 
     # ----------------------------------------------------------------------------------------------- checks
+    # One __init__ for both estimators: scikit-learn reads the parameters from its signature, and both take
+    # the same ones (their docstrings list them).
+    def __init__(
+        self,
+        n_neurons=DEFAULT_N_NEURONS,
+        threshold="auto",
+        max_iter=DEFAULT_MAX_ITER,
+        batch_size=DEFAULT_BATCH_SIZE,
+        learning_rate="constant",
+        learning_rate_init="auto",
+        power_t=0.5,
+        tol=1e-4,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=DEFAULT_N_ITER_NO_CHANGE,
+        train_output_layer=DEFAULT_TRAIN_OUTPUT_LAYER,
+        solver=DEFAULT_SOLVER,
+        momentum=0.0,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=None,
+        strategy="auto",
+        cache_memory_budget=2**30,
+        input_map=DEFAULT_INPUT_MAP,
+        n_components=DEFAULT_N_COMPONENTS,
+        shuffle=True,
+        random_state=None,
+        warm_start=False,
+        n_jobs=None,
+        verbose=False,
+    ):
+        self.n_neurons = n_neurons
+        self.threshold = threshold
+        self.max_iter = max_iter
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.tol = tol
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.train_output_layer = train_output_layer
+        self.solver = solver
+        self.momentum = momentum
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.strategy = strategy
+        self.cache_memory_budget = cache_memory_budget
+        self.input_map = input_map
+        self.n_components = n_components
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.warm_start = warm_start
+        self.n_jobs = n_jobs
+        self.verbose = verbose
+
     def __sklearn_is_fitted__(self):
         return hasattr(self, "network_")
 
@@ -594,62 +652,6 @@ class HSRClassifier(ClassifierMixin, _BaseHSR):
     _multi_output = False
     _loss = "softmax_cross_entropy"
 
-    def __init__(
-        self,
-        n_neurons=DEFAULT_N_NEURONS,
-        threshold="auto",
-        max_iter=DEFAULT_MAX_ITER,
-        batch_size=DEFAULT_BATCH_SIZE,
-        learning_rate="constant",
-        learning_rate_init="auto",
-        power_t=0.5,
-        tol=1e-4,
-        early_stopping=False,
-        validation_fraction=0.1,
-        n_iter_no_change=DEFAULT_N_ITER_NO_CHANGE,
-        train_output_layer=DEFAULT_TRAIN_OUTPUT_LAYER,
-        solver=DEFAULT_SOLVER,
-        momentum=0.0,
-        beta_1=0.9,
-        beta_2=0.999,
-        epsilon=None,
-        strategy="auto",
-        cache_memory_budget=2**30,
-        input_map=DEFAULT_INPUT_MAP,
-        n_components=DEFAULT_N_COMPONENTS,
-        shuffle=True,
-        random_state=None,
-        warm_start=False,
-        n_jobs=None,
-        verbose=False,
-    ):
-        self.n_neurons = n_neurons
-        self.threshold = threshold
-        self.max_iter = max_iter
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.learning_rate_init = learning_rate_init
-        self.power_t = power_t
-        self.tol = tol
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.n_iter_no_change = n_iter_no_change
-        self.train_output_layer = train_output_layer
-        self.solver = solver
-        self.momentum = momentum
-        self.beta_1 = beta_1
-        self.beta_2 = beta_2
-        self.epsilon = epsilon
-        self.strategy = strategy
-        self.cache_memory_budget = cache_memory_budget
-        self.input_map = input_map
-        self.n_components = n_components
-        self.shuffle = shuffle
-        self.random_state = random_state
-        self.warm_start = warm_start
-        self.n_jobs = n_jobs
-        self.verbose = verbose
-
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_label = False
@@ -737,62 +739,6 @@ class HSRRegressor(RegressorMixin, _BaseHSR):
     _is_classifier = False
     _multi_output = True
     _loss = "squared_error"
-
-    def __init__(
-        self,
-        n_neurons=DEFAULT_N_NEURONS,
-        threshold="auto",
-        max_iter=DEFAULT_MAX_ITER,
-        batch_size=DEFAULT_BATCH_SIZE,
-        learning_rate="constant",
-        learning_rate_init="auto",
-        power_t=0.5,
-        tol=1e-4,
-        early_stopping=False,
-        validation_fraction=0.1,
-        n_iter_no_change=DEFAULT_N_ITER_NO_CHANGE,
-        train_output_layer=DEFAULT_TRAIN_OUTPUT_LAYER,
-        solver=DEFAULT_SOLVER,
-        momentum=0.0,
-        beta_1=0.9,
-        beta_2=0.999,
-        epsilon=None,
-        strategy="auto",
-        cache_memory_budget=2**30,
-        input_map=DEFAULT_INPUT_MAP,
-        n_components=DEFAULT_N_COMPONENTS,
-        shuffle=True,
-        random_state=None,
-        warm_start=False,
-        n_jobs=None,
-        verbose=False,
-    ):
-        self.n_neurons = n_neurons
-        self.threshold = threshold
-        self.max_iter = max_iter
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.learning_rate_init = learning_rate_init
-        self.power_t = power_t
-        self.tol = tol
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.n_iter_no_change = n_iter_no_change
-        self.train_output_layer = train_output_layer
-        self.solver = solver
-        self.momentum = momentum
-        self.beta_1 = beta_1
-        self.beta_2 = beta_2
-        self.epsilon = epsilon
-        self.strategy = strategy
-        self.cache_memory_budget = cache_memory_budget
-        self.input_map = input_map
-        self.n_components = n_components
-        self.shuffle = shuffle
-        self.random_state = random_state
-        self.warm_start = warm_start
-        self.n_jobs = n_jobs
-        self.verbose = verbose
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
