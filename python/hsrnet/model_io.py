@@ -1,6 +1,6 @@
 """Model files of the hsrnet estimators: ``est.save(path)`` and ``hsrnet.load(path)``.
 
-A model file is a tensor file (tensor_file.py / include/hsrnet/tensor_file.hpp: magic, version, size, CRC-32,
+A model file is a tensor file (tensor_file.py / include/hsrnet/io/tensor_file.hpp: magic, version, size, CRC-32,
 written atomically) holding named tensors; docs/model_format.md lists them. Text (the estimator kind, its
 parameters, class labels, feature names) is stored as uint8 UTF-8, JSON where it is structured, so a file
 never runs code when it is read (unlike a pickle).

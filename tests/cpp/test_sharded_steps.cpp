@@ -9,9 +9,9 @@
 #include <tuple>
 #include <vector>
 
-#include "hsrnet/losses.hpp"
-#include "hsrnet/sgd_trainer.hpp"
-#include "hsrnet/shifted_relu_net.hpp"
+#include "hsrnet/net/losses.hpp"
+#include "hsrnet/net/shifted_relu_net.hpp"
+#include "hsrnet/train/sgd_trainer.hpp"
 #include "training_fixtures.hpp"
 
 namespace {
@@ -28,7 +28,7 @@ OptimizerOptions optimizer(Optimizer kind, double momentum = 0.0) {
 const OptimizerOptions kOptimizers[] = {optimizer(Optimizer::SGD), optimizer(Optimizer::SGD, 0.9),
                                         optimizer(Optimizer::Adagrad), optimizer(Optimizer::RowwiseAdagrad),
                                         optimizer(Optimizer::Adam)};
-const Strategy kStrategies[] = {Strategy::Dense, Strategy::Scan, Strategy::Gemm,
+const Strategy kStrategies[] = {Strategy::Dense, Strategy::Scan,  Strategy::Gemm,
                                 Strategy::Tree,  Strategy::Cache, Strategy::Auto};
 
 double rate_for(const OptimizerOptions& o) {
@@ -74,8 +74,8 @@ Weights train_sharded(const Data& data, const std::vector<float>& W, const std::
     NetOptions no;
     no.threshold = b;
     no.output_scale = 1.0 / std::sqrt(static_cast<double>(m));
-    nets.push_back(std::make_unique<ShiftedReLUNet>(data.d, r1 - r0, data.K, W.data() + r0 * data.d,
-                                                    A.data() + r0 * data.K, no));
+    nets.push_back(
+        std::make_unique<ShiftedReLUNet>(data.d, r1 - r0, data.K, W.data() + r0 * data.d, A.data() + r0 * data.K, no));
     trainers.push_back(std::make_unique<SgdTrainer>(opt));
   }
   Weights out;

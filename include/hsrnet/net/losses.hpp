@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-#include "hsrnet/portable_math.hpp"
+#include "hsrnet/kernels/portable_math.hpp"
 
 namespace hsrnet {
 

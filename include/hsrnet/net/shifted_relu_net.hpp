@@ -26,13 +26,13 @@
 #include <string>
 #include <vector>
 
-#include "hsrnet/above_threshold.hpp"
-#include "hsrnet/dot_kernel.hpp"
-#include "hsrnet/half_space_index.hpp"
-#include "hsrnet/losses.hpp"
-#include "hsrnet/multi_dot.hpp"
-#include "hsrnet/portable_math.hpp"
-#include "hsrnet/rng.hpp"
+#include "hsrnet/index/half_space_index.hpp"
+#include "hsrnet/kernels/above_threshold.hpp"
+#include "hsrnet/kernels/dot_kernel.hpp"
+#include "hsrnet/kernels/multi_dot.hpp"
+#include "hsrnet/kernels/portable_math.hpp"
+#include "hsrnet/net/losses.hpp"
+#include "hsrnet/net/rng.hpp"
 
 namespace hsrnet {
 

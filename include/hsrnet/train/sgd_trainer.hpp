@@ -37,20 +37,20 @@
 #include <string>
 #include <vector>
 
-#include "hsrnet/above_threshold.hpp"
-#include "hsrnet/aligned_buffer.hpp"
-#include "hsrnet/candidate_cache.hpp"
-#include "hsrnet/dense_identifier.hpp"
-#include "hsrnet/dot_kernel.hpp"
-#include "hsrnet/half_space_index.hpp"
-#include "hsrnet/losses.hpp"
-#include "hsrnet/lr_schedule.hpp"
-#include "hsrnet/multi_dot.hpp"
-#include "hsrnet/neuron_major.hpp"
-#include "hsrnet/optimizer.hpp"
-#include "hsrnet/rng.hpp"
-#include "hsrnet/shifted_relu_net.hpp"
-#include "hsrnet/train_strategy.hpp"
+#include "hsrnet/index/half_space_index.hpp"
+#include "hsrnet/kernels/above_threshold.hpp"
+#include "hsrnet/kernels/aligned_buffer.hpp"
+#include "hsrnet/kernels/dot_kernel.hpp"
+#include "hsrnet/kernels/multi_dot.hpp"
+#include "hsrnet/net/losses.hpp"
+#include "hsrnet/net/rng.hpp"
+#include "hsrnet/net/shifted_relu_net.hpp"
+#include "hsrnet/train/candidate_cache.hpp"
+#include "hsrnet/train/dense_identifier.hpp"
+#include "hsrnet/train/lr_schedule.hpp"
+#include "hsrnet/train/neuron_major.hpp"
+#include "hsrnet/train/optimizer.hpp"
+#include "hsrnet/train/train_strategy.hpp"
 
 namespace hsrnet {
 
