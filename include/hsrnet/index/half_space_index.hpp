@@ -29,6 +29,7 @@
 #include "hsrnet/index/query_result.hpp"
 #include "hsrnet/index/row_store.hpp"
 #include "hsrnet/index/scan_backend.hpp"
+#include "hsrnet/index/tree_limits.hpp"
 
 namespace hsrnet {
 
@@ -55,7 +56,7 @@ inline Backend parse_backend(const std::string& name) {
 struct IndexOptions {
   Backend backend = Backend::Auto;  // default for calls that do not name one
   int leaf_size = 64;               // rows per tree leaf (8..4096)
-  int tree_max_dim = 16;            // auto builds a tree only up to this d (trees stop paying above ~8)
+  int tree_max_dim = kTreeMaxDim;   // auto builds a tree only up to this d (tree_limits.hpp)
   double rebuild_after = 1.0;       // rebuild the tree once this many row updates, as a fraction of m, piled up
   int n_threads = 0;                // 0: OpenMP's default
 };
