@@ -109,9 +109,8 @@ class BatchStep {
       ws.cand_offsets.swap(ws.index_hits.offsets);
       ws.cand_ids.swap(ws.index_hits.indices);
       if (index.stats().last_backend == Backend::Tree)
-        c.tree.after_query(
-            index, std::chrono::duration<double>(std::chrono::steady_clock::now() - query_start).count(),
-            c.opt.tree_rebuild_every);
+        c.tree.after_query(index, std::chrono::duration<double>(std::chrono::steady_clock::now() - query_start).count(),
+                           c.opt.tree_rebuild_every);
     }
     plan.strategy = strategy;
     plan.evaluated = ws.cand_ids.size();
@@ -173,15 +172,16 @@ class BatchStep {
     ws.losses.resize(nb);
     ws.dloss_norms.resize(nb);
     ws.fired_per_sample.resize(nb);
-#pragma omp parallel for schedule(dynamic, 1) num_threads(c.threads) \
-    if (c.threads > 1 && nb > 1 && plan.out_work > StepWorkspace::kParallelWork)
+#pragma omp parallel for schedule(dynamic, 1) \
+    num_threads(c.threads) if (c.threads > 1 && nb > 1 && plan.out_work > StepWorkspace::kParallelWork)
     for (std::ptrdiff_t q = 0; q < static_cast<std::ptrdiff_t>(nb); ++q) {
       const std::int64_t o = ws.cand_offsets[q];
       const std::size_t k = static_cast<std::size_t>(ws.cand_offsets[q + 1] - o);
       const std::size_t thread = static_cast<std::size_t>(omp_get_thread_num());
       double* acc = ws.output_sums.data() + thread * ws.output_stride;
       if (nmv == 0) {
-        ws.fired_per_sample[q] = out(static_cast<std::size_t>(q), ws.cand_ids.data() + o, ws.z_by_sample.data() + o, k, acc);
+        ws.fired_per_sample[q] =
+            out(static_cast<std::size_t>(q), ws.cand_ids.data() + o, ws.z_by_sample.data() + o, k, acc);
       } else {
         FiringScratch& fs = ws.firing_scratch[thread];
         fs.ids.clear();

@@ -106,9 +106,7 @@ class CacheKeeper {
     const double per = seconds / static_cast<double>(evaluated);
     seconds_per_dot_ = seconds_per_dot_ > 0.0 ? 0.9 * seconds_per_dot_ + 0.1 * per : per;
   }
-  void charge_needless(std::size_t candidates) {
-    cache_.charge(static_cast<double>(candidates) * seconds_per_dot_);
-  }
+  void charge_needless(std::size_t candidates) { cache_.charge(static_cast<double>(candidates) * seconds_per_dot_); }
 
   /// A cheap fingerprint of the data set (the cache must not survive a change of X).
   static std::uint64_t data_hash(const float* X, std::size_t count, int threads) {

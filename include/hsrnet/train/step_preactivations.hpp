@@ -26,8 +26,8 @@ inline void preactivations_one_sample(StepWorkspace& ws, const RowStore& store, 
   const NeuronMajor& nm = ws.by_neuron;
   const std::size_t nu = ws.plan.neurons;
   const std::ptrdiff_t groups = static_cast<std::ptrdiff_t>((nu + 3) / 4);
-#pragma omp parallel for schedule(dynamic, 128) num_threads(threads) \
-    if (threads > 1 && ws.plan.row_work > StepWorkspace::kParallelWork)
+#pragma omp parallel for schedule(dynamic, 128) \
+    num_threads(threads) if (threads > 1 && ws.plan.row_work > StepWorkspace::kParallelWork)
   for (std::ptrdiff_t gi = 0; gi < groups; ++gi) {
     const std::size_t u0 = static_cast<std::size_t>(gi) * 4;
     const std::size_t c = std::min<std::size_t>(4, nu - u0);
@@ -60,7 +60,8 @@ inline void preactivations_batch(StepWorkspace& ws, const RowStore& store, int d
   full.clear();
   other.clear();
   for (std::size_t u = 0; u < nu; ++u)
-    (stride % 8 == 0 && nb >= 3 && nm.end(u) - nm.begin(u) == nb ? full : other).push_back(static_cast<std::uint32_t>(u));
+    (stride % 8 == 0 && nb >= 3 && nm.end(u) - nm.begin(u) == nb ? full : other)
+        .push_back(static_cast<std::uint32_t>(u));
   while (full.size() % 4 != 0) {
     other.push_back(full.back());
     full.pop_back();
@@ -135,8 +136,8 @@ inline void preactivations_moved_set(StepWorkspace& ws, const RowStore& store, i
   const float* xb = ws.batch_x.data();
   const std::vector<row_id>& moved = ws.moved_rows;
   const std::ptrdiff_t groups = static_cast<std::ptrdiff_t>((nmv + 3) / 4);
-#pragma omp parallel for schedule(dynamic, 16) num_threads(threads) \
-    if (threads > 1 && ws.plan.row_work > StepWorkspace::kParallelWork)
+#pragma omp parallel for schedule(dynamic, 16) \
+    num_threads(threads) if (threads > 1 && ws.plan.row_work > StepWorkspace::kParallelWork)
   for (std::ptrdiff_t gi = 0; gi < groups; ++gi) {
     const std::size_t j0 = 4 * static_cast<std::size_t>(gi), c = std::min<std::size_t>(4, nmv - j0);
     for (std::size_t k = j0 + 4; k < std::min(j0 + 8, nmv); ++k) store.prefetch_row(moved[k]);

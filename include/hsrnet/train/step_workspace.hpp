@@ -45,12 +45,12 @@ struct StepPlan {
   std::size_t nb = 0;
   double lr = 0.0;
   ResolvedStrategy strategy = ResolvedStrategy::Index;  // after a possible cache fallback
-  bool stateful = false;  // rows move by the optimizer's rule, from their gradients
-  bool exact = true;      // candidates are exactly the firing sets (not the cache's superset)
-  std::size_t listed = 0;           // entries of the per-sample candidate lists
-  std::size_t neurons = 0;          // neurons of the per-neuron view
-  std::size_t moved_set = 0;        // rows of the split-off moved set
-  std::size_t evaluated = 0;        // (sample, neuron) pairs whose z the step computes
+  bool stateful = false;                                // rows move by the optimizer's rule, from their gradients
+  bool exact = true;                       // candidates are exactly the firing sets (not the cache's superset)
+  std::size_t listed = 0;                  // entries of the per-sample candidate lists
+  std::size_t neurons = 0;                 // neurons of the per-neuron view
+  std::size_t moved_set = 0;               // rows of the split-off moved set
+  std::size_t evaluated = 0;               // (sample, neuron) pairs whose z the step computes
   std::size_t row_work = 0, out_work = 0;  // rough operation counts of the passes (see kParallelWork)
 };
 

@@ -38,8 +38,7 @@ class StrategyPolicy {
   /// that by up to 1 / (1 - mu). Adagrad and Adam normalise the gradient: a step moves each coordinate by up
   /// to about lr, so a row by lr sqrt(d). p and |g| are last epoch's measurements (before any:
   /// P(N(0,1) > b / |x|) and 1). In units of |x|.
-  double expected_epoch_movement(const ShiftedReLUNet& net, std::size_t n, const TrainerOptions& opt,
-                                 double lr) const {
+  double expected_epoch_movement(const ShiftedReLUNet& net, std::size_t n, const TrainerOptions& opt, double lr) const {
     const double m = static_cast<double>(net.width());
     const double p =
         last_firing_ > 0.0 ? last_firing_ : std::max(1.0 / m, 0.5 * std::erfc(net.threshold() / std::sqrt(2.0)));

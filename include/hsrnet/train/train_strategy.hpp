@@ -14,7 +14,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "hsrnet/index/half_space_index.hpp"
+#include "hsrnet/index/index_options.hpp"
 
 namespace hsrnet {
 

@@ -45,8 +45,8 @@ class TreeUpkeep {
     excess_s_ = std::max(0.0, excess_s_ + query_s - baseline_s_);
     const bool refit = built_baseline_s_ > 0.0 && baseline_s_ <= kRefitWorthIt * built_baseline_s_;
     const double m = static_cast<double>(index.rows());
-    const double upkeep_s = refit ? (refit_s_ > 0.0 ? refit_s_ : 1e-8 * m * index.dim())
-                                  : (rebuild_s_ > 0.0 ? rebuild_s_ : 3e-7 * m);
+    const double upkeep_s =
+        refit ? (refit_s_ > 0.0 ? refit_s_ : 1e-8 * m * index.dim()) : (rebuild_s_ > 0.0 ? rebuild_s_ : 3e-7 * m);
     if (excess_s_ > upkeep_s) {
       const auto start = std::chrono::steady_clock::now();
       if (refit) {
