@@ -343,15 +343,14 @@ def import_hsrnet():
 # ----------------------------------------------------------------------------------------------- 1. paper
 
 PAPER_STRATEGIES = ("dense", "tree", "auto", "cache")
-AUTO_TREE_MAX_DIM = 16  # IndexOptions::tree_max_dim: below it the network's index keeps a k-d tree
 
 
 def strategy_variants(d, sparse):
     """(label, strategy, index_backend): the dense strategy on the default network (whose index keeps a tree
-    up to d = 16, maintained during dense training too) and, where that tree exists, on a network with a
-    scan index (no tree upkeep): the faster of the two is the baseline of the ratios."""
+    up to d = TREE_MAX_DIM, maintained during dense training too) and, where that tree exists, on a network with
+    a scan index (no tree upkeep): the faster of the two is the baseline of the ratios."""
     out = [("dense", "dense", "auto")]
-    if d <= AUTO_TREE_MAX_DIM:
+    if d <= import_hsrnet()._core.TREE_MAX_DIM:  # the library's limit (tree_limits.hpp)
         out.append(("dense, scan index", "dense", "scan"))
     out += [(s, s, "auto") for s in sparse]
     return out

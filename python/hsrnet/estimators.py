@@ -46,7 +46,7 @@ from . import model_io
 from ._core import max_threads as _max_threads
 from .input_map import INPUT_MAPS, InputMap
 from .model_io import load  # noqa: F401  (hsrnet.load: importing it here registers the kinds below)
-from .network import OPTIMIZERS, STRATEGIES, TIMING_KEYS, SGDTrainer, ShiftedReLUNetwork
+from .network import OPTIMIZERS, STRATEGIES, TIMING_KEYS, SGDTrainer, ShiftedReLUNetwork, checked_epoch_data
 
 __all__ = ["HSRClassifier", "HSRRegressor"]
 
@@ -404,6 +404,7 @@ class _BaseHSR(BaseEstimator):
     def _run_epochs(self, Z, T, epochs, check_stop, Z_val=None, y_val=None) -> bool:
         """Epochs over (Z, T); True when a stopping rule ended them (converged), False at the epoch limit."""
         trainer, trainer_lr = None, None
+        checked = None  # (Z, T) validated once for all the epochs (finite inputs, targets that fit the loss)
         for _ in range(epochs):
             if self.learning_rate == "invscaling":
                 self._learning_rate = self._initial_learning_rate() / (self.t_ + 1) ** float(self.power_t)
@@ -411,7 +412,9 @@ class _BaseHSR(BaseEstimator):
                 trainer, trainer_lr = self._trainer_for_run(), self._learning_rate
             start = time.perf_counter()
             try:
-                stats = trainer.fit_epoch(self.network_, Z, T)
+                if checked is None:
+                    checked = checked_epoch_data(self._loss, self.network_, Z, T)
+                stats = trainer._fit_epoch_checked(self.network_, *checked)
             except KeyboardInterrupt as e:
                 self._count_interrupted_epoch(getattr(e, "epoch_stats", None))
                 raise

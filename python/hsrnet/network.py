@@ -14,10 +14,11 @@ from . import _core
 from ._validation import as_float32_array, as_int, as_positive_real, as_threshold
 from .index import BACKENDS
 
-STRATEGIES = ("auto", "dense", "scan", "gemm", "tree", "cache")
-LOSSES = ("squared_error", "softmax_cross_entropy")
-SCHEDULES = ("constant", "invscaling", "sklearn_invscaling")
-OPTIMIZERS = ("sgd", "adagrad", "rowwise_adagrad", "adam")
+# The names the C++ core accepts (its enums' own lists).
+STRATEGIES = _core.STRATEGIES
+LOSSES = _core.LOSSES
+SCHEDULES = _core.SCHEDULES
+OPTIMIZERS = _core.OPTIMIZERS
 # The phases a training epoch is timed in: the estimators' timings_ keys -> the trainer's statistics keys.
 TIMING_KEYS = {
     "identify": "identify_s",
@@ -30,8 +31,8 @@ TIMING_KEYS = {
 
 
 def default_threshold(m: int) -> float:
-    """The paper's b = sqrt(0.4 ln m)."""
-    return math.sqrt(0.4 * math.log(m)) if m > 1 else 0.0
+    """The paper's b = sqrt(0.4 ln m) (0 for m <= 1), the value a network of width m uses by default."""
+    return _core.default_threshold(max(int(m), 1))
 
 
 def _choice(value, options, name):
@@ -284,8 +285,10 @@ class SGDTrainer:
     def fit_epoch(self, net: ShiftedReLUNetwork, X, y) -> dict:
         """One pass over (X, y). Returns the epoch's statistics (mean loss, firing fraction, timings...)."""
         _check_net(net)
-        X = net._check_X(X)
-        targets = _check_targets(self.loss, y, X.shape[0], net.n_outputs)
+        X, targets = checked_epoch_data(self.loss, net, X, y)
+        return self._fit_epoch_checked(net, X, targets)
+
+    def _fit_epoch_checked(self, net, X, targets) -> dict:
         if self.loss == "squared_error":
             return self._trainer.fit_epoch_regression(net._net, X, targets)
         return self._trainer.fit_epoch_classification(net._net, X, targets)
@@ -371,6 +374,13 @@ def loss_gradient(outputs, y, loss="squared_error"):
     if loss == "squared_error":
         return _core.loss_gradient_regression(F, targets)
     return _core.loss_gradient_classification(F, targets)
+
+
+def checked_epoch_data(loss, net, X, y):
+    """(X, targets) as the core takes them, validated (finite X, targets that fit the loss): once per run of
+    epochs over the same data (the estimators check once, then call SGDTrainer._fit_epoch_checked per epoch)."""
+    X = net._check_X(X)
+    return X, _check_targets(loss, y, X.shape[0], net.n_outputs)
 
 
 def _check_net(net):
