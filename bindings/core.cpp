@@ -378,6 +378,9 @@ NB_MODULE(_core, m) {
           "shuffle"_a, "cache_budget_bytes"_a, "n_threads"_a, "optimizer"_a = "sgd", "momentum"_a = 0.0,
           "beta1"_a = 0.9, "beta2"_a = 0.999, "epsilon"_a = -1.0)
       .def("set_learning_rate", &hsrnet::SgdTrainer::set_learning_rate, "lr"_a)
+      .def("set_progress", &hsrnet::SgdTrainer::set_progress, "steps_done"_a, "samples_seen"_a)
+      .def_prop_ro("next_learning_rate", &hsrnet::SgdTrainer::next_learning_rate)
+      .def_prop_ro("samples_seen", &hsrnet::SgdTrainer::samples_seen)
       .def("reseed", &hsrnet::SgdTrainer::reseed, "seed"_a)
       .def(
           "optimizer_state",

@@ -363,8 +363,14 @@ class _BaseHSR(BaseEstimator):
         return X, X_val, np.ascontiguousarray(T), T_val, y, y_val
 
     def _trainer_settings(self) -> dict:
-        """What the C++ trainer is built from (besides the learning rate and the shuffling seed)."""
+        """What the C++ trainer is built from (besides the learning rate and the shuffling seed).
+
+        "invscaling" is the trainer's own schedule (lr0 / (1 + samples seen before the epoch)^power_t, as
+        MLPClassifier); "adaptive" is a constant rate that the stopping rule below lowers.
+        """
         return dict(
+            schedule="sklearn_invscaling" if self.learning_rate == "invscaling" else "constant",
+            power=float(self.power_t),
             batch_size=int(self.batch_size),
             strategy=self.strategy,
             train_output_layer=bool(self.train_output_layer),
@@ -378,6 +384,11 @@ class _BaseHSR(BaseEstimator):
             beta2=float(self.beta_2),
             epsilon=None if self.epsilon is None else float(self.epsilon),
         )
+
+    def _base_learning_rate(self) -> float:
+        # invscaling's base is always learning_rate_init (models saved before the schedule moved into the
+        # trainer kept the decayed rate in _learning_rate); adaptive's is the rate the stopping rule left.
+        return self._initial_learning_rate() if self.learning_rate == "invscaling" else self._learning_rate
 
     def _trainer_for_run(self) -> SGDTrainer:
         """The trainer for a run of epochs at one learning rate, its shuffling seeded from (trainer seed,
@@ -393,11 +404,12 @@ class _BaseHSR(BaseEstimator):
             state = self.__dict__.pop("_optimizer_state", None)  # from a pickle
             if trainer is not None:
                 state = trainer.optimizer_state(self.network_)
-            trainer = SGDTrainer(learning_rate=self._learning_rate, schedule="constant", seed=0, **settings)
+            trainer = SGDTrainer(learning_rate=self._base_learning_rate(), seed=0, **settings)
             if state is not None and trainer.accepts_optimizer_state(state):  # else: a new solver starts afresh
                 trainer.restore_optimizer_state(self.network_, state)
             self._trainer, self._trainer_key = trainer, settings
-        trainer.set_learning_rate(self._learning_rate)
+        trainer.set_learning_rate(self._base_learning_rate())
+        trainer.set_progress(trainer.steps_done, self.t_)  # the schedule goes on from the model's own count
         trainer.reseed(_seed_for(self._trainer_seed, self.n_iter_))
         return trainer
 
@@ -406,8 +418,6 @@ class _BaseHSR(BaseEstimator):
         trainer, trainer_lr = None, None
         checked = None  # (Z, T) validated once for all the epochs (finite inputs, targets that fit the loss)
         for _ in range(epochs):
-            if self.learning_rate == "invscaling":
-                self._learning_rate = self._initial_learning_rate() / (self.t_ + 1) ** float(self.power_t)
             if trainer is None or trainer_lr != self._learning_rate:
                 trainer, trainer_lr = self._trainer_for_run(), self._learning_rate
             start = time.perf_counter()
@@ -501,7 +511,7 @@ class _BaseHSR(BaseEstimator):
             return
         line = (
             f"Iteration {self.n_iter_}, loss = {stats['mean_loss']:.8f}, firing = "
-            f"{100 * stats['firing_fraction']:.2f} %, lr = {self._learning_rate:.4g}, {seconds:.2f} s "
+            f"{100 * stats['firing_fraction']:.2f} %, lr = {stats['learning_rate']:.4g}, {seconds:.2f} s "
             f"({stats['strategy']})"
         )
         print(line)

@@ -214,6 +214,15 @@ class SGDTrainer:
     steps_done = property(lambda self: self._trainer.steps_done)
     epochs_done = property(lambda self: self._trainer.epochs_done)
 
+    samples_seen = property(lambda self: self._trainer.samples_seen)
+    #: The rate of the next step: the schedule applied to the base rate.
+    next_learning_rate = property(lambda self: self._trainer.next_learning_rate)
+
+    def set_progress(self, steps_done, samples_seen):
+        """Sets where the schedule stands (steps taken, samples seen), e.g. for a saved model that continues:
+        "invscaling" and "sklearn_invscaling" then go on from there. Nothing else changes."""
+        self._trainer.set_progress(as_int(steps_done, "steps_done", 0), as_int(samples_seen, "samples_seen", 0))
+
     def set_learning_rate(self, learning_rate):
         """A new base rate for the following steps; optimizer state, cache and shuffling state are kept."""
         self._trainer.set_learning_rate(as_positive_real(learning_rate, "learning_rate"))

@@ -60,6 +60,16 @@ class SgdTrainer {
     if (!(lr > 0.0) || !std::isfinite(lr)) throw std::invalid_argument("hsrnet: lr must be > 0");
     opt_.lr = lr;
   }
+  /// Where the schedule stands: steps taken and samples seen before the next step (what "invscaling" and
+  /// "sklearn_invscaling" count). A model that continues after a save sets its own counts here, so its rates
+  /// go on where they stopped.
+  void set_progress(std::size_t steps_done, std::size_t samples_seen) {
+    if (step_open_) throw std::logic_error("hsrnet: set_progress inside an open step");
+    steps_done_ = steps_done;
+    samples_seen_ = samples_seen;
+  }
+  /// The rate of the next step (the schedule applied to the base rate).
+  double next_learning_rate() const { return current_learning_rate(); }
   /// Restarts the shuffling from a new seed (the following epochs' sample order); nothing else changes.
   void reseed(std::uint64_t seed) {
     opt_.seed = seed;
