@@ -307,12 +307,12 @@ def other_bench_processes():
 
 def make_net(hs, d, m, K, seed, index_backend="auto"):
     t0 = time.perf_counter()
-    net = hs.ShiftedReLUNetwork(d, m, K, seed=seed, index_backend=index_backend, n_threads=THREADS)
+    net = hs.ShiftedReLUNet(d, m, K, seed=seed, index_backend=index_backend, n_threads=THREADS)
     return net, time.perf_counter() - t0
 
 
 def make_trainer(hs, args, strategy, lr, batch, loss="squared_error", train_output_layer=False):
-    return hs.SGDTrainer(
+    return hs.SgdTrainer(
         batch_size=batch,
         learning_rate=lr,
         strategy=strategy,
@@ -942,8 +942,8 @@ def child_main(cfg):
         X = np.load(cfg["X"])
         y = np.load(cfg["y"])
         d, m, K = X.shape[1], cfg["m"], cfg["K"]
-        net = hs.ShiftedReLUNetwork(d, m, K, seed=cfg["seed"], n_threads=THREADS)
-        tr = hs.SGDTrainer(
+        net = hs.ShiftedReLUNet(d, m, K, seed=cfg["seed"], n_threads=THREADS)
+        tr = hs.SgdTrainer(
             batch_size=cfg["B"],
             learning_rate=cfg["lr"],
             strategy=cfg["strategy"],

@@ -46,7 +46,7 @@ from . import model_io
 from ._core import max_threads as _max_threads
 from .input_map import INPUT_MAPS, InputMap
 from .model_io import load  # noqa: F401  (hsrnet.load: importing it here registers the kinds below)
-from .network import OPTIMIZERS, STRATEGIES, TIMING_KEYS, SGDTrainer, ShiftedReLUNetwork, checked_epoch_data
+from .network import OPTIMIZERS, STRATEGIES, TIMING_KEYS, SgdTrainer, ShiftedReLUNet, checked_epoch_data
 
 __all__ = ["HSRClassifier", "HSRRegressor"]
 
@@ -264,7 +264,7 @@ class _BaseHSR(BaseEstimator):
             self._learning_rate = self._initial_learning_rate()
             with self._blas_threads():
                 Z = self.input_map_.transform(X)
-            self.network_ = ShiftedReLUNetwork(
+            self.network_ = ShiftedReLUNet(
                 Z.shape[1],
                 int(self.n_neurons),
                 self._n_outputs(),
@@ -390,7 +390,7 @@ class _BaseHSR(BaseEstimator):
         # trainer kept the decayed rate in _learning_rate); adaptive's is the rate the stopping rule left.
         return self._initial_learning_rate() if self.learning_rate == "invscaling" else self._learning_rate
 
-    def _trainer_for_run(self) -> SGDTrainer:
+    def _trainer_for_run(self) -> SgdTrainer:
         """The trainer for a run of epochs at one learning rate, its shuffling seeded from (trainer seed,
         epochs done): the model's future depends on its pickled state only.
 
@@ -404,7 +404,7 @@ class _BaseHSR(BaseEstimator):
             state = self.__dict__.pop("_optimizer_state", None)  # from a pickle
             if trainer is not None:
                 state = trainer.optimizer_state(self.network_)
-            trainer = SGDTrainer(learning_rate=self._base_learning_rate(), seed=0, **settings)
+            trainer = SgdTrainer(learning_rate=self._base_learning_rate(), seed=0, **settings)
             if state is not None and trainer.accepts_optimizer_state(state):  # else: a new solver starts afresh
                 trainer.restore_optimizer_state(self.network_, state)
             self._trainer, self._trainer_key = trainer, settings
@@ -519,10 +519,10 @@ class _BaseHSR(BaseEstimator):
             print(f"Validation score: {self.validation_scores_[-1]:f}")
         sys.stdout.flush()
 
-    def _rebuild_network(self, W, A, threshold, output_scale=None) -> ShiftedReLUNetwork:
+    def _rebuild_network(self, W, A, threshold, output_scale=None) -> ShiftedReLUNet:
         W = np.ascontiguousarray(W, dtype=np.float32)
         A = np.ascontiguousarray(A, dtype=np.float32)
-        return ShiftedReLUNetwork(
+        return ShiftedReLUNet(
             W.shape[1],
             W.shape[0],
             A.shape[1],
@@ -655,7 +655,7 @@ class HSRClassifier(ClassifierMixin, _BaseHSR):
     classes_ : ndarray of shape (n_classes,)
     n_features_in_ : int
     feature_names_in_ : ndarray of shape (n_features_in_,), only when X has string column names
-    network_ : ShiftedReLUNetwork
+    network_ : ShiftedReLUNet
     input_map_ : InputMap
     loss_curve_ : list of float, mean training cross-entropy per epoch (at the weights before each step)
     validation_scores_ : list of float, validation accuracy per epoch (early_stopping only, else None)
