@@ -412,6 +412,8 @@ def _check_targets(loss, y, n, K):
         return np.ascontiguousarray(Y)
     if K < 2:
         raise ValueError("softmax_cross_entropy needs a network with n_outputs >= 2 (2 for binary labels)")
+    # Checked here, before the cast to int32 (a label of 2**40 would wrap into range); the C++ trainer checks
+    # again for its own callers (O(n) integer compares per epoch).
     labels = np.asarray(y)
     if labels.shape != (n,) or not np.issubdtype(labels.dtype, np.integer):
         raise ValueError(f"y must be {n} integer class labels, got shape {labels.shape} dtype {labels.dtype}")
