@@ -5,14 +5,20 @@
 // margin = 2 * dot_error_coefficient(d) * |w| |x| + 2 * dot_error_floor(d) (both differ from the exact dot by
 // at most half of that). v > b + margin is reported, v <= b - margin is dropped, and the few rows in
 // between are decided by reference_dot itself. The result is exactly the reference set.
+//
+// gemm_threshold_visit runs the fused kernels of kernels/fused_threshold.hpp (products compared in
+// registers, AVX-512 or AVX2 chosen at run time) unless set_screen_kernel(ScreenKernel::Eigen) asks for
+// the Eigen product below (eigen_threshold_visit); both give the reference set.
 #pragma once
 
 #include <Eigen/Core>
 #include <algorithm>
 #include <limits>
+#include <utility>
 #include <vector>
 
 #include "hsrnet/dot_kernel.hpp"
+#include "hsrnet/kernels/fused_threshold.hpp"
 #include "hsrnet/row_store.hpp"
 
 namespace hsrnet {
@@ -28,8 +34,8 @@ struct GemmTiling {
 /// in the rounding band): within dot_error_coefficient(d) |w| |q| + dot_error_floor(d) of the exact one.
 /// Returns how many candidates needed the reference kernel (rounding-band cases).
 template <class Emit>
-std::size_t gemm_threshold_visit(const RowStore& store, const float* queries, const float* qnorms, int n, float b,
-                                 row_id begin, row_id end, Emit&& emit, const GemmTiling& tiling = {}) {
+std::size_t eigen_threshold_visit(const RowStore& store, const float* queries, const float* qnorms, int n, float b,
+                                  row_id begin, row_id end, Emit&& emit, const GemmTiling& tiling = {}) {
   using RowMajor = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
   // Unaligned: a tile or query block may start anywhere (stride 3, tilings not a multiple of 8). Eigen's GEMM
   // packs with unaligned loads anyway; only its small-product path would act on an alignment promise.
@@ -101,6 +107,16 @@ std::size_t gemm_threshold_visit(const RowStore& store, const float* queries, co
     }
   }
   return verified;
+}
+
+/// The same answer from the active screen kernel: fused (default) or Eigen's product (`tiling` applies to it).
+template <class Emit>
+std::size_t gemm_threshold_visit(const RowStore& store, const float* queries, const float* qnorms, int n, float b,
+                                 row_id begin, row_id end, Emit&& emit, const GemmTiling& tiling = {}) {
+  const ScreenKernel kernel = active_screen_kernel();
+  if (kernel == ScreenKernel::Eigen)
+    return eigen_threshold_visit(store, queries, qnorms, n, b, begin, end, std::forward<Emit>(emit), tiling);
+  return fused_threshold_visit(store, queries, qnorms, n, b, begin, end, std::forward<Emit>(emit), kernel);
 }
 
 /// gemm_threshold_visit collecting the slots: appended to out[q], ascending.
