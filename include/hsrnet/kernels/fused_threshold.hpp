@@ -72,9 +72,7 @@ inline ScreenKernel detected_screen_kernel() {
 }  // namespace detail
 
 /// True when this CPU can run kernel k.
-inline bool screen_kernel_available(ScreenKernel k) {
-  return k != ScreenKernel::Avx512 || cpu_supports_avx512f();
-}
+inline bool screen_kernel_available(ScreenKernel k) { return k != ScreenKernel::Avx512 || cpu_supports_avx512f(); }
 
 /// Forces kernel k for every later call in this process (Auto: back to the detected one). A kernel the CPU
 /// lacks falls back to AVX2. Every kernel gives the same answers; this exists for tests and benchmarks.
@@ -101,8 +99,8 @@ struct FusedTileOut {
 // ---------------------------------------------------------------- AVX2: 8 lanes per vector
 template <int R, int V>
 HSRNET_ALWAYS_INLINE void fused_tile_avx2_impl(const float* HSRNET_RESTRICT rows, int stride,
-                                               const float* HSRNET_RESTRICT xt, const float* low,
-                                               const float* high, FusedTileOut& out) {
+                                               const float* HSRNET_RESTRICT xt, const float* low, const float* high,
+                                               FusedTileOut& out) {
   constexpr int L = 8 * V;
   __m256 acc[R][V];
 #pragma GCC unroll 16
@@ -259,7 +257,8 @@ std::size_t fused_threshold_visit(const RowStore& store, const float* queries, c
     float* base = xt.data() + static_cast<std::size_t>(nblocks - 1) * block * stride;
     const int L = last_v * lanes;
     for (int k = 0; k < stride; ++k)  // in place, ascending: destination never overtakes the source
-      for (int j = 0; j < L; ++j) base[static_cast<std::size_t>(k) * L + j] = base[static_cast<std::size_t>(k) * block + j];
+      for (int j = 0; j < L; ++j)
+        base[static_cast<std::size_t>(k) * L + j] = base[static_cast<std::size_t>(k) * block + j];
   }
 
   const int max_rows = 12;
@@ -334,7 +333,8 @@ std::size_t fused_threshold_visit(const RowStore& store, const float* queries, c
               emit(q0 + j, s, v);
             } else if (!(val <= fb - margin)) {
               ++verified;
-              const float z = reference_dot(store.slot_data(s), queries + static_cast<std::size_t>(q0 + j) * stride, stride);
+              const float z =
+                  reference_dot(store.slot_data(s), queries + static_cast<std::size_t>(q0 + j) * stride, stride);
               if (z > fb) emit(q0 + j, s, z);
             }
           }
