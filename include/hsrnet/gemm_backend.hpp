@@ -72,7 +72,8 @@ std::size_t eigen_threshold_visit(const RowStore& store, const float* queries, c
         const double low_d = fb - (static_cast<double>(qm) * max_norm + floor_abs) * (1.0 + 1e-6);
         const bool tile_bounded = static_cast<double>(qnorms[q0 + q]) * max_norm < kNoOverflowBound;
         // Rounded down: a float cutoff above low_d could skip entries inside the rounding band.
-        const float low = tile_bounded ? float_threshold(low_d) : -std::numeric_limits<float>::infinity();
+        // Unbounded (sums may overflow): NaN, so every entry (-inf included) reaches decide().
+        const float low = tile_bounded ? float_threshold(low_d) : std::numeric_limits<float>::quiet_NaN();
         const __m256 lowv = _mm256_set1_ps(low);
         const int qi = q0 + q;
         const float* xq = queries + static_cast<std::size_t>(q0 + q) * stride;
@@ -81,12 +82,12 @@ std::size_t eigen_threshold_visit(const RowStore& store, const float* queries, c
           double margin = static_cast<double>(qm) * norms[rr] + floor_abs;
           // Where fp32 sums may overflow (|w||x| near FLT_MAX) the two orders can disagree without bound:
           // an infinite margin sends the entry to reference_dot. NaN products (inf - inf) land there too.
-          if (!(static_cast<double>(qnorms[q0 + q]) * norms[rr] < kNoOverflowBound))
-            margin = std::numeric_limits<double>::infinity();
+          // An overflowed sum (+-inf) in one order says nothing about another order's.
+          const bool unbounded = !(static_cast<double>(qnorms[q0 + q]) * norms[rr] < kNoOverflowBound);
           const double val = v[rr];
-          if (val > fb + margin) {
+          if (!unbounded && val > fb + margin) {
             emit(qi, r0 + rr, v[rr]);
-          } else if (!(val <= fb - margin)) {
+          } else if (unbounded || !(val <= fb - margin)) {
             ++verified;
             const float z = reference_dot(store.slot_data(r0 + rr), xq, stride);
             if (z > fb) emit(qi, r0 + rr, z);

@@ -154,6 +154,18 @@ TEST(FusedThreshold, OverflowingProductsGoToTheReference) {
   for (int q = 0; q < 5; ++q) queries[q * d + q] = 2.0f;  // products overflow to +-inf
   const Problem p(rows, d, queries);
   for (ScreenKernel k : kernels()) p.expect_exact(k, 1.0f, 0, 16, "overflow");
+  // Finite products whose ascending sum overflows to -inf while reference_dot's lanes cancel them first
+  // (lane 0: -2e38 + 2e38, lane 1 likewise) and end at +14 > 0: the screen's -inf must not drop the pair.
+  const int d2 = 16;
+  std::vector<float> w2(3 * d2, 1.0f), x2(2 * d2, 1.0f);
+  for (int r = 0; r < 3; ++r) {
+    w2[r * d2 + 0] = w2[r * d2 + 1] = -1e38f;
+    w2[r * d2 + 8] = w2[r * d2 + 9] = 1e38f;
+  }
+  for (int q = 0; q < 2; ++q) x2[q * d2 + 0] = x2[q * d2 + 1] = x2[q * d2 + 8] = x2[q * d2 + 9] = 2.0f;
+  const Problem p2(w2, d2, x2);
+  ASSERT_GT(reference_dot(p2.store.slot_data(0), p2.Q.data(), p2.stride), 0.0f);
+  for (ScreenKernel k : kernels()) p2.expect_exact(k, 0.0f, 0, 3, "overflow to -inf in one order only");
 }
 
 TEST(FusedThreshold, KernelSelection) {

@@ -209,6 +209,7 @@ inline int fused_tile_rows(ScreenKernel k, int V) {
 
 /// Float c >= x (x finite double), the smallest such.
 inline float float_ceil(double x) {
+  if (x > static_cast<double>(std::numeric_limits<float>::max())) return std::numeric_limits<float>::infinity();
   float f = static_cast<float>(x);
   if (static_cast<double>(f) < x) f = std::nextafter(f, std::numeric_limits<float>::infinity());
   return f;
@@ -291,8 +292,8 @@ std::size_t fused_threshold_visit(const RowStore& store, const float* queries, c
           const double tm = (coef * qn * max_norm + floor_abs) * (1.0 + 1e-6);
           low[j] = float_threshold(fb - tm);
           high[j] = detail::float_ceil(fb + tm);
-        } else {  // fp32 sums may overflow: every pair goes to the exact decision
-          low[j] = -std::numeric_limits<float>::infinity();
+        } else {  // fp32 sums may overflow: every pair (-inf included: NaN compares unordered) is decided exactly
+          low[j] = std::numeric_limits<float>::quiet_NaN();
         }
       }
       const int R = detail::fused_tile_rows(kernel, V);
@@ -326,12 +327,13 @@ std::size_t fused_threshold_visit(const RowStore& store, const float* queries, c
             }
             // The pair's own margin (as the Eigen path's).
             const double qn = qnorms[q0 + j];
-            double margin = coef * qn * (1.0 + 1e-6) * norms[t0 + i] + floor_abs;
-            if (!(qn * norms[t0 + i] < kNoOverflowBound)) margin = std::numeric_limits<double>::infinity();
+            const double margin = coef * qn * (1.0 + 1e-6) * norms[t0 + i] + floor_abs;
+            // An overflowed sum (+-inf) in one order says nothing about another order's.
+            const bool unbounded = !(qn * norms[t0 + i] < kNoOverflowBound);
             const double val = v;
-            if (val > fb + margin) {
+            if (!unbounded && val > fb + margin) {
               emit(q0 + j, s, v);
-            } else if (!(val <= fb - margin)) {
+            } else if (unbounded || !(val <= fb - margin)) {
               ++verified;
               const float z =
                   reference_dot(store.slot_data(s), queries + static_cast<std::size_t>(q0 + j) * stride, stride);
