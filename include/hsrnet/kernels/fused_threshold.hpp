@@ -315,6 +315,14 @@ std::size_t fused_threshold_visit(const RowStore& store, const float* queries, c
         for (int i = 0; i < nr; ++i) {
           const row_id s = s0 + i;
           std::uint64_t f = out.fire[i] & valid, mb = out.maybe[i] & valid;
+          if (!mb) {  // the common case: no band pair in the row, every set bit fires
+            const float* vi = out.vals + i * 64;
+            for (; f; f &= f - 1) {
+              const int j = __builtin_ctzll(f);
+              emit(q0 + j, s, vi[j]);
+            }
+            continue;
+          }
           std::uint64_t any = f | mb;
           while (any) {
             const int j = __builtin_ctzll(any);
