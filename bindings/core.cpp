@@ -162,6 +162,19 @@ NB_MODULE(_core, m) {
     omp_set_num_threads(1);
   });
   m.def("_max_active_levels", []() { return omp_get_max_active_levels(); });
+  // The batched identification kernel (index/fused_threshold.hpp): "auto", "eigen", "avx2" or "avx512".
+  // Every kernel gives the same answers; for tests and A/B benchmarks in one process.
+  m.def("_set_screen_kernel", [](const std::string& name) {
+    using hsrnet::ScreenKernel;
+    const ScreenKernel k = name == "eigen"    ? ScreenKernel::Eigen
+                           : name == "avx2"   ? ScreenKernel::Avx2
+                           : name == "avx512" ? ScreenKernel::Avx512
+                           : name == "auto"
+                               ? ScreenKernel::Auto
+                               : throw std::invalid_argument("hsrnet: unknown screen kernel '" + name + "'");
+    hsrnet::set_screen_kernel(k);
+  });
+  m.def("_screen_kernel", []() { return std::string(hsrnet::screen_kernel_name(hsrnet::active_screen_kernel())); });
 
   nb::class_<PyIndex>(m, "HalfSpaceIndex")
       .def(

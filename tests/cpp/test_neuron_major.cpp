@@ -152,7 +152,8 @@ TEST(NeuronMajor, TransposesBatchesInSlotOrder) {
 }
 
 TEST(NeuronMajor, MatchesBruteForceTransposeInIdAndPermutedOrders) {
-  // Batch sizes 1 (both special paths), 2, 7 and 64; m below and above one radix digit (2^11), so the slot
+  // Batch sizes 1 (both special paths), 2, 7, 64, 130 and 600 (the counting sort by slot when pairs are many:
+  // bitmaps of one and three words in id order, counts beyond 512 samples and in permuted orders); m below and above one radix digit (2^11), so the slot
   // sort runs one pass (result in the scratch buffer) and two passes; lists of fewer and more than 64 keys
   // (std::sort and the radix sort).
   for (const std::size_t m : {std::size_t{300}, std::size_t{5000}}) {
@@ -162,7 +163,8 @@ TEST(NeuronMajor, MatchesBruteForceTransposeInIdAndPermutedOrders) {
     ASSERT_TRUE(identity.identity_order());
     ASSERT_FALSE(permuted.identity_order());
     for (const RowStore* store : {&identity, &permuted})
-      for (const std::size_t B : {std::size_t{1}, std::size_t{2}, std::size_t{7}, std::size_t{64}})
+      for (const std::size_t B :
+           {std::size_t{1}, std::size_t{2}, std::size_t{7}, std::size_t{64}, std::size_t{130}, std::size_t{600}})
         for (const double p : {0.002, 0.05}) {
           const Batch batch = random_batch(B, m, p, 0, 1000 * m + 10 * B + (p > 0.01));
           NeuronMajor nm;

@@ -5,13 +5,19 @@
 // margin = 2 * dot_error_coefficient(d) * |w| |x| + 2 * dot_error_floor(d) (both differ from the exact dot by
 // at most half of that). v > b + margin is reported, v <= b - margin is dropped, and the few rows in
 // between are decided by reference_dot itself. The result is exactly the reference set.
+//
+// gemm_threshold_visit runs the fused kernels of index/fused_threshold.hpp (products compared in
+// registers, AVX-512 or AVX2 chosen at run time) unless set_screen_kernel(ScreenKernel::Eigen) asks for
+// the Eigen product below (eigen_threshold_visit); both give the reference set.
 #pragma once
 
 #include <Eigen/Core>
 #include <algorithm>
 #include <limits>
+#include <utility>
 #include <vector>
 
+#include "hsrnet/index/fused_threshold.hpp"
 #include "hsrnet/index/row_store.hpp"
 #include "hsrnet/kernels/dot_kernel.hpp"
 
@@ -28,8 +34,8 @@ struct GemmTiling {
 /// in the rounding band): within dot_error_coefficient(d) |w| |q| + dot_error_floor(d) of the exact one.
 /// Returns how many candidates needed the reference kernel (rounding-band cases).
 template <class Emit>
-std::size_t gemm_threshold_visit(const RowStore& store, const float* queries, const float* qnorms, int n, float b,
-                                 row_id begin, row_id end, Emit&& emit, const GemmTiling& tiling = {}) {
+std::size_t eigen_threshold_visit(const RowStore& store, const float* queries, const float* qnorms, int n, float b,
+                                  row_id begin, row_id end, Emit&& emit, const GemmTiling& tiling = {}) {
   using RowMajor = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
   // Unaligned: a tile or query block may start anywhere (stride 3, tilings not a multiple of 8). Eigen's GEMM
   // packs with unaligned loads anyway; only its small-product path would act on an alignment promise.
@@ -66,7 +72,8 @@ std::size_t gemm_threshold_visit(const RowStore& store, const float* queries, co
         const double low_d = fb - (static_cast<double>(qm) * max_norm + floor_abs) * (1.0 + 1e-6);
         const bool tile_bounded = static_cast<double>(qnorms[q0 + q]) * max_norm < kNoOverflowBound;
         // Rounded down: a float cutoff above low_d could skip entries inside the rounding band.
-        const float low = tile_bounded ? float_threshold(low_d) : -std::numeric_limits<float>::infinity();
+        // Unbounded (sums may overflow): NaN, so every entry (-inf included) reaches decide().
+        const float low = tile_bounded ? float_threshold(low_d) : std::numeric_limits<float>::quiet_NaN();
         const __m256 lowv = _mm256_set1_ps(low);
         const int qi = q0 + q;
         const float* xq = queries + static_cast<std::size_t>(q0 + q) * stride;
@@ -75,12 +82,12 @@ std::size_t gemm_threshold_visit(const RowStore& store, const float* queries, co
           double margin = static_cast<double>(qm) * norms[rr] + floor_abs;
           // Where fp32 sums may overflow (|w||x| near FLT_MAX) the two orders can disagree without bound:
           // an infinite margin sends the entry to reference_dot. NaN products (inf - inf) land there too.
-          if (!(static_cast<double>(qnorms[q0 + q]) * norms[rr] < kNoOverflowBound))
-            margin = std::numeric_limits<double>::infinity();
+          // An overflowed sum (+-inf) in one order says nothing about another order's.
+          const bool unbounded = !(static_cast<double>(qnorms[q0 + q]) * norms[rr] < kNoOverflowBound);
           const double val = v[rr];
-          if (val > fb + margin) {
+          if (!unbounded && val > fb + margin) {
             emit(qi, r0 + rr, v[rr]);
-          } else if (!(val <= fb - margin)) {
+          } else if (unbounded || !(val <= fb - margin)) {
             ++verified;
             const float z = reference_dot(store.slot_data(r0 + rr), xq, stride);
             if (z > fb) emit(qi, r0 + rr, z);
@@ -101,6 +108,16 @@ std::size_t gemm_threshold_visit(const RowStore& store, const float* queries, co
     }
   }
   return verified;
+}
+
+/// The same answer from the active screen kernel: fused (default) or Eigen's product (`tiling` applies to it).
+template <class Emit>
+std::size_t gemm_threshold_visit(const RowStore& store, const float* queries, const float* qnorms, int n, float b,
+                                 row_id begin, row_id end, Emit&& emit, const GemmTiling& tiling = {}) {
+  const ScreenKernel kernel = active_screen_kernel();
+  if (kernel == ScreenKernel::Eigen)
+    return eigen_threshold_visit(store, queries, qnorms, n, b, begin, end, std::forward<Emit>(emit), tiling);
+  return fused_threshold_visit(store, queries, qnorms, n, b, begin, end, std::forward<Emit>(emit), kernel);
 }
 
 /// gemm_threshold_visit collecting the slots: appended to out[q], ascending.

@@ -15,4 +15,15 @@ inline bool cpu_supports_avx2_fma() {
 #endif
 }
 
+/// True when this CPU (and OS) supports AVX-512F: the fused identification kernel's fast path
+/// (index/fused_threshold.hpp) is compiled for it with a target attribute and chosen at run time.
+inline bool cpu_supports_avx512f() {
+#if defined(__GNUC__) || defined(__clang__)
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx512f");
+#else
+  return false;
+#endif
+}
+
 }  // namespace hsrnet

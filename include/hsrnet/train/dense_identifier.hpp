@@ -1,8 +1,10 @@
 // The dense reference for identification: every pre-activation of every sample of a batch, thresholded with
 // the exact rule. It is what a well-written dense trainer computes, and the baseline sparse strategies must
 // beat, so it is built for speed, not as a straw man:
-//   - batches of 4 or more: a blocked GEMM (Eigen) of the batch against tiles of W, thresholded while the
-//     tile is in cache. Eigen sums in its own order, so a value v decides alone only outside the rounding
+//   - batches of 4 or more: the batch against W with the fused screen-and-threshold kernels
+//     (index/fused_threshold.hpp: products compared in registers, AVX-512 or AVX2 chosen at run time;
+//     Eigen's blocked GEMM behind set_screen_kernel). The screen sums in its own order, so a value v decides
+//     alone only outside the rounding
 //     band |v - b| <= 2 * dot_error_coefficient(d) * |w| |x| + 2 * dot_error_floor(d); inside it,
 //     reference_dot decides (the band holds for any summation order, see dot_kernel.hpp);
 //   - smaller batches: a SIMD matrix-vector scan with the reference kernel itself (exact by construction;

@@ -9,8 +9,10 @@
 // are adjacent, and a large batch touching most rows streams W instead of gathering it. The order of
 // neurons never changes a result (each neuron's arithmetic is its own).
 //
-// The transpose costs O(entries + neurons), never O(m): a persistent neuron -> local-index map is reset only
-// at the neurons of this batch after use, and the slot sort is a radix sort. A single sample in a store in
+// The transpose costs O(entries + neurons), never O(m), while entries are fewer than m / 4: a persistent
+// neuron -> local-index map is reset only at the neurons of this batch after use, and the slot sort is a radix
+// sort. With more entries (a batch of a wide layer) O(m) is paid anyway and a counting sort by slot is cheaper:
+// in id order through per-neuron bitmaps of samples, written out sequentially. A single sample in a store in
 // id order needs no work at all (its list is already in slot order).
 #pragma once
 
@@ -58,6 +60,10 @@ class NeuronMajor {
       }
       begin_[total] = static_cast<std::uint32_t>(total);
       size_ = total;
+      return;
+    }
+    if (total >= m / 4) {  // many pairs per neuron (batches of a wide layer): a counting sort by slot, O(m + total)
+      build_counting(offsets, ids, B, m, store, total);
       return;
     }
     // Distinct neurons in first-seen order, with counts.
@@ -121,6 +127,84 @@ class NeuronMajor {
     return (static_cast<std::uint64_t>(static_cast<std::uint32_t>(slot)) << 32) | static_cast<std::uint32_t>(payload);
   }
 
+  /// The same view by counting: entries per slot, a prefix sum over all m slots (neurons in slot order), then
+  /// every entry placed at its slot's cursor in list order (samples ascending within a neuron). No hash of
+  /// first-seen neurons and no sort; the scatter targets stay in cache while m is a few thousand.
+  void build_counting(const std::int64_t* offsets, const row_id* ids, std::size_t B, std::size_t m,
+                      const RowStore& store, std::size_t total) {
+    const bool identity = store.identity_order();
+    if (identity && B <= 512) {
+      build_bitmaps(offsets, ids, B, m, total);
+      return;
+    }
+    cursor_.assign(m, 0);
+    if (identity)
+      for (std::size_t p = 0; p < total; ++p) ++cursor_[static_cast<std::size_t>(ids[p])];
+    else
+      for (std::size_t p = 0; p < total; ++p) ++cursor_[static_cast<std::size_t>(store.slot_of(ids[p]))];
+    const row_id* id_of = store.id_of_slots();
+    neurons_.clear();
+    begin_.clear();
+    std::uint32_t sum = 0;
+    for (std::size_t s = 0; s < m; ++s) {
+      const std::uint32_t c = cursor_[s];
+      if (!c) continue;
+      neurons_.push_back(identity ? static_cast<row_id>(s) : id_of[s]);
+      begin_.push_back(sum);
+      cursor_[s] = sum;
+      sum += c;
+    }
+    begin_.push_back(sum);
+    sample_.resize(total);
+    pos_.resize(total);
+    for (std::size_t q = 0; q < B; ++q)
+      for (std::int64_t p = offsets[q] - offsets[0]; p < offsets[q + 1] - offsets[0]; ++p) {
+        const row_id r = ids[p];
+        const std::uint32_t e = cursor_[static_cast<std::size_t>(identity ? r : store.slot_of(r))]++;
+        sample_[e] = static_cast<std::uint32_t>(q);
+        pos_[e] = static_cast<std::uint32_t>(p);
+      }
+    size_ = neurons_.size();
+  }
+
+  /// Identity order, B <= 512: a bitmap of samples per neuron (one pass over the lists, ascending within each),
+  /// then one pass over the neurons writing the entries sequentially. An entry's position is its sample's
+  /// running count: lists ascend by id, which is the slot here, the order the neurons are visited in.
+  void build_bitmaps(const std::int64_t* offsets, const row_id* ids, std::size_t B, std::size_t m, std::size_t total) {
+    const std::size_t words = (B + 63) / 64;
+    bits_.assign(m * words, 0);
+    for (std::size_t q = 0; q < B; ++q) {
+      const std::uint64_t bit = std::uint64_t{1} << (q % 64);
+      std::uint64_t* col = bits_.data() + q / 64;
+      for (std::int64_t p = offsets[q] - offsets[0]; p < offsets[q + 1] - offsets[0]; ++p)
+        col[static_cast<std::size_t>(ids[p]) * words] |= bit;
+    }
+    cursor_.resize(B);
+    for (std::size_t q = 0; q < B; ++q) cursor_[q] = static_cast<std::uint32_t>(offsets[q] - offsets[0]);
+    neurons_.clear();
+    begin_.clear();
+    sample_.resize(total);
+    pos_.resize(total);
+    std::uint32_t e = 0;
+    for (std::size_t s = 0; s < m; ++s) {
+      const std::uint64_t* row = bits_.data() + s * words;
+      bool any = false;
+      for (std::size_t w = 0; w < words; ++w) any |= row[w] != 0;
+      if (!any) continue;
+      neurons_.push_back(static_cast<row_id>(s));
+      begin_.push_back(e);
+      for (std::size_t w = 0; w < words; ++w)
+        for (std::uint64_t x = row[w]; x; x &= x - 1) {
+          const std::uint32_t q = static_cast<std::uint32_t>(w * 64 + static_cast<std::size_t>(__builtin_ctzll(x)));
+          sample_[e] = q;
+          pos_[e] = cursor_[q]++;
+          ++e;
+        }
+    }
+    begin_.push_back(e);
+    size_ = neurons_.size();
+  }
+
   /// LSD radix sort of keys_ by their high 32 bits, of which only the low `bits` can be set.
   void radix_sort_keys(int bits) {
     const std::size_t n = keys_.size();
@@ -155,7 +239,7 @@ class NeuronMajor {
   std::vector<std::int32_t> local_of_;  // neuron -> first-seen index, -1 outside the current build
   std::vector<row_id> seen_, neurons_;
   std::vector<std::uint32_t> counts_, local_, rank_, begin_, cursor_, sample_, pos_;
-  std::vector<std::uint64_t> keys_, tmp_;
+  std::vector<std::uint64_t> keys_, tmp_, bits_;
 };
 
 }  // namespace hsrnet

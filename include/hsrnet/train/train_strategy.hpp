@@ -1,6 +1,6 @@
 // How the SGD trainer identifies the neurons that fire on each sample of a step.
 //
-//   dense  - the reference: all m pre-activations of the batch (blocked Eigen GEMM, or a SIMD matrix-vector
+//   dense  - the reference: all m pre-activations of the batch (the fused batch screen, or a SIMD matrix-vector
 //            scan for batches below 4), firing decided by the exact rule (dense_identifier.hpp);
 //   scan, gemm, tree - one HalfSpaceIndex query per step with that backend;
 //   cache  - drift-bounded candidate cache for a fixed training set (candidate_cache.hpp);
