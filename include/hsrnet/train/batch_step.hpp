@@ -359,12 +359,7 @@ class BatchStep {
     const std::size_t n = static_cast<std::size_t>(stride);
     float* g = ws.row_scratch.data() + static_cast<std::size_t>(thread) * 2 * n;
     float* before = g + n;
-    for (std::size_t j = 0; j < n; ++j) g[j] = cs[0] * xs[0][j];
-    for (std::uint32_t e = 1; e < count; ++e) {
-      const float coef = cs[e];
-      const float* x = xs[e];
-      for (std::size_t j = 0; j < n; ++j) g[j] = std::fma(coef, x[j], g[j]);
-    }
+    accumulate_gradient(g, n, xs, cs, count);
     if (track) std::copy_n(w, n, before);
     optim.apply_hidden(static_cast<std::size_t>(r), w, g);
     if (!track) return 0.0;
