@@ -117,7 +117,7 @@ import statistics  # noqa: E402
 import time  # noqa: E402
 
 import numpy as np  # noqa: E402
-from common import machine_description  # noqa: E402  (the script's folder is on sys.path)
+from common import machine_description, repo_revision  # noqa: E402  (the script's folder is on sys.path)
 
 # ----------------------------------------------------------------------------------------------- timing
 
@@ -263,27 +263,6 @@ def worst_margin(W, queries, pairs, b):
 
 
 # ----------------------------------------------------------------------------------------------- machine
-
-
-def repo_revision():
-    """The repository's commit (and whether its tree had uncommitted changes) when the benchmark started."""
-    import subprocess
-
-    try:
-        head = subprocess.run(
-            ["git", "-C", REPO, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", REPO, "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    if not head:
-        return "unknown"
-    return head + (" with uncommitted changes" if dirty else "")
 
 
 def mem_available_bytes():

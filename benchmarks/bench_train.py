@@ -52,7 +52,14 @@ import tempfile  # noqa: E402
 import time  # noqa: E402
 
 import numpy as np  # noqa: E402
-from common import cpu_hogs, load_average, machine_description, md_table, proc_status_kb  # noqa: E402
+from common import (  # noqa: E402
+    cpu_hogs,
+    load_average,
+    machine_description,
+    md_table,
+    proc_status_kb,
+    repo_revision,
+)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
@@ -296,24 +303,6 @@ def other_bench_processes():
             continue
         procs.append(line.strip())
     return procs
-
-
-def repo_revision():
-    try:
-        head = subprocess.run(
-            ["git", "-C", REPO, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", REPO, "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    if not head:
-        return "unknown"
-    return head + (" with uncommitted changes" if dirty else "")
 
 
 def make_net(hs, d, m, K, seed, index_backend="auto"):

@@ -130,3 +130,25 @@ def load_1min():
         return os.getloadavg()[0]
     except OSError:
         return float("nan")
+
+
+def repo_revision():
+    """The repository's commit (and whether its tree had uncommitted changes) when the benchmark started."""
+    import subprocess
+
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    try:
+        head = subprocess.run(
+            ["git", "-C", repo, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", repo, "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    if not head:
+        return "unknown"
+    return head + (" with uncommitted changes" if dirty else "")

@@ -5,6 +5,7 @@
 #include <nanobind/ndarray.h>
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/tuple.h>
+#include <string>
 
 #include <chrono>
 #include <hsrnet/hsrnet.hpp>
@@ -113,6 +114,8 @@ struct InterruptGuard {
 
 NB_MODULE(_core, m) {
   m.doc() = "hsrnet compiled core (private; use the hsrnet package)";
+  m.attr("__version__") = std::to_string(HSRNET_VERSION_MAJOR) + "." + std::to_string(HSRNET_VERSION_MINOR) + "." +
+                          std::to_string(HSRNET_VERSION_PATCH);
 
   m.def(
       "reference_dot",

@@ -1,6 +1,8 @@
 // Compile-time requirements shared by every hsrnet header.
 #pragma once
 
+// The project's version, written here only: CMakeLists.txt and pyproject.toml read it from this file, and
+// Python's hsrnet.__version__ comes from the compiled module.
 #define HSRNET_VERSION_MAJOR 0
 #define HSRNET_VERSION_MINOR 1
 #define HSRNET_VERSION_PATCH 0

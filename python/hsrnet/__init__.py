@@ -47,7 +47,7 @@ if hasattr(_os, "register_at_fork"):
 from .index import BACKENDS, HalfSpaceIndex, reference_dot  # noqa: E402
 from .network import STRATEGIES, SGDTrainer, ShiftedReLUNetwork, default_threshold  # noqa: E402
 
-__version__ = "0.1.0"
+__version__: str = _core.__version__  # written once, in include/hsrnet/config.hpp
 __all__ = [
     "BACKENDS",
     "STRATEGIES",
@@ -66,7 +66,7 @@ __all__ = [
 _LAZY = {
     "HSRClassifier": ("estimators", "HSRClassifier"),
     "HSRRegressor": ("estimators", "HSRRegressor"),
-    "load": ("model_io", "load"),
+    "load": ("estimators", "load"),  # via estimators: importing them registers the model-file kinds
 }
 
 

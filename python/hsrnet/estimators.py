@@ -45,21 +45,15 @@ from sklearn.utils.multiclass import check_classification_targets, unique_labels
 from sklearn.utils.validation import check_is_fitted, validate_data
 from threadpoolctl import threadpool_limits
 
+from . import model_io
 from ._core import max_threads as _max_threads
 from .input_map import INPUT_MAPS, InputMap
-from .network import OPTIMIZERS, STRATEGIES, SGDTrainer, ShiftedReLUNetwork
+from .model_io import load  # noqa: F401  (hsrnet.load: importing it here registers the kinds below)
+from .network import OPTIMIZERS, STRATEGIES, TIMING_KEYS, SGDTrainer, ShiftedReLUNetwork
 
 __all__ = ["HSRClassifier", "HSRRegressor"]
 
 LEARNING_RATES = ("constant", "invscaling", "adaptive")
-TIMING_KEYS = {
-    "identify": "identify_s",
-    "forward": "forward_s",
-    "backward": "backward_s",
-    "update": "update_s",
-    "maintenance": "index_s",
-    "total": "total_s",
-}
 _MIN_ADAPTIVE_LR = 1e-6  # as scikit-learn's MLP: "adaptive" stops once the rate falls below it
 _MAX_JOBS = 4096  # the thread counts the core accepts
 
@@ -159,6 +153,64 @@ class _BaseHSR(BaseEstimator):
     }
 
     # ----------------------------------------------------------------------------------------------- checks
+    # One __init__ for both estimators: scikit-learn reads the parameters from its signature, and both take
+    # the same ones (their docstrings list them).
+    def __init__(
+        self,
+        n_neurons=DEFAULT_N_NEURONS,
+        threshold="auto",
+        max_iter=DEFAULT_MAX_ITER,
+        batch_size=DEFAULT_BATCH_SIZE,
+        learning_rate="constant",
+        learning_rate_init="auto",
+        power_t=0.5,
+        tol=1e-4,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=DEFAULT_N_ITER_NO_CHANGE,
+        train_output_layer=DEFAULT_TRAIN_OUTPUT_LAYER,
+        solver=DEFAULT_SOLVER,
+        momentum=0.0,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=None,
+        strategy="auto",
+        cache_memory_budget=2**30,
+        input_map=DEFAULT_INPUT_MAP,
+        n_components=DEFAULT_N_COMPONENTS,
+        shuffle=True,
+        random_state=None,
+        warm_start=False,
+        n_jobs=None,
+        verbose=False,
+    ):
+        self.n_neurons = n_neurons
+        self.threshold = threshold
+        self.max_iter = max_iter
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.tol = tol
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.train_output_layer = train_output_layer
+        self.solver = solver
+        self.momentum = momentum
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.strategy = strategy
+        self.cache_memory_budget = cache_memory_budget
+        self.input_map = input_map
+        self.n_components = n_components
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.warm_start = warm_start
+        self.n_jobs = n_jobs
+        self.verbose = verbose
+
     def __sklearn_is_fitted__(self):
         return hasattr(self, "network_")
 
@@ -547,11 +599,10 @@ class _BaseHSR(BaseEstimator):
 
     def save(self, path):
         """Writes the fitted model to `path` atomically (format: docs/model_format.md); load with hsrnet.load."""
-        from .model_io import save
-
-        save(self, path)
+        model_io.save(self, path)
 
 
+@model_io.register_kind
 class HSRClassifier(ClassifierMixin, _BaseHSR):
     """A wide shifted-ReLU network classifier trained by exact sparse SGD (softmax cross-entropy).
 
@@ -655,62 +706,6 @@ class HSRClassifier(ClassifierMixin, _BaseHSR):
     _multi_output = False
     _loss = "softmax_cross_entropy"
 
-    def __init__(
-        self,
-        n_neurons=DEFAULT_N_NEURONS,
-        threshold="auto",
-        max_iter=DEFAULT_MAX_ITER,
-        batch_size=DEFAULT_BATCH_SIZE,
-        learning_rate="constant",
-        learning_rate_init="auto",
-        power_t=0.5,
-        tol=1e-4,
-        early_stopping=False,
-        validation_fraction=0.1,
-        n_iter_no_change=DEFAULT_N_ITER_NO_CHANGE,
-        train_output_layer=DEFAULT_TRAIN_OUTPUT_LAYER,
-        solver=DEFAULT_SOLVER,
-        momentum=0.0,
-        beta_1=0.9,
-        beta_2=0.999,
-        epsilon=None,
-        strategy="auto",
-        cache_memory_budget=2**30,
-        input_map=DEFAULT_INPUT_MAP,
-        n_components=DEFAULT_N_COMPONENTS,
-        shuffle=True,
-        random_state=None,
-        warm_start=False,
-        n_jobs=None,
-        verbose=False,
-    ):
-        self.n_neurons = n_neurons
-        self.threshold = threshold
-        self.max_iter = max_iter
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.learning_rate_init = learning_rate_init
-        self.power_t = power_t
-        self.tol = tol
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.n_iter_no_change = n_iter_no_change
-        self.train_output_layer = train_output_layer
-        self.solver = solver
-        self.momentum = momentum
-        self.beta_1 = beta_1
-        self.beta_2 = beta_2
-        self.epsilon = epsilon
-        self.strategy = strategy
-        self.cache_memory_budget = cache_memory_budget
-        self.input_map = input_map
-        self.n_components = n_components
-        self.shuffle = shuffle
-        self.random_state = random_state
-        self.warm_start = warm_start
-        self.n_jobs = n_jobs
-        self.verbose = verbose
-
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_label = False
@@ -777,6 +772,7 @@ class HSRClassifier(ClassifierMixin, _BaseHSR):
         return scores
 
 
+@model_io.register_kind
 class HSRRegressor(RegressorMixin, _BaseHSR):
     """A wide shifted-ReLU network regressor trained by exact sparse SGD (squared error, K outputs).
 
@@ -798,62 +794,6 @@ class HSRRegressor(RegressorMixin, _BaseHSR):
     _is_classifier = False
     _multi_output = True
     _loss = "squared_error"
-
-    def __init__(
-        self,
-        n_neurons=DEFAULT_N_NEURONS,
-        threshold="auto",
-        max_iter=DEFAULT_MAX_ITER,
-        batch_size=DEFAULT_BATCH_SIZE,
-        learning_rate="constant",
-        learning_rate_init="auto",
-        power_t=0.5,
-        tol=1e-4,
-        early_stopping=False,
-        validation_fraction=0.1,
-        n_iter_no_change=DEFAULT_N_ITER_NO_CHANGE,
-        train_output_layer=DEFAULT_TRAIN_OUTPUT_LAYER,
-        solver=DEFAULT_SOLVER,
-        momentum=0.0,
-        beta_1=0.9,
-        beta_2=0.999,
-        epsilon=None,
-        strategy="auto",
-        cache_memory_budget=2**30,
-        input_map=DEFAULT_INPUT_MAP,
-        n_components=DEFAULT_N_COMPONENTS,
-        shuffle=True,
-        random_state=None,
-        warm_start=False,
-        n_jobs=None,
-        verbose=False,
-    ):
-        self.n_neurons = n_neurons
-        self.threshold = threshold
-        self.max_iter = max_iter
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.learning_rate_init = learning_rate_init
-        self.power_t = power_t
-        self.tol = tol
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.n_iter_no_change = n_iter_no_change
-        self.train_output_layer = train_output_layer
-        self.solver = solver
-        self.momentum = momentum
-        self.beta_1 = beta_1
-        self.beta_2 = beta_2
-        self.epsilon = epsilon
-        self.strategy = strategy
-        self.cache_memory_budget = cache_memory_budget
-        self.input_map = input_map
-        self.n_components = n_components
-        self.shuffle = shuffle
-        self.random_state = random_state
-        self.warm_start = warm_start
-        self.n_jobs = n_jobs
-        self.verbose = verbose
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -11,17 +11,29 @@ from __future__ import annotations
 import json
 import os
 import re
+from typing import NamedTuple
 
 import numpy as np
 
 from . import tensor_file
 from .input_map import InputMap
+from .network import TIMING_KEYS
 from .tensor_file import ModelFileError
 
 __all__ = ["save", "load", "ModelFileError", "FORMAT_KINDS"]
 
 FORMAT_KINDS = ("HSRClassifier", "HSRRegressor")
-_TIMINGS = ("identify", "forward", "backward", "update", "maintenance", "total")
+# The estimator classes behind the kinds. estimators.py registers them (it imports this module, never the
+# other way round), so the file format does not depend on the estimators' module.
+_CLASSES: dict = {}
+
+
+def register_kind(cls):
+    """Class decorator: `cls` is what a file of kind `cls.__name__` loads as."""
+    if cls.__name__ not in FORMAT_KINDS:
+        raise ValueError(f"{cls.__name__} is not a model-file kind ({FORMAT_KINDS})")
+    _CLASSES[cls.__name__] = cls
+    return cls
 
 
 def _text(s: str) -> np.ndarray:
@@ -136,7 +148,7 @@ def to_tensors(est) -> dict:
     }
     t.update(est.input_map_.to_tensors())
     t.update(_optimizer_tensors(est._optimizer_state_now()))
-    for key in _TIMINGS:
+    for key in TIMING_KEYS:
         t["fit/timings/" + key] = np.asarray(est.timings_[key], dtype=np.float64)
     if getattr(est, "feature_names_in_", None) is not None:
         t["fit/feature_names_in"] = _json([str(n) for n in est.feature_names_in_])
@@ -211,8 +223,6 @@ def _finite(name, a, what, positive=False):
 def _from_tensors(t: dict, what: str):
     from sklearn.utils._param_validation import InvalidParameterError
 
-    from .estimators import TIMING_KEYS, HSRClassifier, HSRRegressor
-
     # Scalars are 0-d; tensor_file.encode (np.ascontiguousarray) writes them with shape (1,): accept both.
     t = dict(t)
     for name in _SCALARS:
@@ -236,7 +246,9 @@ def _from_tensors(t: dict, what: str):
         raise ModelFileError(f"{what} holds an unknown model kind {kind!r} (expected one of {FORMAT_KINDS})")
     for name in _REQUIRED_KIND[kind]:
         need(name)
-    cls = HSRClassifier if kind == "HSRClassifier" else HSRRegressor
+    if kind not in _CLASSES:  # only when hsrnet.estimators was never imported; hsrnet.load imports it
+        raise ModelFileError(f"{what}: no estimator class registered for {kind!r} (import hsrnet.estimators)")
+    cls = _CLASSES[kind]
     params = _parse_json(t["hsrnet/params"], f"{what}: 'hsrnet/params'")
     if not isinstance(params, dict):
         raise ModelFileError(f"{what}: 'hsrnet/params' is not a JSON object")
@@ -375,11 +387,28 @@ def save(est, path) -> None:
     tensor_file.save(path, to_tensors(est))
 
 
+class ModelFile(NamedTuple):
+    """A model file read once: the estimator, its tensors, the format version and the size in bytes."""
+
+    estimator: object
+    tensors: dict
+    format_version: int
+    size: int
+
+
+def read_model(path) -> ModelFile:
+    """Reads and checks the model file at `path` in one pass (``hsrnet info`` shows all of it)."""
+    path = os.fspath(path)
+    data = tensor_file.read(path)
+    tensors = tensor_file.decode(data, path)
+    est = from_tensors(tensors, what=f"model file {path}")
+    return ModelFile(est, tensors, tensor_file.format_version(data), len(data))
+
+
 def load(path):
     """Reads an estimator written by ``save``.
 
     Raises FileNotFoundError for a missing path and ModelFileError (a ValueError) for a file that is
     truncated, corrupted (checksum), foreign (bad magic), from a newer format version, or lacks a tensor.
     """
-    path = os.fspath(path)
-    return from_tensors(tensor_file.load(path), what=f"model file {path}")
+    return read_model(path).estimator

@@ -18,6 +18,15 @@ STRATEGIES = ("auto", "dense", "scan", "gemm", "tree", "cache")
 LOSSES = ("squared_error", "softmax_cross_entropy")
 SCHEDULES = ("constant", "invscaling", "sklearn_invscaling")
 OPTIMIZERS = ("sgd", "adagrad", "rowwise_adagrad", "adam")
+# The phases a training epoch is timed in: the estimators' timings_ keys -> the trainer's statistics keys.
+TIMING_KEYS = {
+    "identify": "identify_s",
+    "forward": "forward_s",
+    "backward": "backward_s",
+    "update": "update_s",
+    "maintenance": "index_s",
+    "total": "total_s",
+}
 
 
 def default_threshold(m: int) -> float:

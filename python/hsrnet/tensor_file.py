@@ -174,7 +174,8 @@ def save(path, tensors: Mapping[str, np.ndarray]) -> None:
         raise
 
 
-def load(path) -> dict[str, np.ndarray]:
+def read(path) -> bytes:
+    """The bytes of the model file at `path` (a regular file; devices, pipes and folders are refused)."""
     path = os.fspath(path)
     st = os.stat(path)  # FileNotFoundError for a missing path
     if stat.S_ISDIR(st.st_mode):
@@ -183,7 +184,15 @@ def load(path) -> dict[str, np.ndarray]:
         raise ModelFileError(f"cannot read {path}: it is a {_kind(st.st_mode)}, not a model file")
     try:
         with open(path, "rb") as f:
-            data = f.read(st.st_size + 1)  # one byte more: a file that grew is "padded", not half read
+            return f.read(st.st_size + 1)  # one byte more: a file that grew is "padded", not half read
     except IsADirectoryError:
         raise ModelFileError(f"cannot read {path}: it is a directory") from None
-    return decode(data, path)
+
+
+def format_version(data: bytes) -> int:
+    """The format version in the header of `data` (which decode has accepted)."""
+    return struct.unpack_from("<8sI", data, 0)[1]
+
+
+def load(path) -> dict[str, np.ndarray]:
+    return decode(read(path), os.fspath(path))

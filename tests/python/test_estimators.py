@@ -13,7 +13,7 @@ pytest.importorskip("sklearn")
 
 import hsrnet  # noqa: E402
 from hsrnet import HSRClassifier, HSRRegressor  # noqa: E402
-from hsrnet.estimators import TIMING_KEYS  # noqa: E402
+from hsrnet.network import TIMING_KEYS  # noqa: E402
 from sklearn.base import clone  # noqa: E402
 from sklearn.datasets import make_classification, make_regression  # noqa: E402
 from sklearn.exceptions import ConvergenceWarning, NotFittedError  # noqa: E402

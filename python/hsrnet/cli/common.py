@@ -118,14 +118,16 @@ def _load_data(args, target):
     return load_table(args.data, target, header=args.header, delimiter=args.delimiter)
 
 
-def _load_model(path):
-    """An estimator from a model file; exit code 4 for every way the file can be wrong."""
-    import hsrnet
-
+def _load_model(path, whole_file=False):
+    """An estimator from a model file (whole_file: the model_io.ModelFile, the estimator with the file's tensors,
+    version and size, all from one read); exit code 4 for every way the file can be wrong."""
+    from .. import estimators  # noqa: F401  (registers the model-file kinds)
+    from ..model_io import read_model
     from ..tensor_file import ModelFileError
 
     try:
-        return hsrnet.load(path)
+        model = read_model(path)
+        return model if whole_file else model.estimator
     except ModelFileError:
         raise
     except (ValueError, TypeError, KeyError, IndexError, struct.error) as e:  # damage the checks let through

@@ -2,22 +2,14 @@
 
 from __future__ import annotations
 
-import os
-import struct
-
 from .common import EXIT_OK, _human_bytes, _load_model, _say
 
 
 def info(args) -> int:
     import json
 
-    from .. import tensor_file
-
-    est = _load_model(args.model)  # every check (size, checksum, tensors) happens here
-    tensors = tensor_file.load(args.model)
-    with open(args.model, "rb") as f:
-        _, version = struct.unpack("<8sI", f.read(12))
-    size = os.path.getsize(args.model)
+    model = _load_model(args.model, whole_file=True)  # one read; every check (size, checksum, tensors) happens here
+    est, tensors, version, size = model
 
     def text(name):
         return bytes(tensors[name]).decode("utf-8", errors="replace") if name in tensors else "?"
