@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <hsrnet/hsrnet.hpp>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -240,9 +241,10 @@ NB_MODULE(_core, m) {
       .def(
           "__init__",
           [](PyNet* self, int d, std::size_t width, int K, double threshold, std::uint64_t seed, nb::object W,
-             nb::object A, const std::string& index_backend, int leaf_size, int n_threads) {
+             nb::object A, const std::string& index_backend, int leaf_size, int n_threads, double output_scale) {
             hsrnet::NetOptions o;
-            o.threshold = threshold;  // NaN: sqrt(0.4 ln m)
+            o.threshold = threshold;        // NaN: sqrt(0.4 ln m)
+            o.output_scale = output_scale;  // NaN: 1/sqrt(m)
             o.seed = seed;
             o.index.backend = hsrnet::parse_backend(index_backend);
             o.index.leaf_size = leaf_size;
@@ -255,11 +257,12 @@ NB_MODULE(_core, m) {
                           : std::make_unique<hsrnet::ShiftedReLUNet>(d, width, K, o);
           },
           "d"_a, "m"_a, "K"_a, "threshold"_a, "seed"_a, "W"_a.none(), "A"_a.none(), "index_backend"_a, "leaf_size"_a,
-          "n_threads"_a)
+          "n_threads"_a, "output_scale"_a = std::numeric_limits<double>::quiet_NaN())
       .def_prop_ro("d", [](PyNet& s) { return s.net->input_dim(); })
       .def_prop_ro("m", [](PyNet& s) { return s.net->width(); })
       .def_prop_ro("K", [](PyNet& s) { return s.net->outputs(); })
       .def_prop_ro("threshold", [](PyNet& s) { return s.net->threshold(); })
+      .def_prop_ro("output_scale", [](PyNet& s) { return s.net->output_scale(); })
       .def_prop_ro(
           "memory_bytes",
           [](PyNet& s) { return s.net->index().memory_bytes() + s.net->width() * s.net->outputs() * sizeof(float); })
@@ -422,5 +425,74 @@ NB_MODULE(_core, m) {
             interrupt.rethrow(e);
             return epoch_stats_dict(e);
           },
-          "net"_a, "X"_a, "labels"_a);
+          "net"_a, "X"_a, "labels"_a)
+      // Two-phase steps (neuron-sharded training; sgd_trainer.hpp). X stays referenced by the Python wrapper
+      // while bound.
+      .def(
+          "begin_epoch",
+          [](hsrnet::SgdTrainer& t, PyNet& net, CArray<float> X) {
+            nb::gil_scoped_release release;
+            std::lock_guard<std::mutex> lock(net.mutex);
+            t.begin_epoch(*net.net, X.data(), X.shape(0));
+          },
+          "net"_a, "X"_a)
+      .def(
+          "begin_step",
+          [](hsrnet::SgdTrainer& t, PyNet& net, CArray<std::int64_t> indices) {
+            const std::size_t nb = indices.size(), K = static_cast<std::size_t>(net.net->outputs());
+            std::vector<std::size_t> samples(indices.data(), indices.data() + nb);
+            std::vector<double> partial;
+            {
+              nb::gil_scoped_release release;
+              std::lock_guard<std::mutex> lock(net.mutex);
+              const double* p = t.begin_step(*net.net, samples.data(), nb);
+              partial.assign(p, p + nb * K);
+            }
+            return to_numpy2(std::move(partial), nb, K);
+          },
+          "net"_a, "indices"_a)
+      .def(
+          "finish_step",
+          [](hsrnet::SgdTrainer& t, PyNet& net, CArray<double> G, nb::object losses) {
+            const double* l = losses.is_none() ? nullptr : nb::cast<CArray<double>>(losses).data();
+            nb::gil_scoped_release release;
+            std::lock_guard<std::mutex> lock(net.mutex);
+            t.finish_step(*net.net, G.data(), l);
+          },
+          "net"_a, "G"_a, "losses"_a.none())
+      .def(
+          "end_epoch",
+          [](hsrnet::SgdTrainer& t, PyNet& net) {
+            hsrnet::EpochStats e;
+            {
+              nb::gil_scoped_release release;
+              std::lock_guard<std::mutex> lock(net.mutex);
+              e = t.end_epoch(*net.net);
+            }
+            return epoch_stats_dict(e);
+          },
+          "net"_a)
+      .def_prop_ro("epoch_open", &hsrnet::SgdTrainer::epoch_open)
+      .def_prop_ro("open_step_size", &hsrnet::SgdTrainer::open_step_size);
+
+  // The trainer's loss gradient of summed outputs (nb x K float64): per-sample losses and dL/df.
+  auto loss_gradient = [](CArray<double> F, const std::string& loss, const hsrnet::Targets& targets) {
+    const std::size_t n = F.shape(0), K = F.shape(1);
+    std::vector<double> losses(n), G(n * K);
+    hsrnet::batch_loss_gradient(hsrnet::parse_loss(loss), F.data(), n, static_cast<int>(K), targets, losses.data(),
+                                G.data());
+    return nb::make_tuple(to_numpy(std::move(losses)), to_numpy2(std::move(G), n, K));
+  };
+  m.def(
+      "loss_gradient_regression",
+      [loss_gradient](CArray<double> F, CArray<float> Y) {
+        return loss_gradient(F, "squared_error", hsrnet::Targets::regression(Y.data()));
+      },
+      "F"_a, "Y"_a);
+  m.def(
+      "loss_gradient_classification",
+      [loss_gradient](CArray<double> F, CArray<std::int32_t> labels) {
+        return loss_gradient(F, "softmax_cross_entropy", hsrnet::Targets::classes(labels.data()));
+      },
+      "F"_a, "labels"_a);
 }

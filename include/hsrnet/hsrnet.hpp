@@ -2,9 +2,9 @@
 #pragma once
 
 #include "hsrnet/config.hpp"
-#include "hsrnet/cpu_features.hpp"
-#include "hsrnet/dot_kernel.hpp"
-#include "hsrnet/half_space_index.hpp"
-#include "hsrnet/sgd_trainer.hpp"
-#include "hsrnet/shifted_relu_net.hpp"
-#include "hsrnet/tensor_file.hpp"
+#include "hsrnet/index/half_space_index.hpp"
+#include "hsrnet/io/tensor_file.hpp"
+#include "hsrnet/kernels/cpu_features.hpp"
+#include "hsrnet/kernels/dot_kernel.hpp"
+#include "hsrnet/net/shifted_relu_net.hpp"
+#include "hsrnet/train/sgd_trainer.hpp"

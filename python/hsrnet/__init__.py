@@ -45,7 +45,7 @@ if hasattr(_os, "register_at_fork"):
     _os.register_at_fork(after_in_child=_after_fork_in_child)
 
 from .index import BACKENDS, HalfSpaceIndex, reference_dot  # noqa: E402
-from .network import STRATEGIES, SGDTrainer, ShiftedReLUNetwork, default_threshold  # noqa: E402
+from .network import STRATEGIES, SGDTrainer, ShiftedReLUNetwork, default_threshold, loss_gradient  # noqa: E402
 
 __version__: str = _core.__version__  # written once, in include/hsrnet/config.hpp
 __all__ = [
@@ -58,6 +58,7 @@ __all__ = [
     "ShiftedReLUNetwork",
     "default_threshold",
     "load",
+    "loss_gradient",
     "reference_dot",
     "__version__",
 ]

@@ -346,7 +346,7 @@ class _BaseHSR(BaseEstimator):
             if early_stopping and self._best_weights is not None:
                 W, A = self._best_weights
                 state = self._trainer.optimizer_state(self.network_)  # the last epoch's, kept for warm starts
-                self.network_ = self._rebuild_network(W, A, self.network_.threshold)
+                self.network_ = self._rebuild_network(W, A, self.network_.threshold, self.network_.output_scale)
                 self._trainer.restore_optimizer_state(self.network_, state)
             self._best_weights = None
             if not converged:
@@ -556,11 +556,18 @@ class _BaseHSR(BaseEstimator):
             print(f"Validation score: {self.validation_scores_[-1]:f}")
         sys.stdout.flush()
 
-    def _rebuild_network(self, W, A, threshold) -> ShiftedReLUNetwork:
+    def _rebuild_network(self, W, A, threshold, output_scale=None) -> ShiftedReLUNetwork:
         W = np.ascontiguousarray(W, dtype=np.float32)
         A = np.ascontiguousarray(A, dtype=np.float32)
         return ShiftedReLUNetwork(
-            W.shape[1], W.shape[0], A.shape[1], threshold=float(threshold), W=W, A=A, n_threads=self._n_threads()
+            W.shape[1],
+            W.shape[0],
+            A.shape[1],
+            threshold=float(threshold),
+            W=W,
+            A=A,
+            n_threads=self._n_threads(),
+            output_scale=output_scale,
         )
 
     # ---------------------------------------------------------------------------------- pickling and files
@@ -576,6 +583,7 @@ class _BaseHSR(BaseEstimator):
                 "W": net.hidden_weights(),
                 "A": net.output_weights(),
                 "threshold": float(net.threshold),
+                "output_scale": float(net.output_scale),
             }
             if trainer is not None:  # the optimizer's moments travel with the model (warm starts continue)
                 state["_optimizer_state"] = trainer.optimizer_state(net)
@@ -588,7 +596,7 @@ class _BaseHSR(BaseEstimator):
         net = state.pop("_network_state", None)
         super().__setstate__(state)
         if net is not None:
-            self.network_ = self._rebuild_network(net["W"], net["A"], net["threshold"])
+            self.network_ = self._rebuild_network(net["W"], net["A"], net["threshold"], net.get("output_scale"))
 
     def _optimizer_state_now(self):
         """The optimizer's state to save with the model (None before training or for stateless plain SGD)."""

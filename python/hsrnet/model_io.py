@@ -1,6 +1,6 @@
 """Model files of the hsrnet estimators: ``est.save(path)`` and ``hsrnet.load(path)``.
 
-A model file is a tensor file (tensor_file.py / include/hsrnet/tensor_file.hpp: magic, version, size, CRC-32,
+A model file is a tensor file (tensor_file.py / include/hsrnet/io/tensor_file.hpp: magic, version, size, CRC-32,
 written atomically) holding named tensors; docs/model_format.md lists them. Text (the estimator kind, its
 parameters, class labels, feature names) is stored as uint8 UTF-8, JSON where it is structured, so a file
 never runs code when it is read (unlike a pickle).
@@ -137,6 +137,7 @@ def to_tensors(est) -> dict:
         "network/W": np.ascontiguousarray(net.hidden_weights(), dtype=np.float32),
         "network/A": np.ascontiguousarray(net.output_weights(), dtype=np.float32),
         "network/threshold": np.array(float(net.threshold), dtype=np.float64),
+        "network/output_scale": np.array(float(net.output_scale), dtype=np.float64),
         "fit/n_features_in": np.array(est.n_features_in_, dtype=np.int64),
         "fit/n_iter": np.array(est.n_iter_, dtype=np.int64),
         "fit/t": np.array(est.t_, dtype=np.int64),
@@ -180,6 +181,7 @@ _REQUIRED_KIND = {"HSRClassifier": ("classifier/classes",), "HSRRegressor": ("re
 
 _SCALARS = (
     "network/threshold",
+    "network/output_scale",
     "input_map/constant",
     "fit/n_features_in",
     "fit/n_iter",
@@ -272,6 +274,10 @@ def _from_tensors(t: dict, what: str):
         raise ModelFileError(f"{what}: network/threshold must be a finite scalar")
     _finite("network/W", W, what)
     _finite("network/A", A, what)
+    # Files written before the output scale was stored: 1/sqrt(m), the only scale there was.
+    output_scale = None
+    if "network/output_scale" in t:
+        output_scale = float(_finite("network/output_scale", t["network/output_scale"], what, positive=True))
     try:
         input_map = InputMap.from_tensors(t)
     except (KeyError, ValueError, UnicodeDecodeError) as e:
@@ -327,7 +333,7 @@ def _from_tensors(t: dict, what: str):
     est.best_loss_ = scalar("fit/best_loss", None, float)
     est.validation_scores_ = series("fit/validation_scores") if "fit/validation_scores" in t else None
     est.best_validation_score_ = scalar("fit/best_validation_score", None, float)
-    est.network_ = est._rebuild_network(W, A, float(b))
+    est.network_ = est._rebuild_network(W, A, float(b), output_scale)
     state = _optimizer_state_from(t, W.shape, A.shape, what)
     if state is not None:
         est._optimizer_state = state

@@ -54,6 +54,8 @@ class ShiftedReLUNetwork:
     seed : initialisation seed (w_r ~ N(0, I), a_r in {-1, +1}); bit-reproducible on every platform
     W, A : optional initial weights, float32 (m, d) and (m, n_outputs); A=None draws random signs
     index_backend : backend of the index over W for prediction ("auto", "scan", "gemm", "tree")
+    output_scale : the factor of the output sum; None: 1/sqrt(m). A shard of a wider network's neurons (m_p of
+        m_total) takes 1/sqrt(m_total), so the shards' partial outputs sum to the whole network's
     """
 
     def __init__(
@@ -69,6 +71,7 @@ class ShiftedReLUNetwork:
         index_backend="auto",
         leaf_size=64,
         n_threads=None,
+        output_scale=None,
     ):
         d = as_int(d, "d", 1, 2**31 - 1)
         m = as_int(m, "m", 1, 2**31 - 2)
@@ -87,12 +90,14 @@ class ShiftedReLUNetwork:
                 raise ValueError(f"A must have shape ({m}, {K}), got {A.shape}")
             if W is None:
                 raise ValueError("A given without W: pass both, or neither")
-        self._net = _core.Network(d, m, K, b, seed, W, A, index_backend, leaf_size, _threads(n_threads))
+        scale = math.nan if output_scale is None else as_positive_real(output_scale, "output_scale")
+        self._net = _core.Network(d, m, K, b, seed, W, A, index_backend, leaf_size, _threads(n_threads), scale)
 
     d = property(lambda self: self._net.d, doc="input dimension")
     m = property(lambda self: self._net.m, doc="hidden width")
     n_outputs = property(lambda self: self._net.K, doc="outputs K")
     threshold = property(lambda self: self._net.threshold, doc="b (as the float it compares against)")
+    output_scale = property(lambda self: self._net.output_scale, doc="factor of the output sum (1/sqrt(m) by default)")
     memory_bytes = property(lambda self: self._net.memory_bytes, doc="bytes held by W (index) and A")
 
     @property
@@ -278,30 +283,122 @@ class SGDTrainer:
 
     def fit_epoch(self, net: ShiftedReLUNetwork, X, y) -> dict:
         """One pass over (X, y). Returns the epoch's statistics (mean loss, firing fraction, timings...)."""
-        if not isinstance(net, ShiftedReLUNetwork):
-            raise TypeError(f"net must be a ShiftedReLUNetwork, got {type(net).__name__}")
+        _check_net(net)
         X = net._check_X(X)
-        n = X.shape[0]
-        K = net.n_outputs
+        targets = _check_targets(self.loss, y, X.shape[0], net.n_outputs)
         if self.loss == "squared_error":
-            # 1-D targets only for one output: a flat array of n*K values is never reinterpreted as (n, K).
-            if not isinstance(y, np.ndarray):
-                raise TypeError(f"y must be a numpy.ndarray of dtype float32, got {type(y).__name__}")
-            want = (n,) if K == 1 and np.ndim(y) == 1 else (n, K)
-            if y.dtype == np.float32 and np.shape(y) != want:
-                raise ValueError(
-                    f"y must have shape ({n}, {K})" + (f" or ({n},)" if K == 1 else "") + f", got {np.shape(y)}"
-                )
-            Y = as_float32_array(y, "y", len(want)).reshape(n, K)
-            return self._trainer.fit_epoch_regression(net._net, X, np.ascontiguousarray(Y))
-        if K < 2:
-            raise ValueError("softmax_cross_entropy needs a network with n_outputs >= 2 (2 for binary labels)")
-        labels = np.asarray(y)
-        if labels.shape != (n,) or not np.issubdtype(labels.dtype, np.integer):
-            raise ValueError(f"y must be {n} integer class labels, got shape {labels.shape} dtype {labels.dtype}")
-        if labels.min() < 0 or labels.max() >= K:
-            raise ValueError(f"class labels must lie in [0, {K}), got [{labels.min()}, {labels.max()}]")
-        return self._trainer.fit_epoch_classification(net._net, X, np.ascontiguousarray(labels, dtype=np.int32))
+            return self._trainer.fit_epoch_regression(net._net, X, targets)
+        return self._trainer.fit_epoch_classification(net._net, X, targets)
+
+    # ------------------------------------------------------------------ two-phase steps (neuron-sharded training)
+    # Per batch: partial = begin_step(...) on every shard, the partials summed in a fixed order (the first copied,
+    # the others added), losses, G = loss_gradient(sum, y_batch, loss), then finish_step(net, G, losses) on every
+    # shard. With one shard this trains exactly as fit_epoch over the same batches.
+
+    def begin_epoch(self, net: ShiftedReLUNetwork, X):
+        """Binds the training set X for the following begin_step calls (strategy choice, cache build), as
+        fit_epoch does for its epoch; X must not change until end_epoch. An open epoch is closed first."""
+        _check_net(net)
+        if self._trainer.open_step_size:
+            raise RuntimeError("a step is open: call finish_step first")
+        Xc = net._check_X(X)
+        self._trainer.begin_epoch(net._net, Xc)
+        self._bound = (net, X, Xc)  # keeps the bound array alive
+
+    def begin_step(self, net: ShiftedReLUNetwork, X, indices=None) -> np.ndarray:
+        """Phase 1 of a step on the rows `indices` of X (None: every row, X is the batch): identification and
+        forward pass over this network's neurons. Returns their partial outputs, float64 (batch, n_outputs): the
+        output sum before its rounding to float32. When X is not the array bound by begin_epoch, it is bound
+        first (a step on a new array is an epoch of its own)."""
+        _check_net(net)
+        bound = getattr(self, "_bound", None)
+        if bound is None or bound[0] is not net or bound[1] is not X or not self._trainer.epoch_open:
+            self.begin_epoch(net, X)
+        n = self._bound[2].shape[0]
+        if indices is None:
+            idx = np.arange(n, dtype=np.int64)
+        else:
+            idx = np.asarray(indices)
+            if idx.ndim != 1 or idx.size == 0 or not np.issubdtype(idx.dtype, np.integer):
+                raise ValueError(f"indices must be a non-empty 1-D integer array, got shape {idx.shape} {idx.dtype}")
+            if idx.min() < 0 or idx.max() >= n:
+                raise ValueError(f"indices must lie in [0, {n}), got [{idx.min()}, {idx.max()}]")
+            idx = np.ascontiguousarray(idx, dtype=np.int64)
+        return self._trainer.begin_step(net._net, idx)
+
+    def finish_step(self, net: ShiftedReLUNetwork, G, losses=None):
+        """Phase 2: backward pass, update and index upkeep of the step begin_step opened, from
+        G = dL/df per sample (float64 (batch, n_outputs), from loss_gradient: the batch mean's 1/batch is
+        applied here). `losses` (batch,) only feed the epoch's mean loss."""
+        _check_net(net)
+        nb = self._trainer.open_step_size
+        if nb == 0:
+            raise RuntimeError("finish_step without begin_step")
+        G = np.asarray(G)
+        if G.shape != (nb, net.n_outputs) or G.dtype != np.float64:
+            raise ValueError(f"G must be float64 of shape ({nb}, {net.n_outputs}), got {G.dtype} {G.shape}")
+        if not np.isfinite(G).all():
+            raise ValueError("G holds NaN or infinite values")
+        if losses is not None:
+            losses = np.ascontiguousarray(losses, dtype=np.float64)
+            if losses.shape != (nb,):
+                raise ValueError(f"losses must have shape ({nb},), got {losses.shape}")
+        self._trainer.finish_step(net._net, np.ascontiguousarray(G), losses)
+
+    def end_epoch(self, net: ShiftedReLUNetwork) -> dict:
+        """Closes the epoch of begin_epoch (counted in epochs_done) and returns its statistics (mean_loss is
+        NaN unless finish_step was given the losses)."""
+        _check_net(net)
+        if self._trainer.open_step_size:
+            raise RuntimeError("a step is open: call finish_step first")
+        if not self._trainer.epoch_open:
+            raise RuntimeError("end_epoch without begin_epoch")
+        self._bound = None
+        return self._trainer.end_epoch(net._net)
+
+
+def loss_gradient(outputs, y, loss="squared_error"):
+    """The trainer's per-sample losses and dL/df for a batch of summed outputs (float64 (batch, K), e.g. the
+    sum of the shards' begin_step partials), bit for bit what a whole step computes: the outputs are rounded
+    to float32 first, as the network's are. y: float32 targets (batch, K) or (batch,) for K = 1, or int32
+    class labels (batch,). Returns (losses (batch,), G (batch, K) float64)."""
+    _choice(loss, LOSSES, "loss")
+    F = np.asarray(outputs)
+    if F.ndim != 2 or F.shape[0] == 0 or F.dtype != np.float64:
+        raise ValueError(f"outputs must be a non-empty float64 array (batch, K), got {F.dtype} {F.shape}")
+    targets = _check_targets(loss, y, F.shape[0], F.shape[1])
+    F = np.ascontiguousarray(F)
+    if loss == "squared_error":
+        return _core.loss_gradient_regression(F, targets)
+    return _core.loss_gradient_classification(F, targets)
+
+
+def _check_net(net):
+    if not isinstance(net, ShiftedReLUNetwork):
+        raise TypeError(f"net must be a ShiftedReLUNetwork, got {type(net).__name__}")
+
+
+def _check_targets(loss, y, n, K):
+    """Targets of n samples as the C++ core takes them: float32 (n, K) or int32 labels (n,)."""
+    if loss == "squared_error":
+        # 1-D targets only for one output: a flat array of n*K values is never reinterpreted as (n, K).
+        if not isinstance(y, np.ndarray):
+            raise TypeError(f"y must be a numpy.ndarray of dtype float32, got {type(y).__name__}")
+        want = (n,) if K == 1 and np.ndim(y) == 1 else (n, K)
+        if y.dtype == np.float32 and np.shape(y) != want:
+            raise ValueError(
+                f"y must have shape ({n}, {K})" + (f" or ({n},)" if K == 1 else "") + f", got {np.shape(y)}"
+            )
+        Y = as_float32_array(y, "y", len(want)).reshape(n, K)
+        return np.ascontiguousarray(Y)
+    if K < 2:
+        raise ValueError("softmax_cross_entropy needs a network with n_outputs >= 2 (2 for binary labels)")
+    labels = np.asarray(y)
+    if labels.shape != (n,) or not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(f"y must be {n} integer class labels, got shape {labels.shape} dtype {labels.dtype}")
+    if labels.min() < 0 or labels.max() >= K:
+        raise ValueError(f"class labels must lie in [0, {K}), got [{labels.min()}, {labels.max()}]")
+    return np.ascontiguousarray(labels, dtype=np.int32)
 
 
 def _unit_interval(v, name):

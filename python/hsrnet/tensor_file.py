@@ -1,4 +1,4 @@
-"""The hsrnet model file format (same bytes as include/hsrnet/tensor_file.hpp; see that header for the layout).
+"""The hsrnet model file format (same bytes as include/hsrnet/io/tensor_file.hpp; see that header for the layout).
 
 A versioned container of named tensors with a size field and a CRC-32, written atomically.
 """

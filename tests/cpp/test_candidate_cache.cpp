@@ -12,12 +12,12 @@
 #include <string>
 #include <vector>
 
-#include "hsrnet/candidate_cache.hpp"
-#include "hsrnet/dot_kernel.hpp"
-#include "hsrnet/half_space_index.hpp"
-#include "hsrnet/rng.hpp"
-#include "hsrnet/row_store.hpp"
-#include "hsrnet/shifted_relu_net.hpp"
+#include "hsrnet/index/half_space_index.hpp"
+#include "hsrnet/index/row_store.hpp"
+#include "hsrnet/kernels/dot_kernel.hpp"
+#include "hsrnet/net/rng.hpp"
+#include "hsrnet/net/shifted_relu_net.hpp"
+#include "hsrnet/train/candidate_cache.hpp"
 #include "training_fixtures.hpp"
 
 namespace {

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "hsrnet/cost_model.hpp"
+#include "hsrnet/index/cost_model.hpp"
 
 namespace {
 

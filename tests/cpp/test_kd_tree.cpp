@@ -16,10 +16,10 @@
 #include <string>
 #include <vector>
 
-#include "hsrnet/dot_kernel.hpp"
-#include "hsrnet/kd_tree.hpp"
-#include "hsrnet/rng.hpp"
-#include "hsrnet/row_store.hpp"
+#include "hsrnet/index/kd_tree.hpp"
+#include "hsrnet/index/row_store.hpp"
+#include "hsrnet/kernels/dot_kernel.hpp"
+#include "hsrnet/net/rng.hpp"
 
 namespace {
 

@@ -6,11 +6,11 @@
 #include <cstdint>
 #include <vector>
 
-#include "hsrnet/losses.hpp"
-#include "hsrnet/lr_schedule.hpp"
-#include "hsrnet/multi_dot.hpp"
-#include "hsrnet/rng.hpp"
-#include "hsrnet/shifted_relu_net.hpp"
+#include "hsrnet/kernels/multi_dot.hpp"
+#include "hsrnet/net/losses.hpp"
+#include "hsrnet/net/rng.hpp"
+#include "hsrnet/net/shifted_relu_net.hpp"
+#include "hsrnet/train/lr_schedule.hpp"
 #include "training_fixtures.hpp"
 
 namespace {

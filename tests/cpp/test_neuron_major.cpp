@@ -11,10 +11,10 @@
 #include <string>
 #include <vector>
 
-#include "hsrnet/neuron_major.hpp"
-#include "hsrnet/rng.hpp"
-#include "hsrnet/row_store.hpp"
-#include "hsrnet/shifted_relu_net.hpp"
+#include "hsrnet/index/row_store.hpp"
+#include "hsrnet/net/rng.hpp"
+#include "hsrnet/net/shifted_relu_net.hpp"
+#include "hsrnet/train/neuron_major.hpp"
 #include "training_fixtures.hpp"
 
 namespace {

@@ -8,8 +8,8 @@
 #include <tuple>
 #include <vector>
 
-#include "hsrnet/optimizer.hpp"
-#include "hsrnet/sgd_trainer.hpp"
+#include "hsrnet/train/optimizer.hpp"
+#include "hsrnet/train/sgd_trainer.hpp"
 #include "training_fixtures.hpp"
 
 namespace {

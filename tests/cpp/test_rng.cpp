@@ -8,8 +8,8 @@
 #include <set>
 #include <vector>
 
-#include "hsrnet/portable_math.hpp"
-#include "hsrnet/rng.hpp"
+#include "hsrnet/kernels/portable_math.hpp"
+#include "hsrnet/net/rng.hpp"
 
 namespace {
 

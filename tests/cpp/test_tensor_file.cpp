@@ -1,4 +1,4 @@
-// The model file format (include/hsrnet/tensor_file.hpp): round trips, every kind of damage, and the two
+// The model file format (include/hsrnet/io/tensor_file.hpp): round trips, every kind of damage, and the two
 // committed fixtures that tie the C++ and Python implementations together:
 //   tests/data/tensor_file_python.hsrt  written by python/hsrnet/tensor_file.py, read here;
 //   tests/data/tensor_file_cpp.hsrt     written by this file (HSRNET_REGENERATE_FIXTURES=1), read by
@@ -17,7 +17,7 @@
 #include <string>
 #include <vector>
 
-#include "hsrnet/tensor_file.hpp"
+#include "hsrnet/io/tensor_file.hpp"
 
 namespace {
 

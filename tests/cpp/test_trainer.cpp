@@ -8,9 +8,9 @@
 #include <tuple>
 #include <vector>
 
-#include "hsrnet/rng.hpp"
-#include "hsrnet/sgd_trainer.hpp"
-#include "hsrnet/shifted_relu_net.hpp"
+#include "hsrnet/net/rng.hpp"
+#include "hsrnet/net/shifted_relu_net.hpp"
+#include "hsrnet/train/sgd_trainer.hpp"
 #include "training_fixtures.hpp"
 
 namespace {

@@ -5,7 +5,7 @@ Model: f(x) = (1/sqrt(m)) * relu(x W^T - b) A, the hsrnet estimator's exactly:
     floats to what the estimator trains on);
   * W and A copied from the network the estimator would build (same seed derivation, see
     ``estimator_initial_network``), b = that network's threshold; A trained iff train_output_layer;
-  * loss as include/hsrnet/losses.hpp: softmax cross-entropy, or 0.5 * ||f - t||^2 on targets standardised
+  * loss as include/hsrnet/net/losses.hpp: softmax cross-entropy, or 0.5 * ||f - t||^2 on targets standardised
     like HSRRegressor (population std); the batch gradient is the mean over the batch
     (sgd_trainer.hpp: step -lr/B * sum), so a batch-mean loss gives the same update;
     the ReLU's derivative at z == b is 0 in both (a neuron fires iff z > b);

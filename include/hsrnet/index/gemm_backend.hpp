@@ -12,8 +12,8 @@
 #include <limits>
 #include <vector>
 
-#include "hsrnet/dot_kernel.hpp"
-#include "hsrnet/row_store.hpp"
+#include "hsrnet/index/row_store.hpp"
+#include "hsrnet/kernels/dot_kernel.hpp"
 
 namespace hsrnet {
 

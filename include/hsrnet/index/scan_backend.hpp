@@ -3,8 +3,8 @@
 
 #include <vector>
 
-#include "hsrnet/dot_kernel.hpp"
-#include "hsrnet/row_store.hpp"
+#include "hsrnet/index/row_store.hpp"
+#include "hsrnet/kernels/dot_kernel.hpp"
 
 namespace hsrnet {
 

@@ -27,7 +27,7 @@
 #include <string>
 #include <vector>
 
-#include "hsrnet/aligned_buffer.hpp"
+#include "hsrnet/kernels/aligned_buffer.hpp"
 
 namespace hsrnet {
 

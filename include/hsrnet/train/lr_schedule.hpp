@@ -11,7 +11,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "hsrnet/portable_math.hpp"
+#include "hsrnet/kernels/portable_math.hpp"
 
 namespace hsrnet {
 

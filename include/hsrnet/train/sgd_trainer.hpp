@@ -31,25 +31,26 @@
 #include <cstdint>
 #include <cstring>
 #include <functional>
+#include <limits>
 #include <numeric>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
-#include "hsrnet/above_threshold.hpp"
-#include "hsrnet/aligned_buffer.hpp"
-#include "hsrnet/candidate_cache.hpp"
-#include "hsrnet/dense_identifier.hpp"
-#include "hsrnet/dot_kernel.hpp"
-#include "hsrnet/half_space_index.hpp"
-#include "hsrnet/losses.hpp"
-#include "hsrnet/lr_schedule.hpp"
-#include "hsrnet/multi_dot.hpp"
-#include "hsrnet/neuron_major.hpp"
-#include "hsrnet/optimizer.hpp"
-#include "hsrnet/rng.hpp"
-#include "hsrnet/shifted_relu_net.hpp"
-#include "hsrnet/train_strategy.hpp"
+#include "hsrnet/index/half_space_index.hpp"
+#include "hsrnet/kernels/above_threshold.hpp"
+#include "hsrnet/kernels/aligned_buffer.hpp"
+#include "hsrnet/kernels/dot_kernel.hpp"
+#include "hsrnet/kernels/multi_dot.hpp"
+#include "hsrnet/net/losses.hpp"
+#include "hsrnet/net/rng.hpp"
+#include "hsrnet/net/shifted_relu_net.hpp"
+#include "hsrnet/train/candidate_cache.hpp"
+#include "hsrnet/train/dense_identifier.hpp"
+#include "hsrnet/train/lr_schedule.hpp"
+#include "hsrnet/train/neuron_major.hpp"
+#include "hsrnet/train/optimizer.hpp"
+#include "hsrnet/train/train_strategy.hpp"
 
 namespace hsrnet {
 
@@ -207,6 +208,8 @@ class SgdTrainer {
     last_firing_ = last_gnorm_ = 0.0;
     optim_ = OptimizerState();
     optim_net_uid_ = 0;
+    run_ = EpochRun{};
+    pending_ = PendingStep{};
   }
 
   /// One epoch over X (n x d, row-major float32) with regression targets Y (n x K float32).
@@ -224,27 +227,8 @@ class SgdTrainer {
     if (n == 0) throw std::invalid_argument("hsrnet: no training samples");
     if (!X) throw std::invalid_argument("hsrnet: X must not be null");
     validate_targets(opt_.loss, targets, n, net.outputs());
-    const auto t_epoch = Clock::now();
-    HalfSpaceIndex& index = net.index();
-    threads_ = opt_.n_threads > 0 ? opt_.n_threads : omp_get_max_threads();
-    const ScopedIndexThreads index_threads(index, threads_);
-    // Every parallel region here and in the index names its thread count. What remains is Eigen, which
-    // parallelises a product on its own when called from a one-thread region (nested threads beyond the
-    // budget); the default team size of 1 for the epoch keeps it sequential. Restored on exit.
-    const ScopedDefaultThreads one_thread_default(1);
-    const std::size_t tree_builds0 = index.stats().tree_builds, tree_refits0 = index.stats().tree_refits;
-
-    if (opt_.optimizer.stateful()) bind_optimizer(net, /*force_reset=*/false);
-
-    EpochStats st;
-    const std::size_t builds0 = cache_builds_total_;
-    epoch_hash_valid_ = false;
-    st.strategy = resolve_strategy(net, X, n);
-    if (st.strategy == Strategy::Cache && !ensure_cache(net, X, n)) {
-      st.cache_fallback = true;
-      st.strategy = Strategy::Auto;  // index queries, the index's auto backend
-    }
-    st.identify_s += seconds_since(t_epoch);  // strategy choice and cache build
+    const ThreadScope scope(*this, net);
+    open_epoch(net, X, n);
 
     // Shuffle from the seed (Fisher-Yates over the identity, each epoch).
     perm_.resize(n);
@@ -252,60 +236,94 @@ class SgdTrainer {
     if (opt_.shuffle) shuffle(perm_.data(), n, rng_);
 
     const std::size_t B = opt_.batch_size;
-    const std::size_t samples_before = samples_seen_;
-    double loss_sum = 0.0, firing_sum = 0.0, cand_sum = 0.0, gnorm_sum = 0.0;
-    std::size_t done = 0;  // samples trained on (n unless interrupted)
     for (std::size_t p0 = 0; p0 < n; p0 += B) {
       if (interrupt_check_ && p0 > 0 && interrupt_check_()) {
-        st.interrupted = true;
+        run_.st.interrupted = true;
         break;
       }
       const std::size_t nb = std::min(B, n - p0);
-      const double lr = learning_rate(opt_.schedule, opt_.lr, opt_.power, step_, samples_before);
-      step(net, X, targets, perm_.data() + p0, nb, lr, st.strategy, n, st);
-      for (std::size_t q = 0; q < nb; ++q) {
-        loss_sum += loss_[q];
-        firing_sum += static_cast<double>(fired_[q]);
-        gnorm_sum += gnorm_[q];
-      }
-      if (opt_.strategy == Strategy::Auto && st.strategy == Strategy::Cache &&
-          cache_builds_total_ - builds0 > kAutoMaxBuildsPerEpoch) {
-        // Auto chose the cache but it keeps being rebuilt: index queries for the rest of the epoch.
-        cache_thrashing_ = true;
-        thrash_movement_ = expected_epoch_movement(net, n);
-        st.strategy = Strategy::Auto;
-      }
-      cand_sum += static_cast<double>(step_candidates_);
-      st.candidates += step_candidates_;
-      st.learning_rate = lr;
-      ++st.steps;
-      done += nb;
+      const double lr = epoch_learning_rate();
+      step(net, X, targets, perm_.data() + p0, nb, lr, run_.st.strategy, n, run_.st);
+      account_step(net, nb, lr);
     }
-    samples_seen_ += done;
-    if (!st.interrupted) ++epoch_;
-
-    const double m = static_cast<double>(net.width());
-    const double seen = static_cast<double>(done);
-    st.epoch = epoch_;
-    st.samples = done;
-    st.mean_loss = loss_sum / seen;
-    st.firing_fraction = firing_sum / (seen * m);
-    st.candidate_fraction = cand_sum / (seen * m);
-    st.cache_builds = cache_builds_total_ - builds0;
-    if (!st.interrupted) {  // auto's measurements come from whole epochs
-      last_firing_ = st.firing_fraction;
-      last_gnorm_ = gnorm_sum / seen;
-    }
-    if (st.strategy == Strategy::Cache) {
-      st.cache_delta = cache_.delta();
-      st.cache_bytes = cache_.memory_bytes();
-    }
-    if (st.strategy != Strategy::Dense && st.strategy != Strategy::Cache) st.index_backend = index.stats().last_backend;
-    st.tree_builds = index.stats().tree_builds - tree_builds0;
-    st.tree_refits = index.stats().tree_refits - tree_refits0;
-    st.total_s = seconds_since(t_epoch);
-    return st;
+    return close_epoch(net);
   }
+
+  // ---------------------------------------------------------------------------------------------------
+  // Two-phase steps, for training a network whose neurons are split over shards (each shard a network of its
+  // own neurons with output_scale 1/sqrt(m_total), and its own trainer): per batch, begin_step on every shard,
+  // the partial outputs summed in a fixed order and the loss gradient taken (batch_loss_gradient), then
+  // finish_step on every shard. With one shard this is fit_epoch's step, bit for bit.
+
+  /// Binds the data set X (n x d) for the following two-phase steps, as fit_epoch does for its epoch: the
+  /// strategy is chosen (auto), the cache built. X must stay alive and unchanged until end_epoch (or the next
+  /// begin_epoch). An epoch still open is closed first (its statistics dropped).
+  void begin_epoch(ShiftedReLUNet& net, const float* X, std::size_t n) {
+    if (n == 0) throw std::invalid_argument("hsrnet: no training samples");
+    if (!X) throw std::invalid_argument("hsrnet: X must not be null");
+    if (pending_.open) throw std::logic_error("hsrnet: begin_epoch while a step is open (finish_step first)");
+    if (run_.open) close_epoch(net);
+    const ThreadScope scope(*this, net);
+    open_epoch(net, X, n);
+  }
+
+  /// Phase 1 of a step on the samples samples[0..nb) of the bound X (indices into it; the caller picks the
+  /// batches and their order): identification and pre-activations on this network's neurons, and their
+  /// partial outputs, nb x K doubles (the output sum before its rounding to float), valid until the next call.
+  /// Keeps the identification, pre-activations and batch for finish_step. The learning rate is the schedule's
+  /// at this step.
+  const double* begin_step(ShiftedReLUNet& net, const std::size_t* samples, std::size_t nb) {
+    if (!run_.open || run_.net_uid != net.uid())
+      throw std::logic_error("hsrnet: begin_step needs begin_epoch on this network first");
+    if (pending_.open) throw std::logic_error("hsrnet: begin_step while a step is open (finish_step first)");
+    if (nb == 0) throw std::invalid_argument("hsrnet: empty batch");
+    for (std::size_t q = 0; q < nb; ++q)
+      if (samples[q] >= run_.n) throw std::invalid_argument("hsrnet: batch sample index out of range");
+    const ThreadScope scope(*this, net);
+    pending_samples_.assign(samples, samples + nb);
+    pending_.lr = epoch_learning_rate();
+    auto t = Clock::now();
+    prepare_step(net, run_.X, pending_samples_.data(), nb, pending_.lr, run_.st.strategy, run_.n, run_.st);
+    preactivations_phase(net, run_.st, t);
+    partial_.resize(nb * static_cast<std::size_t>(net.outputs()));
+    outputs_phase(net, [&](std::size_t q, const row_id* ids, const float* z, std::size_t k, double* acc) {
+      return net.output_from_preactivations(ids, z, k, partial_.data() + q * net.outputs(), acc);
+    });
+    lap_into(t, run_.st.forward_s);
+    pending_.open = true;
+    return partial_.data();
+  }
+
+  /// Phase 2: the backward pass, the update and the index upkeep of the step begin_step opened, from
+  /// G = dL/df per sample (nb x K doubles, batch_loss_gradient of the summed outputs; the mean's 1/nb is
+  /// applied here). `losses` (nb, or null) only feed the epoch's mean loss.
+  void finish_step(ShiftedReLUNet& net, const double* G, const double* losses = nullptr) {
+    if (!pending_.open || run_.net_uid != net.uid())
+      throw std::logic_error("hsrnet: finish_step without begin_step on this network");
+    const ThreadScope scope(*this, net);
+    const std::size_t nb = cur_.nb, K = static_cast<std::size_t>(net.outputs());
+    auto t = Clock::now();
+    g_.assign(G, G + nb * K);
+    for (std::size_t q = 0; q < nb; ++q) {
+      loss_[q] = losses ? losses[q] : std::numeric_limits<double>::quiet_NaN();
+      gnorm_[q] = gradient_norm(g_.data() + q * K, K);
+    }
+    lap_into(t, run_.st.forward_s);
+    pending_.open = false;
+    finish_phases(net, run_.st, t);
+    account_step(net, nb, pending_.lr);
+  }
+
+  /// Ends the epoch begin_epoch opened (counted as an epoch) and returns its statistics; mean_loss is NaN
+  /// unless finish_step was given the losses.
+  EpochStats end_epoch(ShiftedReLUNet& net) {
+    if (!run_.open || run_.net_uid != net.uid()) throw std::logic_error("hsrnet: end_epoch without begin_epoch");
+    if (pending_.open) throw std::logic_error("hsrnet: end_epoch while a step is open (finish_step first)");
+    return close_epoch(net);
+  }
+  bool epoch_open() const { return run_.open; }
+  /// The batch size of the step begin_step opened (0 when none is open).
+  std::size_t open_step_size() const { return pending_.open ? cur_.nb : 0; }
 
   /// options().epochs epochs.
   std::vector<EpochStats> fit(ShiftedReLUNet& net, const float* X, std::size_t n, const Targets& targets) {
@@ -342,6 +360,121 @@ class SgdTrainer {
     HalfSpaceIndex& index;
     int saved;
   };
+
+  /// A trainer call's threads: the index runs with the trainer's count, and every parallel region names its
+  /// own. What remains is Eigen, which parallelises a product on its own when called from a one-thread region
+  /// (nested threads beyond the budget); a default team size of 1 keeps it sequential. Restored on exit.
+  struct ThreadScope {
+    ThreadScope(SgdTrainer& trainer, ShiftedReLUNet& net)
+        : index_threads(net.index(),
+                        trainer.threads_ = trainer.opt_.n_threads > 0 ? trainer.opt_.n_threads : omp_get_max_threads()),
+          one_thread_default(1) {}
+    ScopedIndexThreads index_threads;
+    ScopedDefaultThreads one_thread_default;
+  };
+
+  /// The epoch in progress (fit_epoch's, or begin_epoch's for two-phase steps) and its running sums.
+  struct EpochRun {
+    bool open = false;
+    std::uint64_t net_uid = 0;
+    const float* X = nullptr;
+    std::size_t n = 0;
+    EpochStats st;
+    Clock::time_point start;
+    std::size_t samples_before = 0, cache_builds_before = 0, tree_builds_before = 0, tree_refits_before = 0;
+    double loss_sum = 0.0, firing_sum = 0.0, candidate_sum = 0.0, gnorm_sum = 0.0;
+    std::size_t done = 0;  // samples trained on (n unless interrupted)
+  };
+
+  /// A two-phase step between begin_step and finish_step.
+  struct PendingStep {
+    bool open = false;
+    double lr = 0.0;
+  };
+
+  void open_epoch(ShiftedReLUNet& net, const float* X, std::size_t n) {
+    run_ = EpochRun{};
+    run_.start = Clock::now();
+    run_.open = true;
+    run_.net_uid = net.uid();
+    run_.X = X;
+    run_.n = n;
+    const IndexStats& is = net.index().stats();
+    run_.tree_builds_before = is.tree_builds;
+    run_.tree_refits_before = is.tree_refits;
+    run_.samples_before = samples_seen_;
+    run_.cache_builds_before = cache_builds_total_;
+    if (opt_.optimizer.stateful()) bind_optimizer(net, /*force_reset=*/false);
+    EpochStats& st = run_.st;
+    epoch_hash_valid_ = false;
+    st.strategy = resolve_strategy(net, X, n);
+    if (st.strategy == Strategy::Cache && !ensure_cache(net, X, n)) {
+      st.cache_fallback = true;
+      st.strategy = Strategy::Auto;  // index queries, the index's auto backend
+    }
+    st.identify_s += seconds_since(run_.start);  // strategy choice and cache build
+  }
+
+  double epoch_learning_rate() const {
+    return learning_rate(opt_.schedule, opt_.lr, opt_.power, step_, run_.samples_before);
+  }
+
+  /// The epoch's sums after a step of nb samples.
+  void account_step(const ShiftedReLUNet& net, std::size_t nb, double lr) {
+    EpochStats& st = run_.st;
+    for (std::size_t q = 0; q < nb; ++q) {
+      run_.loss_sum += loss_[q];
+      run_.firing_sum += static_cast<double>(fired_[q]);
+      run_.gnorm_sum += gnorm_[q];
+    }
+    if (opt_.strategy == Strategy::Auto && st.strategy == Strategy::Cache &&
+        cache_builds_total_ - run_.cache_builds_before > kAutoMaxBuildsPerEpoch) {
+      // Auto chose the cache but it keeps being rebuilt: index queries for the rest of the epoch.
+      cache_thrashing_ = true;
+      thrash_movement_ = expected_epoch_movement(net, run_.n);
+      st.strategy = Strategy::Auto;
+    }
+    run_.candidate_sum += static_cast<double>(step_candidates_);
+    st.candidates += step_candidates_;
+    st.learning_rate = lr;
+    ++st.steps;
+    run_.done += nb;
+  }
+
+  EpochStats close_epoch(const ShiftedReLUNet& net) {
+    EpochStats st = run_.st;
+    run_.open = false;
+    samples_seen_ += run_.done;
+    if (!st.interrupted) ++epoch_;
+    const HalfSpaceIndex& index = net.index();
+    const double m = static_cast<double>(net.width());
+    const double seen = static_cast<double>(run_.done);
+    st.epoch = epoch_;
+    st.samples = run_.done;
+    st.mean_loss = run_.loss_sum / seen;
+    st.firing_fraction = run_.firing_sum / (seen * m);
+    st.candidate_fraction = run_.candidate_sum / (seen * m);
+    st.cache_builds = cache_builds_total_ - run_.cache_builds_before;
+    if (!st.interrupted && run_.done > 0) {  // auto's measurements come from whole epochs
+      last_firing_ = st.firing_fraction;
+      last_gnorm_ = run_.gnorm_sum / seen;
+    }
+    if (st.strategy == Strategy::Cache) {
+      st.cache_delta = cache_.delta();
+      st.cache_bytes = cache_.memory_bytes();
+    }
+    if (st.strategy != Strategy::Dense && st.strategy != Strategy::Cache) st.index_backend = index.stats().last_backend;
+    st.tree_builds = index.stats().tree_builds - run_.tree_builds_before;
+    st.tree_refits = index.stats().tree_refits - run_.tree_refits_before;
+    st.total_s = seconds_since(run_.start);
+    return st;
+  }
+
+  static double gradient_norm(const double* g, std::size_t K) {
+    double gg = 0.0;
+    for (std::size_t k = 0; k < K; ++k) gg += g[k] * g[k];
+    return std::sqrt(gg);
+  }
 
   struct CacheKey {
     std::uint64_t net_uid = 0;
@@ -464,20 +597,62 @@ class SgdTrainer {
   }
 
   // ---------------------------------------------------------------------------------------------------
-  // One SGD step on batch samples[0..nb).
+  // One SGD step on batch samples[0..nb), in phases: prepare_step (batch inputs, identification),
+  // preactivations_phase, outputs_phase with the loss, then finish_phases (backward, update, index upkeep).
+  // begin_step / finish_step run the same phases with the loss taken outside.
   void step(ShiftedReLUNet& net, const float* X, const Targets& targets, const std::size_t* samples, std::size_t nb,
             double lr, Strategy& strategy, std::size_t n, EpochStats& st) {
+    auto t = Clock::now();
+    prepare_step(net, X, samples, nb, lr, strategy, n, st);
+    const int T = threads_, d = net.input_dim();
+    if (nb == 1 && cur_.exact && !cur_.stateful &&
+        (T == 1 || cand_ids_.size() * static_cast<std::size_t>(d + 16) <= kParallelWork)) {
+      lap_into(t, st.identify_s);
+      step_single(net, xb_.data(), targets, samples[0], lr, st, t);
+      ++step_;
+      return;
+    }
+    preactivations_phase(net, st, t);
+    const int K = net.outputs();
+    f_.resize(nb * K);
+    outputs_phase(net, [&](std::size_t q, const row_id* ids, const float* z, std::size_t k, double* acc) {
+      const std::size_t fired = net.output_from_preactivations(ids, z, k, f_.data() + q * K, acc);
+      loss_[q] = loss_and_gradient(opt_.loss, f_.data() + q * K, K, targets, samples[q], g_.data() + q * K);
+      gnorm_[q] = gradient_norm(g_.data() + q * K, static_cast<std::size_t>(K));
+      return fired;
+    });
+    lap_into(t, st.forward_s);
+    finish_phases(net, st, t);
+  }
+
+  /// What the phases of the step in progress share (set by prepare_step and preactivations_phase).
+  struct StepPlan {
+    const std::size_t* samples = nullptr;
+    std::size_t nb = 0;
+    double lr = 0.0;
+    Strategy strategy = Strategy::Auto;      // after a possible cache fallback
+    bool stateful = false;                   // rows move by the optimizer's rule, from their gradients
+    bool exact = true;                       // candidates are exactly the firing sets
+    std::size_t total = 0;                   // entries of the per-sample candidate lists
+    std::size_t neurons = 0;                 // neurons of the per-neuron view
+    std::size_t moved_set = 0;               // rows of the split-off moved set (against every sample)
+    std::size_t evaluated = 0;               // (sample, neuron) pairs whose z the step computes
+    std::size_t row_work = 0, out_work = 0;  // rough operation counts (see kParallelWork)
+  };
+
+  /// Batch inputs (padded), input norms where needed, then the candidates of every sample (1. identify).
+  void prepare_step(ShiftedReLUNet& net, const float* X, const std::size_t* samples, std::size_t nb, double lr,
+                    Strategy& strategy, std::size_t n, EpochStats& st) {
     HalfSpaceIndex& index = net.index();
     const RowStore& store = index.store();
-    const int d = net.input_dim(), K = net.outputs(), stride = store.stride();
-    const std::size_t m = net.width();
-    const float b = net.threshold();
-    const int T = threads_;
-    acc_k_ = static_cast<std::size_t>(K);
-    const bool stateful = opt_.optimizer.stateful();  // rows move by the optimizer's rule, from their gradients
-    if (stateful) optim_.begin_step(lr);
-    auto t = Clock::now();
-    auto lap = [&t](double& acc) { lap_into(t, acc); };
+    const int d = net.input_dim(), stride = store.stride();
+    cur_ = StepPlan{};
+    cur_.samples = samples;
+    cur_.nb = nb;
+    cur_.lr = lr;
+    acc_k_ = static_cast<std::size_t>(net.outputs());
+    cur_.stateful = opt_.optimizer.stateful();
+    if (cur_.stateful) optim_.begin_step(lr);
 
     // Batch inputs, padded to the row stride (padding stays zero from allocation).
     if (xb_cap_ < nb || xb_stride_ != stride) {
@@ -494,8 +669,6 @@ class SgdTrainer {
       for (std::size_t q = 0; q < nb; ++q) xnorm_[q] = norm_upper_bound(xb + q * stride, d);
     }
 
-    // 1. identify
-    bool exact = true;  // candidates are exactly the firing sets
     moved_rows_.clear();
     if (strategy == Strategy::Cache && cache_.needs_refresh()) {
       if (rebuild_cache(net, X, n)) {
@@ -509,8 +682,8 @@ class SgdTrainer {
     }
     if (strategy == Strategy::Cache) {
       // The moved set (candidates for every sample) stays out of the per-sample lists when its rows can go
-      // against the whole batch as one block (step 2): the lists then hold the cached pairs only, and the
-      // per-neuron view, built per entry, does not grow with it.
+      // against the whole batch as one block (preactivations_phase): the lists then hold the cached pairs
+      // only, and the per-neuron view, built per entry, does not grow with it.
       const bool split = nb >= 3 && stride % 8 == 0;
       if (split) moved_rows_.assign(cache_.moved_ids().begin(), cache_.moved_ids().end());
       cand_off_.resize(nb + 1);
@@ -520,338 +693,384 @@ class SgdTrainer {
         cache_.candidates(samples[q], cand_ids_, /*with_moved=*/!split);
         cand_off_[q + 1] = static_cast<std::int64_t>(cand_ids_.size());
       }
-      exact = false;
+      cur_.exact = false;
     } else if (strategy == Strategy::Dense) {
-      dense_.identify(store, xb, xnorm_.data(), nb, b, T, cand_off_, cand_ids_);
+      dense_.identify(store, xb, xnorm_.data(), nb, net.threshold(), threads_, cand_off_, cand_ids_);
     } else {
       const Backend backend = strategy == Strategy::Scan   ? Backend::Scan
                               : strategy == Strategy::Gemm ? Backend::Gemm
                               : strategy == Strategy::Tree ? Backend::Tree
                                                            : Backend::Auto;
       const auto tq = Clock::now();
-      index.query_batch_into(xb, nb, b, hits_, backend, static_cast<std::size_t>(stride));
+      index.query_batch_into(xb, nb, net.threshold(), hits_, backend, static_cast<std::size_t>(stride));
       cand_off_.swap(hits_.offsets);
       cand_ids_.swap(hits_.indices);
       if (index.stats().last_backend == Backend::Tree) maintain_tree(index, seconds_since(tq));
     }
+    cur_.strategy = strategy;
     step_candidates_ = cand_ids_.size();
-    if (nb == 1 && exact && !stateful &&
-        (T == 1 || cand_ids_.size() * static_cast<std::size_t>(d + 16) <= kParallelWork)) {
-      lap(st.identify_s);
-      step_single(net, xb, targets, samples[0], lr, st, t);
-      ++step_;
-      return;
-    }
-    nm_.build(cand_off_.data(), cand_ids_.data(), nb, m, store);
-    const std::size_t total = cand_ids_.size();
-    const std::size_t nu = nm_.size();
-    const std::size_t nmv = moved_rows_.size();      // split-off moved set: rows against every sample
-    const std::size_t evaluated = total + nmv * nb;  // (sample, neuron) pairs whose z this step computes
-    step_candidates_ = evaluated;
-    // Rough operation counts of the loops below: under kParallelWork a fork-join costs more than it saves.
-    const std::size_t row_work = evaluated * static_cast<std::size_t>(d + 16);
-    const std::size_t out_work = evaluated * static_cast<std::size_t>(K + 16);
-    lap(st.identify_s);
+  }
 
-    // 2. forward: pre-activations per neuron (for the cache this is where candidates are filtered, so it
-    // counts as identification), then outputs and loss per sample.
-    z_.resize(total);
-    zn_.resize(total);  // the same values per entry of the neuron-major view, for the passes below
-    ensure_scratch(T, nb);
-    if (stateful && row_scratch_.size() < static_cast<std::size_t>(T) * 2 * static_cast<std::size_t>(stride))
-      row_scratch_ = AlignedBuffer<float>(static_cast<std::size_t>(T) * 2 * static_cast<std::size_t>(stride));
-    if (nb == 1) {  // one sample: four rows against it at a time
-      float* z = z_.data();
-      float* zn = zn_.data();
-      const NeuronMajor& nm = nm_;
-      const std::ptrdiff_t groups = static_cast<std::ptrdiff_t>((nu + 3) / 4);
-#pragma omp parallel for schedule(dynamic, 128) num_threads(T) if (T > 1 && row_work > kParallelWork)
-      for (std::ptrdiff_t gi = 0; gi < groups; ++gi) {
-        const std::size_t u0 = static_cast<std::size_t>(gi) * 4;
-        const std::size_t c = std::min<std::size_t>(4, nu - u0);
-        if (u0 + 8 < nu)
-          for (std::size_t k = 4; k < 8; ++k)
-            _mm_prefetch(reinterpret_cast<const char*>(store.row_data(nm.neuron(u0 + k))), _MM_HINT_T0);
-        const float* ws[4];
-        const float* xs[4] = {xb, xb, xb, xb};
-        for (std::size_t k = 0; k < 4; ++k) ws[k] = store.row_data(nm.neuron(u0 + std::min(k, c - 1)));
-        float out[4];
-        reference_dot4(ws, xs, d, out);
-        for (std::size_t k = 0; k < c; ++k) z[nm.position(nm.begin(u0 + k))] = zn[nm.begin(u0 + k)] = out[k];
-      }
+  /// 2a. The per-neuron view and the candidates' pre-activations (z_ per sample list, zn_ per neuron entry,
+  /// the split-off moved set's by sample and by row). For the cache this is where candidates are filtered,
+  /// so its time counts as identification.
+  void preactivations_phase(ShiftedReLUNet& net, EpochStats& st, Clock::time_point& t) {
+    const RowStore& store = net.index().store();
+    const std::size_t nb = cur_.nb;
+    nm_.build(cand_off_.data(), cand_ids_.data(), nb, net.width(), store);
+    cur_.total = cand_ids_.size();
+    cur_.neurons = nm_.size();
+    cur_.moved_set = moved_rows_.size();
+    cur_.evaluated = cur_.total + cur_.moved_set * nb;
+    step_candidates_ = cur_.evaluated;
+    // Rough operation counts of the loops: under kParallelWork a fork-join costs more than it saves.
+    cur_.row_work = cur_.evaluated * static_cast<std::size_t>(net.input_dim() + 16);
+    cur_.out_work = cur_.evaluated * static_cast<std::size_t>(net.outputs() + 16);
+    lap_into(t, st.identify_s);
+
+    z_.resize(cur_.total);
+    zn_.resize(cur_.total);  // the same values per entry of the neuron-major view, for the passes below
+    ensure_scratch(threads_, nb);
+    const std::size_t stride = static_cast<std::size_t>(store.stride());
+    if (cur_.stateful && row_scratch_.size() < static_cast<std::size_t>(threads_) * 2 * stride)
+      row_scratch_ = AlignedBuffer<float>(static_cast<std::size_t>(threads_) * 2 * stride);
+    if (nb == 1) {
+      preactivations_one_sample(store, net.input_dim());
     } else {
-      float* z = z_.data();
-      float* zn = zn_.data();
-      const NeuronMajor& nm = nm_;
-      // Neurons that are candidates for every sample of the batch (for the exact strategies: neurons that fire
-      // on all of them; the cache's moved set is handled below) go four at a time against three samples, at
-      // about twice the speed of one row against eight; the rest, one row at a time against its own samples.
-      full_u_.clear();
-      rest_u_.clear();
-      for (std::size_t u = 0; u < nu; ++u)
-        (stride % 8 == 0 && nb >= 3 && nm.end(u) - nm.begin(u) == nb ? full_u_ : rest_u_)
-            .push_back(static_cast<std::uint32_t>(u));
-      while (full_u_.size() % 4 != 0) {
-        rest_u_.push_back(full_u_.back());
-        full_u_.pop_back();
-      }
-      const std::ptrdiff_t groups = static_cast<std::ptrdiff_t>(full_u_.size() / 4);
-#pragma omp parallel for schedule(dynamic, 16) num_threads(T) if (T > 1 && row_work > kParallelWork)
-      for (std::ptrdiff_t gi = 0; gi < groups; ++gi) {
-        const std::uint32_t* us = full_u_.data() + 4 * gi;
-        if (gi + 1 < groups)
-          for (int k = 4; k < 8; ++k) store.prefetch_row(nm.neuron(us[k]));
-        const float* ws[4];
-        for (int k = 0; k < 4; ++k) ws[k] = store.row_data(nm.neuron(us[k]));
-        // Entries of a full neuron: sample q is entry begin + q (samples ascend).
-        rows4_against_batch(ws, xb, nb, stride, d, [&](int k, std::size_t q, float v) {
-          const std::uint32_t e = nm.begin(us[k]) + static_cast<std::uint32_t>(q);
-          z[nm.position(e)] = zn[e] = v;
-        });
-      }
-      const std::ptrdiff_t nrest = static_cast<std::ptrdiff_t>(rest_u_.size());
-#pragma omp parallel for schedule(dynamic, 512) num_threads(T) if (T > 1 && row_work > kParallelWork)
-      for (std::ptrdiff_t k = 0; k < nrest; ++k) {
-        const std::size_t u = rest_u_[static_cast<std::size_t>(k)];
-        if (k + 2 < nrest) store.prefetch_row(nm.neuron(rest_u_[static_cast<std::size_t>(k) + 2]));
-        const float* w = store.row_data(nm.neuron(u));
-        const std::uint32_t e0 = nm.begin(u), e1 = nm.end(u);
-        if (e1 - e0 == 1) {
-          z[nm.position(e0)] = zn[e0] = reference_dot(w, xb + static_cast<std::size_t>(nm.sample(e0)) * stride, d);
-          continue;
-        }
-        // Several samples for this row: four or eight dot chains at a time.
-        auto x_of = [&](std::uint32_t e) { return xb + static_cast<std::size_t>(nm.sample(e)) * stride; };
-        if (stride % 8 == 0) {  // padded rows: the row is loaded once per block for all chains
-          std::uint32_t e = e0;
-          for (; e + 8 <= e1; e += 8) {
-            const float* xs[8];
-            for (std::uint32_t k = 0; k < 8; ++k) xs[k] = x_of(e + k);
-            float out[8];
-            reference_dot_row<8>(w, xs, stride, out);
-            for (std::uint32_t k = 0; k < 8; ++k) z[nm.position(e + k)] = zn[e + k] = out[k];
-          }
-          for (; e < e1; e += 4) {
-            const std::uint32_t c = std::min<std::uint32_t>(4, e1 - e);
-            const float* xs[4];
-            for (std::uint32_t k = 0; k < 4; ++k) xs[k] = x_of(e + std::min(k, c - 1));
-            float out[4];
-            reference_dot_row<4>(w, xs, stride, out);
-            for (std::uint32_t k = 0; k < c; ++k) z[nm.position(e + k)] = zn[e + k] = out[k];
-          }
-          continue;
-        }
-        const float* ws[4] = {w, w, w, w};
-        for (std::uint32_t e = e0; e < e1; e += 4) {
-          const std::uint32_t c = std::min<std::uint32_t>(4, e1 - e);
-          const float* xs[4];
-          for (std::uint32_t k = 0; k < 4; ++k) xs[k] = x_of(e + std::min(k, c - 1));
-          float out[4];
-          reference_dot4(ws, xs, d, out);
-          for (std::uint32_t k = 0; k < c; ++k) z[nm.position(e + k)] = zn[e + k] = out[k];
-        }
-      }
-      // The split-off moved set, four rows at a time against the whole batch: values by sample (zm_, for the
-      // outputs) and by row (zmn_, for the backward and update passes).
-      if (nmv > 0) {
-        zm_.resize(nb * nmv);
-        zmn_.resize(nmv * nb);
-        float* zm = zm_.data();
-        float* zmn = zmn_.data();
-        const std::ptrdiff_t mgroups = static_cast<std::ptrdiff_t>((nmv + 3) / 4);
-#pragma omp parallel for schedule(dynamic, 16) num_threads(T) if (T > 1 && row_work > kParallelWork)
-        for (std::ptrdiff_t gi = 0; gi < mgroups; ++gi) {
-          const std::size_t j0 = 4 * static_cast<std::size_t>(gi), c = std::min<std::size_t>(4, nmv - j0);
-          for (std::size_t k = j0 + 4; k < std::min(j0 + 8, nmv); ++k) store.prefetch_row(moved_rows_[k]);
-          const float* ws[4];
-          for (std::size_t k = 0; k < 4; ++k) ws[k] = store.row_data(moved_rows_[j0 + std::min(k, c - 1)]);
-          rows4_against_batch(ws, xb, nb, stride, d, [&](int k, std::size_t q, float v) {
-            const std::size_t j = j0 + static_cast<std::size_t>(k);
-            if (j < j0 + c) zm[q * nmv + j] = zmn[j * nb + q] = v;
-          });
-        }
-      }
+      preactivations_batch(store, net.input_dim());
+      if (cur_.moved_set > 0) preactivations_moved_set(store, net.input_dim());
     }
-    std::size_t fired_total = 0;
-    if (exact) {
-      lap(st.forward_s);
+    if (cur_.exact) {
+      lap_into(t, st.forward_s);
     } else {
       const double before = st.identify_s;
-      lap(st.identify_s);
-      if (evaluated > 0) {  // seconds per evaluated candidate (moving average)
-        const double per = (st.identify_s - before) / static_cast<double>(evaluated);
+      lap_into(t, st.identify_s);
+      if (cur_.evaluated > 0) {  // seconds per evaluated candidate (moving average)
+        const double per = (st.identify_s - before) / static_cast<double>(cur_.evaluated);
         seconds_per_dot_ = seconds_per_dot_ > 0.0 ? 0.9 * seconds_per_dot_ + 0.1 * per : per;
       }
     }
-    f_.resize(nb * K);
+  }
+
+  /// One sample: four rows against it at a time.
+  void preactivations_one_sample(const RowStore& store, int d) {
+    const float* xb = xb_.data();
+    float* z = z_.data();
+    float* zn = zn_.data();
+    const NeuronMajor& nm = nm_;
+    const std::size_t nu = cur_.neurons;
+    const std::ptrdiff_t groups = static_cast<std::ptrdiff_t>((nu + 3) / 4);
+#pragma omp parallel for schedule(dynamic, 128) num_threads(threads_) if (threads_ > 1 && cur_.row_work > kParallelWork)
+    for (std::ptrdiff_t gi = 0; gi < groups; ++gi) {
+      const std::size_t u0 = static_cast<std::size_t>(gi) * 4;
+      const std::size_t c = std::min<std::size_t>(4, nu - u0);
+      if (u0 + 8 < nu)
+        for (std::size_t k = 4; k < 8; ++k)
+          _mm_prefetch(reinterpret_cast<const char*>(store.row_data(nm.neuron(u0 + k))), _MM_HINT_T0);
+      const float* ws[4];
+      const float* xs[4] = {xb, xb, xb, xb};
+      for (std::size_t k = 0; k < 4; ++k) ws[k] = store.row_data(nm.neuron(u0 + std::min(k, c - 1)));
+      float out[4];
+      reference_dot4(ws, xs, d, out);
+      for (std::size_t k = 0; k < c; ++k) z[nm.position(nm.begin(u0 + k))] = zn[nm.begin(u0 + k)] = out[k];
+    }
+  }
+
+  /// Several samples. Neurons that are candidates for every sample of the batch (for the exact strategies:
+  /// neurons that fire on all of them; the cache's moved set is handled apart) go four at a time against
+  /// three samples, at about twice the speed of one row against eight; the rest, one row at a time against
+  /// its own samples.
+  void preactivations_batch(const RowStore& store, int d) {
+    const float* xb = xb_.data();
+    const std::size_t nb = cur_.nb, nu = cur_.neurons;
+    const int stride = store.stride(), T = threads_;
+    const std::size_t row_work = cur_.row_work;
+    float* z = z_.data();
+    float* zn = zn_.data();
+    const NeuronMajor& nm = nm_;
+    full_u_.clear();
+    rest_u_.clear();
+    for (std::size_t u = 0; u < nu; ++u)
+      (stride % 8 == 0 && nb >= 3 && nm.end(u) - nm.begin(u) == nb ? full_u_ : rest_u_)
+          .push_back(static_cast<std::uint32_t>(u));
+    while (full_u_.size() % 4 != 0) {
+      rest_u_.push_back(full_u_.back());
+      full_u_.pop_back();
+    }
+    const std::ptrdiff_t groups = static_cast<std::ptrdiff_t>(full_u_.size() / 4);
+#pragma omp parallel for schedule(dynamic, 16) num_threads(T) if (T > 1 && row_work > kParallelWork)
+    for (std::ptrdiff_t gi = 0; gi < groups; ++gi) {
+      const std::uint32_t* us = full_u_.data() + 4 * gi;
+      if (gi + 1 < groups)
+        for (int k = 4; k < 8; ++k) store.prefetch_row(nm.neuron(us[k]));
+      const float* ws[4];
+      for (int k = 0; k < 4; ++k) ws[k] = store.row_data(nm.neuron(us[k]));
+      // Entries of a full neuron: sample q is entry begin + q (samples ascend).
+      rows4_against_batch(ws, xb, nb, stride, d, [&](int k, std::size_t q, float v) {
+        const std::uint32_t e = nm.begin(us[k]) + static_cast<std::uint32_t>(q);
+        z[nm.position(e)] = zn[e] = v;
+      });
+    }
+    const std::ptrdiff_t nrest = static_cast<std::ptrdiff_t>(rest_u_.size());
+#pragma omp parallel for schedule(dynamic, 512) num_threads(T) if (T > 1 && row_work > kParallelWork)
+    for (std::ptrdiff_t k = 0; k < nrest; ++k) {
+      const std::size_t u = rest_u_[static_cast<std::size_t>(k)];
+      if (k + 2 < nrest) store.prefetch_row(nm.neuron(rest_u_[static_cast<std::size_t>(k) + 2]));
+      const float* w = store.row_data(nm.neuron(u));
+      const std::uint32_t e0 = nm.begin(u), e1 = nm.end(u);
+      if (e1 - e0 == 1) {
+        z[nm.position(e0)] = zn[e0] = reference_dot(w, xb + static_cast<std::size_t>(nm.sample(e0)) * stride, d);
+        continue;
+      }
+      // Several samples for this row: four or eight dot chains at a time.
+      auto x_of = [&](std::uint32_t e) { return xb + static_cast<std::size_t>(nm.sample(e)) * stride; };
+      if (stride % 8 == 0) {  // padded rows: the row is loaded once per block for all chains
+        std::uint32_t e = e0;
+        for (; e + 8 <= e1; e += 8) {
+          const float* xs[8];
+          for (std::uint32_t j = 0; j < 8; ++j) xs[j] = x_of(e + j);
+          float out[8];
+          reference_dot_row<8>(w, xs, stride, out);
+          for (std::uint32_t j = 0; j < 8; ++j) z[nm.position(e + j)] = zn[e + j] = out[j];
+        }
+        for (; e < e1; e += 4) {
+          const std::uint32_t c = std::min<std::uint32_t>(4, e1 - e);
+          const float* xs[4];
+          for (std::uint32_t j = 0; j < 4; ++j) xs[j] = x_of(e + std::min(j, c - 1));
+          float out[4];
+          reference_dot_row<4>(w, xs, stride, out);
+          for (std::uint32_t j = 0; j < c; ++j) z[nm.position(e + j)] = zn[e + j] = out[j];
+        }
+        continue;
+      }
+      const float* ws[4] = {w, w, w, w};
+      for (std::uint32_t e = e0; e < e1; e += 4) {
+        const std::uint32_t c = std::min<std::uint32_t>(4, e1 - e);
+        const float* xs[4];
+        for (std::uint32_t j = 0; j < 4; ++j) xs[j] = x_of(e + std::min(j, c - 1));
+        float out[4];
+        reference_dot4(ws, xs, d, out);
+        for (std::uint32_t j = 0; j < c; ++j) z[nm.position(e + j)] = zn[e + j] = out[j];
+      }
+    }
+  }
+
+  /// The split-off moved set, four rows at a time against the whole batch: values by sample
+  /// (moved_z_by_sample_, for the outputs) and by row (moved_z_by_row_, for the backward and update passes).
+  void preactivations_moved_set(const RowStore& store, int d) {
+    const std::size_t nb = cur_.nb, nmv = cur_.moved_set;
+    const int stride = store.stride(), T = threads_;
+    moved_z_by_sample_.resize(nb * nmv);
+    moved_z_by_row_.resize(nmv * nb);
+    float* by_sample = moved_z_by_sample_.data();
+    float* by_row = moved_z_by_row_.data();
+    const float* xb = xb_.data();
+    const std::ptrdiff_t groups = static_cast<std::ptrdiff_t>((nmv + 3) / 4);
+#pragma omp parallel for schedule(dynamic, 16) num_threads(T) if (T > 1 && cur_.row_work > kParallelWork)
+    for (std::ptrdiff_t gi = 0; gi < groups; ++gi) {
+      const std::size_t j0 = 4 * static_cast<std::size_t>(gi), c = std::min<std::size_t>(4, nmv - j0);
+      for (std::size_t k = j0 + 4; k < std::min(j0 + 8, nmv); ++k) store.prefetch_row(moved_rows_[k]);
+      const float* ws[4];
+      for (std::size_t k = 0; k < 4; ++k) ws[k] = store.row_data(moved_rows_[j0 + std::min(k, c - 1)]);
+      rows4_against_batch(ws, xb, nb, stride, d, [&](int k, std::size_t q, float v) {
+        const std::size_t j = j0 + static_cast<std::size_t>(k);
+        if (j < j0 + c) by_sample[q * nmv + j] = by_row[j * nb + q] = v;
+      });
+    }
+  }
+
+  /// 2b. Per sample, its firing neurons' output sum: out(q, ids, z, k, acc) returns how many fired (and, in a
+  /// whole step, takes the loss).
+  template <class Out>
+  void outputs_phase(const ShiftedReLUNet& net, Out&& out) {
+    const std::size_t nb = cur_.nb, K = static_cast<std::size_t>(net.outputs()), nmv = cur_.moved_set;
+    const float b = net.threshold();
+    const int T = threads_;
     g_.resize(nb * K);
     loss_.resize(nb);
     gnorm_.resize(nb);
     fired_.resize(nb);
-#pragma omp parallel for schedule(dynamic, 1) num_threads(T) if (T > 1 && nb > 1 && out_work > kParallelWork)
+#pragma omp parallel for schedule(dynamic, 1) num_threads(T) if (T > 1 && nb > 1 && cur_.out_work > kParallelWork)
     for (std::ptrdiff_t q = 0; q < static_cast<std::ptrdiff_t>(nb); ++q) {
       const std::int64_t o = cand_off_[q];
       const std::size_t k = static_cast<std::size_t>(cand_off_[q + 1] - o);
       const int th = omp_get_thread_num();
       double* acc = acc_.data() + static_cast<std::size_t>(th) * acc_stride_;
       if (nmv == 0) {
-        fired_[q] = net.output_from_preactivations(cand_ids_.data() + o, z_.data() + o, k, f_.data() + q * K, acc);
+        fired_[q] = out(static_cast<std::size_t>(q), cand_ids_.data() + o, z_.data() + o, k, acc);
       } else {
         FiringScratch& fs = firing_scratch_[static_cast<std::size_t>(th)];
         fs.ids.clear();
         fs.z.clear();
         merged_firing(static_cast<std::size_t>(q), b, fs.ids, fs.z, fs);
-        fired_[q] = net.output_from_preactivations(fs.ids.data(), fs.z.data(), fs.ids.size(), f_.data() + q * K, acc);
+        fired_[q] = out(static_cast<std::size_t>(q), fs.ids.data(), fs.z.data(), fs.ids.size(), acc);
       }
-      loss_[q] = loss_and_gradient(opt_.loss, f_.data() + q * K, K, targets, samples[q], g_.data() + q * K);
-      double gg = 0.0;
-      for (int k2 = 0; k2 < K; ++k2) gg += g_[q * K + k2] * g_[q * K + k2];
-      gnorm_[q] = std::sqrt(gg);
     }
+    std::size_t fired_total = 0;
     for (std::size_t q = 0; q < nb; ++q) fired_total += fired_[q];
-    if (!exact) cache_.charge(static_cast<double>(evaluated - fired_total) * seconds_per_dot_);
-    lap(st.forward_s);
+    if (!cur_.exact) cache_.charge(static_cast<double>(cur_.evaluated - fired_total) * seconds_per_dot_);
+  }
 
-    if (callback_) report_step(nb, samples, lr, b, exact);
+  /// The step after its loss gradient g_: the callback, 3. backward, 4. update, 5. index upkeep.
+  void finish_phases(ShiftedReLUNet& net, EpochStats& st, Clock::time_point& t) {
+    if (callback_) report_step(cur_.nb, cur_.samples, cur_.lr, net.threshold(), cur_.exact);
+    backward_phase(net);
+    lap_into(t, st.backward_s);
+    update_phase(net);
+    lap_into(t, st.update_s);
+    index_phase(net, st);
+    lap_into(t, st.index_s);
+    ++step_;
+  }
 
-    // 3. backward: per firing entry its update coefficient; the output layer (old a_r for both layers). SGD
-    // folds -lr into the coefficients (the paper's update, w += c x); the other optimizers take the gradient,
-    // so their coefficients are +1/B times dL/dz.
-    const double neg_step = stateful ? 1.0 / static_cast<double>(nb) : -lr / static_cast<double>(nb);
-    coef_.resize(total);
-    coefm_.resize(nmv * nb);
-    u_fired_.resize(nu);
-    um_fired_.resize(nmv);
-    {
-      float* A = net.mutable_output_weights();
-      const double* g = g_.data();
-      const NeuronMajor& nm = nm_;
-      const bool train_a = opt_.train_output_layer;
-      const double inv_sqrt_m = net.output_scale();
-      // One row: coefficients cr[j] of its firing entries (values zr[0..cnt), samples sample_of(j)) and its
-      // output-layer update; true when any entry fired.
-      auto backward_row = [&](row_id r, const float* zr, std::uint32_t cnt, auto sample_of, float* cr) {
-        float* a = A + static_cast<std::size_t>(r) * K;
-        double* ga = gA_.data() + static_cast<std::size_t>(omp_get_thread_num()) * acc_stride_;
-        if (train_a) std::fill(ga, ga + K, 0.0);
-        bool any = false;
-        for_each_above(zr, cnt, b, [&](std::size_t j) {
-          any = true;
-          const double* gq = g + static_cast<std::size_t>(sample_of(j)) * K;
-          cr[j] = static_cast<float>(neg_step * net.output_coefficient(a, gq));
-          if (train_a) {
-            const double h = static_cast<double>(zr[j] - b);
-            for (int k = 0; k < K; ++k) ga[k] = std::fma(h, gq[k], ga[k]);
-          }
-        });
-        if (train_a && any) {
-          const double s = neg_step * inv_sqrt_m;
-          if (stateful) {  // the gradient (float, as the optimizer's state), then the optimizer's rule
-            float* grad = grad_a_.data() + static_cast<std::size_t>(omp_get_thread_num()) * acc_stride_;
-            for (int k = 0; k < K; ++k) grad[k] = static_cast<float>(s * ga[k]);
-            optim_.apply_output(static_cast<std::size_t>(r), a, grad);
-          } else {
-            for (int k = 0; k < K; ++k) a[k] = static_cast<float>(std::fma(s, ga[k], static_cast<double>(a[k])));
-          }
+  /// 3. backward: per firing entry its update coefficient; the output layer (old a_r for both layers). SGD
+  /// folds -lr into the coefficients (the paper's update, w += c x); the other optimizers take the gradient,
+  /// so their coefficients are +1/B times dL/dz.
+  void backward_phase(ShiftedReLUNet& net) {
+    const std::size_t nb = cur_.nb, nu = cur_.neurons, nmv = cur_.moved_set;
+    const int K = net.outputs(), T = threads_;
+    const float b = net.threshold();
+    const bool stateful = cur_.stateful;
+    const double neg_step = stateful ? 1.0 / static_cast<double>(nb) : -cur_.lr / static_cast<double>(nb);
+    coef_.resize(cur_.total);
+    moved_coef_.resize(nmv * nb);
+    neuron_fired_.resize(nu);
+    moved_fired_.resize(nmv);
+    float* A = net.mutable_output_weights();
+    const double* g = g_.data();
+    const NeuronMajor& nm = nm_;
+    const bool train_a = opt_.train_output_layer;
+    const double scale = net.output_scale();
+    // One row: coefficients cr[j] of its firing entries (values zr[0..cnt), samples sample_of(j)) and its
+    // output-layer update; true when any entry fired.
+    auto backward_row = [&](row_id r, const float* zr, std::uint32_t cnt, auto sample_of, float* cr) {
+      float* a = A + static_cast<std::size_t>(r) * K;
+      double* ga = grad_a_acc_.data() + static_cast<std::size_t>(omp_get_thread_num()) * acc_stride_;
+      if (train_a) std::fill(ga, ga + K, 0.0);
+      bool any = false;
+      for_each_above(zr, cnt, b, [&](std::size_t j) {
+        any = true;
+        const double* gq = g + static_cast<std::size_t>(sample_of(j)) * K;
+        cr[j] = static_cast<float>(neg_step * net.output_coefficient(a, gq));
+        if (train_a) {
+          const double h = static_cast<double>(zr[j] - b);
+          for (int k = 0; k < K; ++k) ga[k] = std::fma(h, gq[k], ga[k]);
         }
-        return any;
-      };
-#pragma omp parallel for schedule(dynamic, 256) num_threads(T) if (T > 1 && out_work > kParallelWork)
-      for (std::ptrdiff_t u = 0; u < static_cast<std::ptrdiff_t>(nu); ++u) {
-        const std::uint32_t e0 = nm.begin(u);
-        u_fired_[u] = backward_row(
-            nm.neuron(u), zn_.data() + e0, nm.end(u) - e0,
-            [&](std::size_t j) { return nm.sample(e0 + static_cast<std::uint32_t>(j)); }, coef_.data() + e0);
-      }
-#pragma omp parallel for schedule(dynamic, 16) num_threads(T) if (T > 1 && out_work > kParallelWork)
-      for (std::ptrdiff_t j = 0; j < static_cast<std::ptrdiff_t>(nmv); ++j)
-        um_fired_[j] = backward_row(
-            moved_rows_[j], zmn_.data() + j * nb, static_cast<std::uint32_t>(nb), [](std::size_t q) { return q; },
-            coefm_.data() + j * nb);
-    }
-    lap(st.backward_s);
-
-    // 4. update: w_r += sum over its firing samples of coefficient * x (sample order).
-    const bool track = strategy == Strategy::Cache;
-    moved_norm_.resize(nu);
-    mnorm_.resize(nmv);
-    {
-      const NeuronMajor& nm = nm_;
-      // One row: w += its firing entries' coefficients times their inputs (as in backward_row); returns the
-      // bound on how far it moved when tracking.
-      auto update_one = [&](row_id r, const float* zr, std::uint32_t cnt, auto sample_of, const float* cr) {
-        const int t = omp_get_thread_num();
-        const float** xs = xs_.data() + static_cast<std::size_t>(t) * scratch_stride_;
-        float* cs = cs_.data() + static_cast<std::size_t>(t) * scratch_stride_;
-        float* xn = xn_.data() + static_cast<std::size_t>(t) * scratch_stride_;
-        std::uint32_t count = 0;
-        for_each_above(zr, cnt, b, [&](std::size_t j) {
-          const std::size_t q = sample_of(j);
-          xs[count] = xb + q * stride;
-          cs[count] = cr[j];
-          if (track) xn[count] = xnorm_[q];
-          ++count;
-        });
-        float* w = index.mutable_row(r);
-        const double moved = stateful ? optimizer_update_row(r, w, d, stride, xs, cs, count, track, t)
-                                      : update_row(w, d, stride, xs, cs, xn, count, track);
-        // ||w_new - w|| <= ||update|| + 2^-24 ||w_new|| (one rounding per coordinate; exact for d <= 4) and
-        // ||w_new|| <= ||w|| + ||update|| (the store's norm of w is still the pre-update bound).
-        const double bound =
-            track ? (moved + 0x1.0p-24 * (store.slot_norm(store.slot_of(r)) + moved)) * (1.0 + 1e-9) : 0.0;
-        index.refresh_norm(r);  // now, while the row is in cache (rows_moved would read every row again)
-        return bound;
-      };
-#pragma omp parallel for schedule(dynamic, 512) num_threads(T) if (T > 1 && row_work > kParallelWork)
-      for (std::ptrdiff_t u = 0; u < static_cast<std::ptrdiff_t>(nu); ++u) {
-        if (!u_fired_[u]) continue;
-        if (static_cast<std::size_t>(u) + 1 < nu) store.prefetch_row(nm.neuron(u + 1));
-        const std::uint32_t e0 = nm.begin(u);
-        moved_norm_[u] = update_one(
-            nm.neuron(u), zn_.data() + e0, nm.end(u) - e0,
-            [&](std::size_t j) { return static_cast<std::size_t>(nm.sample(e0 + static_cast<std::uint32_t>(j))); },
-            coef_.data() + e0);
-      }
-#pragma omp parallel for schedule(dynamic, 64) num_threads(T) if (T > 1 && row_work > kParallelWork)
-      for (std::ptrdiff_t j = 0; j < static_cast<std::ptrdiff_t>(nmv); ++j) {
-        if (!um_fired_[j]) continue;
-        if (static_cast<std::size_t>(j) + 1 < nmv) store.prefetch_row(moved_rows_[j + 1]);
-        mnorm_[j] = update_one(
-            moved_rows_[j], zmn_.data() + j * nb, static_cast<std::uint32_t>(nb), [](std::size_t q) { return q; },
-            coefm_.data() + j * nb);
-      }
-    }
-    lap(st.update_s);
-
-    // 5. tell the index (and the cache) which rows moved: the per-neuron view's and the split-off moved set's,
-    // merged by id (ascending when the store is in id order, which spares rows_moved a sort).
-    moved_ids_.clear();
-    moved_vals_.clear();
-    {
-      std::size_t j = 0;
-      auto take_moved_set_below = [&](std::int64_t limit) {
-        for (; j < nmv && moved_rows_[j] < limit; ++j)
-          if (um_fired_[j]) {
-            moved_ids_.push_back(moved_rows_[j]);
-            if (track) moved_vals_.push_back(mnorm_[j]);
-          }
-      };
-      for (std::size_t u = 0; u < nu; ++u)
-        if (u_fired_[u]) {
-          take_moved_set_below(nm_.neuron(u));
-          moved_ids_.push_back(nm_.neuron(u));
-          if (track) moved_vals_.push_back(moved_norm_[u]);
+      });
+      if (train_a && any) {
+        const double s = neg_step * scale;
+        if (stateful) {  // the gradient (float, as the optimizer's state), then the optimizer's rule
+          float* grad = grad_a_.data() + static_cast<std::size_t>(omp_get_thread_num()) * acc_stride_;
+          for (int k = 0; k < K; ++k) grad[k] = static_cast<float>(s * ga[k]);
+          optim_.apply_output(static_cast<std::size_t>(r), a, grad);
+        } else {
+          for (int k = 0; k < K; ++k) a[k] = static_cast<float>(std::fma(s, ga[k], static_cast<double>(a[k])));
         }
-      take_moved_set_below(std::numeric_limits<std::int64_t>::max());
+      }
+      return any;
+    };
+#pragma omp parallel for schedule(dynamic, 256) num_threads(T) if (T > 1 && cur_.out_work > kParallelWork)
+    for (std::ptrdiff_t u = 0; u < static_cast<std::ptrdiff_t>(nu); ++u) {
+      const std::uint32_t e0 = nm.begin(u);
+      neuron_fired_[u] = backward_row(
+          nm.neuron(u), zn_.data() + e0, nm.end(u) - e0,
+          [&](std::size_t j) { return nm.sample(e0 + static_cast<std::uint32_t>(j)); }, coef_.data() + e0);
     }
-    index.rows_moved(moved_ids_.data(), moved_ids_.size(), /*norms_current=*/true);
-    st.rows_updated += moved_ids_.size();
+#pragma omp parallel for schedule(dynamic, 16) num_threads(T) if (T > 1 && cur_.out_work > kParallelWork)
+    for (std::ptrdiff_t j = 0; j < static_cast<std::ptrdiff_t>(nmv); ++j)
+      moved_fired_[j] = backward_row(
+          moved_rows_[j], moved_z_by_row_.data() + j * nb, static_cast<std::uint32_t>(nb),
+          [](std::size_t q) { return q; }, moved_coef_.data() + j * nb);
+  }
+
+  /// 4. update: w_r += sum over its firing samples of coefficient * x (sample order).
+  void update_phase(ShiftedReLUNet& net) {
+    HalfSpaceIndex& index = net.index();
+    const RowStore& store = index.store();
+    const std::size_t nb = cur_.nb, nu = cur_.neurons, nmv = cur_.moved_set;
+    const int d = net.input_dim(), stride = store.stride(), T = threads_;
+    const float b = net.threshold();
+    const bool stateful = cur_.stateful;
+    const bool track = cur_.strategy == Strategy::Cache;
+    const float* xb = xb_.data();
+    neuron_movement_.resize(nu);
+    moved_set_movement_.resize(nmv);
+    const NeuronMajor& nm = nm_;
+    // One row: w += its firing entries' coefficients times their inputs (as in backward_row); returns the
+    // bound on how far it moved when tracking.
+    auto update_one = [&](row_id r, const float* zr, std::uint32_t cnt, auto sample_of, const float* cr) {
+      const int thread = omp_get_thread_num();
+      const std::size_t part = static_cast<std::size_t>(thread) * scratch_stride_;
+      const float** xs = entry_inputs_.data() + part;
+      float* cs = entry_coefs_.data() + part;
+      float* xn = entry_input_norms_.data() + part;
+      std::uint32_t count = 0;
+      for_each_above(zr, cnt, b, [&](std::size_t j) {
+        const std::size_t q = sample_of(j);
+        xs[count] = xb + q * stride;
+        cs[count] = cr[j];
+        if (track) xn[count] = xnorm_[q];
+        ++count;
+      });
+      float* w = index.mutable_row(r);
+      const double moved = stateful ? optimizer_update_row(r, w, d, stride, xs, cs, count, track, thread)
+                                    : update_row(w, d, stride, xs, cs, xn, count, track);
+      // ||w_new - w|| <= ||update|| + 2^-24 ||w_new|| (one rounding per coordinate; exact for d <= 4) and
+      // ||w_new|| <= ||w|| + ||update|| (the store's norm of w is still the pre-update bound).
+      const double bound =
+          track ? (moved + 0x1.0p-24 * (store.slot_norm(store.slot_of(r)) + moved)) * (1.0 + 1e-9) : 0.0;
+      index.refresh_norm(r);  // now, while the row is in cache (rows_moved would read every row again)
+      return bound;
+    };
+#pragma omp parallel for schedule(dynamic, 512) num_threads(T) if (T > 1 && cur_.row_work > kParallelWork)
+    for (std::ptrdiff_t u = 0; u < static_cast<std::ptrdiff_t>(nu); ++u) {
+      if (!neuron_fired_[u]) continue;
+      if (static_cast<std::size_t>(u) + 1 < nu) store.prefetch_row(nm.neuron(u + 1));
+      const std::uint32_t e0 = nm.begin(u);
+      neuron_movement_[u] = update_one(
+          nm.neuron(u), zn_.data() + e0, nm.end(u) - e0,
+          [&](std::size_t j) { return static_cast<std::size_t>(nm.sample(e0 + static_cast<std::uint32_t>(j))); },
+          coef_.data() + e0);
+    }
+#pragma omp parallel for schedule(dynamic, 64) num_threads(T) if (T > 1 && cur_.row_work > kParallelWork)
+    for (std::ptrdiff_t j = 0; j < static_cast<std::ptrdiff_t>(nmv); ++j) {
+      if (!moved_fired_[j]) continue;
+      if (static_cast<std::size_t>(j) + 1 < nmv) store.prefetch_row(moved_rows_[j + 1]);
+      moved_set_movement_[j] = update_one(
+          moved_rows_[j], moved_z_by_row_.data() + j * nb, static_cast<std::uint32_t>(nb),
+          [](std::size_t q) { return q; }, moved_coef_.data() + j * nb);
+    }
+  }
+
+  /// 5. tell the index (and the cache) which rows moved: the per-neuron view's and the split-off moved set's,
+  /// merged by id (ascending when the store is in id order, which spares rows_moved a sort).
+  void index_phase(ShiftedReLUNet& net, EpochStats& st) {
+    HalfSpaceIndex& index = net.index();
+    const std::size_t nu = cur_.neurons, nmv = cur_.moved_set;
+    const bool track = cur_.strategy == Strategy::Cache;
+    updated_ids_.clear();
+    updated_movement_.clear();
+    std::size_t j = 0;
+    auto take_moved_set_below = [&](std::int64_t limit) {
+      for (; j < nmv && moved_rows_[j] < limit; ++j)
+        if (moved_fired_[j]) {
+          updated_ids_.push_back(moved_rows_[j]);
+          if (track) updated_movement_.push_back(moved_set_movement_[j]);
+        }
+    };
+    for (std::size_t u = 0; u < nu; ++u)
+      if (neuron_fired_[u]) {
+        take_moved_set_below(nm_.neuron(u));
+        updated_ids_.push_back(nm_.neuron(u));
+        if (track) updated_movement_.push_back(neuron_movement_[u]);
+      }
+    take_moved_set_below(std::numeric_limits<std::int64_t>::max());
+    index.rows_moved(updated_ids_.data(), updated_ids_.size(), /*norms_current=*/true);
+    st.rows_updated += updated_ids_.size();
     if (track) {
-      cache_.record_movement(moved_ids_.data(), moved_vals_.data(), moved_ids_.size());
+      cache_.record_movement(updated_ids_.data(), updated_movement_.data(), updated_ids_.size());
       cache_key_.rows_updated = index.stats().rows_updated;
     }
-    lap(st.index_s);
-    ++step_;
   }
 
   /// The paper's step, one sample, with exact candidates (ascending ids, each of which fires), on one thread:
@@ -881,9 +1100,7 @@ class SgdTrainer {
     fired_.resize(1);
     fired_[0] = net.output_from_preactivations(ids, z, k, f_.data(), acc_.data());
     loss_[0] = loss_and_gradient(opt_.loss, f_.data(), K, targets, sample, g_.data());
-    double gg = 0.0;
-    for (int c = 0; c < K; ++c) gg += g_[c] * g_[c];
-    gnorm_[0] = std::sqrt(gg);
+    gnorm_[0] = gradient_norm(g_.data(), static_cast<std::size_t>(K));
     lap(st.forward_s);
     if (callback_) report_step(1, &sample, lr, b, true);
 
@@ -893,23 +1110,23 @@ class SgdTrainer {
     const bool train_a = opt_.train_output_layer;
     float* A = net.mutable_output_weights();
     const double* g = g_.data();
-    moved_ids_.clear();
-    cs_single_.clear();
+    updated_ids_.clear();
+    single_coefs_.clear();
     for (std::size_t j = 0; j < k; ++j) {
       if (!(z[j] > b)) continue;
       float* a = A + static_cast<std::size_t>(ids[j]) * K;
-      moved_ids_.push_back(ids[j]);
-      cs_single_.push_back(static_cast<float>(neg_step * net.output_coefficient(a, g)));
+      updated_ids_.push_back(ids[j]);
+      single_coefs_.push_back(static_cast<float>(neg_step * net.output_coefficient(a, g)));
       if (train_a) {
         const double h = static_cast<double>(z[j] - b);
         for (int c = 0; c < K; ++c)
           a[c] = static_cast<float>(std::fma(s_out, std::fma(h, g[c], 0.0), static_cast<double>(a[c])));
       }
     }
-    const float* cs = cs_single_.data();
+    const float* cs = single_coefs_.data();
     lap(st.backward_s);
-    index.move_rows_along(moved_ids_.data(), moved_ids_.size(), cs, x);  // update_row's arithmetic for one entry
-    st.rows_updated += moved_ids_.size();
+    index.move_rows_along(updated_ids_.data(), updated_ids_.size(), cs, x);  // update_row's arithmetic for one entry
+    st.rows_updated += updated_ids_.size();
     lap(st.update_s);
   }
 
@@ -974,7 +1191,7 @@ class SgdTrainer {
     fs.moved_ids.clear();
     fs.moved_z.clear();
     if (nmv > 0) {
-      const float* zq = zm_.data() + q * nmv;
+      const float* zq = moved_z_by_sample_.data() + q * nmv;
       for_each_above(zq, nmv, b, [&](std::size_t j) {
         fs.moved_ids.push_back(moved_rows_[j]);
         fs.moved_z.push_back(zq[j]);
@@ -1001,11 +1218,17 @@ class SgdTrainer {
     const std::size_t t = static_cast<std::size_t>(T);
     if (firing_scratch_.size() < t) firing_scratch_.resize(t);
     scratch_stride_ = (nb + 15) / 16 * 16 + 16;
-    if (xs_.size() < t * scratch_stride_)
-      xs_.resize(t * scratch_stride_), cs_.resize(t * scratch_stride_), xn_.resize(t * scratch_stride_);
+    if (entry_inputs_.size() < t * scratch_stride_) {
+      entry_inputs_.resize(t * scratch_stride_);
+      entry_coefs_.resize(t * scratch_stride_);
+      entry_input_norms_.resize(t * scratch_stride_);
+    }
     acc_stride_ = (acc_k_ + 7) / 8 * 8 + 8;
-    if (acc_.size() < t * acc_stride_)
-      acc_.resize(t * acc_stride_), gA_.resize(t * acc_stride_), grad_a_.resize(t * acc_stride_);
+    if (acc_.size() < t * acc_stride_) {
+      acc_.resize(t * acc_stride_);
+      grad_a_acc_.resize(t * acc_stride_);
+      grad_a_.resize(t * acc_stride_);
+    }
   }
 
   /// Four rows (padded, stride a multiple of 8) against every sample of the padded batch xb:
@@ -1168,6 +1391,10 @@ class SgdTrainer {
   Rng rng_;
   std::size_t step_ = 0, epoch_ = 0, samples_seen_ = 0;
   int threads_ = 1;
+  EpochRun run_;
+  PendingStep pending_;
+  std::vector<std::size_t> pending_samples_;  // the open two-phase step's batch
+  std::vector<double> partial_;               // its partial outputs (begin_step)
 
   // Cache state.
   CandidateCache cache_;
@@ -1184,36 +1411,47 @@ class SgdTrainer {
   double tree_base_ = 0.0, tree_excess_ = 0.0, tree_built_base_ = 0.0, tree_rebuild_s_ = 0.0, tree_refit_s_ = 0.0;
 
   // Step workspace (capacity kept between steps: no allocation in steady state).
+  StepPlan cur_;
   DenseIdentifier dense_;
   NeuronMajor nm_;
   std::vector<std::size_t> perm_;
-  AlignedBuffer<float> xb_;
+  AlignedBuffer<float> xb_;  // the batch's inputs, padded to the row stride
   std::size_t xb_cap_ = 0;
   int xb_stride_ = 0;
-  std::vector<float> xnorm_, z_, zn_, f_, coef_, cs_, xn_, cs_single_;  // z_: per sample list; zn_: per neuron entry
-  std::vector<double> g_;  // dL/df per sample (double: see ShiftedReLUNet::output_coefficient)
-  std::vector<const float*> xs_;
+  std::vector<float> xnorm_;         // upper bounds of the batch inputs' norms
+  std::vector<float> z_, zn_;        // pre-activations per sample list entry, and per neuron-major entry
+  std::vector<float> f_;             // outputs (nb x K)
+  std::vector<float> coef_;          // update coefficient per neuron-major entry
+  std::vector<float> single_coefs_;  // the single-sample step's coefficients
+  std::vector<double> g_;            // dL/df per sample (double: see ShiftedReLUNet::output_coefficient)
+  // Per thread (scratch_stride_ apart): one neuron's firing entries' inputs, coefficients and input norms.
+  std::vector<const float*> entry_inputs_;
+  std::vector<float> entry_coefs_, entry_input_norms_;
   std::size_t acc_k_ = 0, acc_stride_ = 0, scratch_stride_ = 0;
-  std::vector<double> loss_, gnorm_, acc_, gA_, moved_norm_, moved_vals_;
-  std::vector<float> grad_a_;         // per thread: one output row's gradient (stateful optimizers)
-  AlignedBuffer<float> row_scratch_;  // per thread: one hidden row's gradient and its old values
+  std::vector<double> loss_, gnorm_;
+  std::vector<double> acc_, grad_a_acc_;  // per thread (acc_stride_ apart): output sums, an output row's gradient
+  std::vector<double> neuron_movement_;   // per neuron of the view: bound on how far its row moved (cache)
+  std::vector<double> updated_movement_;  // the same, per updated row (index_phase)
+  std::vector<float> grad_a_;             // per thread: one output row's gradient (stateful optimizers)
+  AlignedBuffer<float> row_scratch_;      // per thread: one hidden row's gradient and its old values
   // The optimizer's per-row state and the network it belongs to.
   OptimizerState optim_;
   std::uint64_t optim_net_uid_ = 0;
-  std::vector<std::size_t> fired_;
-  std::vector<std::uint8_t> u_fired_;
+  std::vector<std::size_t> fired_;              // firing neurons per sample
+  std::vector<std::uint8_t> neuron_fired_;      // per neuron of the view: fired on some sample
   std::vector<std::uint32_t> full_u_, rest_u_;  // neurons of the step: candidates for every sample, the others
-  // The cache's moved set when split off the per-sample lists (step 1): its rows, their values by sample
-  // (zm_) and by row (zmn_), coefficients, whether each fired, and movement bounds.
+  // The cache's moved set when split off the per-sample lists (prepare_step): its rows, their values by
+  // sample and by row, coefficients (by row), whether each fired, and movement bounds.
   std::vector<row_id> moved_rows_;
-  std::vector<float> zm_, zmn_, coefm_;
-  std::vector<std::uint8_t> um_fired_;
-  std::vector<double> mnorm_;
+  std::vector<float> moved_z_by_sample_, moved_z_by_row_, moved_coef_;
+  std::vector<std::uint8_t> moved_fired_;
+  std::vector<double> moved_set_movement_;
   std::vector<FiringScratch> firing_scratch_;
   std::size_t step_candidates_ = 0;  // pairs evaluated by the last step
   std::vector<std::int64_t> cand_off_, fire_off_;
   CsrResult hits_;  // index answers, buffers reused across steps (swapped with cand_off_/cand_ids_)
-  std::vector<row_id> cand_ids_, fire_ids_, moved_ids_;
+  std::vector<row_id> cand_ids_, fire_ids_;
+  std::vector<row_id> updated_ids_;  // rows this step moved
 };
 
 }  // namespace hsrnet

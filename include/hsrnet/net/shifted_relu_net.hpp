@@ -1,7 +1,8 @@
 // hsrnet::ShiftedReLUNet: the two-layer network of the paper,
 //
-//   f(x) = (1/sqrt(m)) * sum_r a_r * sigma_b(<w_r, x>),   sigma_b(z) = max(z - b, 0),   a_r in R^K,
+//   f(x) = s * sum_r a_r * sigma_b(<w_r, x>),   sigma_b(z) = max(z - b, 0),   a_r in R^K,
 //
+// with output scale s = 1/sqrt(m) unless NetOptions::output_scale says otherwise (a neuron shard), and
 // whose hidden weights W live only in a HalfSpaceIndex (no second copy), so the neurons that fire on x,
 // {r : reference_dot(w_r, x) > b}, are one index query away. The output layer A is an m x K float array in
 // row-id order.
@@ -25,13 +26,13 @@
 #include <string>
 #include <vector>
 
-#include "hsrnet/above_threshold.hpp"
-#include "hsrnet/dot_kernel.hpp"
-#include "hsrnet/half_space_index.hpp"
-#include "hsrnet/losses.hpp"
-#include "hsrnet/multi_dot.hpp"
-#include "hsrnet/portable_math.hpp"
-#include "hsrnet/rng.hpp"
+#include "hsrnet/index/half_space_index.hpp"
+#include "hsrnet/kernels/above_threshold.hpp"
+#include "hsrnet/kernels/dot_kernel.hpp"
+#include "hsrnet/kernels/multi_dot.hpp"
+#include "hsrnet/kernels/portable_math.hpp"
+#include "hsrnet/net/losses.hpp"
+#include "hsrnet/net/rng.hpp"
 
 namespace hsrnet {
 
@@ -50,6 +51,9 @@ struct NetOptions {
                                                                 // compared as a real (float_threshold)
   std::uint64_t seed = 0;                                       // initialisation seed
   IndexOptions index = default_net_index_options();             // options of the index over W
+  // The factor of the output sum. NaN: 1/sqrt(m). A neuron shard of a wider network (m_p of m_total neurons)
+  // sets 1/sqrt(m_total), so the shards' outputs sum to the whole network's.
+  double output_scale = std::numeric_limits<double>::quiet_NaN();
 };
 
 class ShiftedReLUNet {
@@ -115,7 +119,7 @@ class ShiftedReLUNet {
   std::size_t width() const { return m_; }
   int outputs() const { return K_; }
   float threshold() const { return b_; }
-  double output_scale() const { return inv_sqrt_m_; }  // 1 / sqrt(m)
+  double output_scale() const { return output_scale_; }  // 1 / sqrt(m) unless set
   std::uint64_t seed() const { return seed_; }
   /// Unique per constructed network (kept by moves): lets a trainer tell networks apart.
   std::uint64_t uid() const { return uid_; }
@@ -140,10 +144,12 @@ class ShiftedReLUNet {
   float* mutable_output_weights() { return A_.data(); }
   void set_output_weights(const float* A) { std::copy(A, A + A_.size(), A_.begin()); }
 
-  /// f (K floats) from candidate neurons ids[0..k) (ascending) and their pre-activations z: every
+  /// f (K values) from candidate neurons ids[0..k) (ascending) and their pre-activations z: every
   /// candidate with z > b adds a_r (z - b). `acc` is scratch for K doubles. Returns how many fired.
-  std::size_t output_from_preactivations(const row_id* ids, const float* z, std::size_t k, float* f,
-                                         double* acc) const {
+  /// T = float: the network's output; T = double: the same sum before its rounding to float (a neuron
+  /// shard's partial output, see SgdTrainer::begin_step).
+  template <class T>
+  std::size_t output_from_preactivations(const row_id* ids, const float* z, std::size_t k, T* f, double* acc) const {
     const float b = b_;
     const float* A = A_.data();
     std::size_t fired = 0;
@@ -153,7 +159,7 @@ class ShiftedReLUNet {
         ++fired;
         s = std::fma(static_cast<double>(A[ids[j]]), static_cast<double>(z[j] - b), s);
       });
-      f[0] = static_cast<float>(s * inv_sqrt_m_);
+      f[0] = static_cast<T>(s * output_scale_);
       return fired;
     }
     const std::size_t K = static_cast<std::size_t>(K_);
@@ -164,7 +170,7 @@ class ShiftedReLUNet {
       const float* a = A + static_cast<std::size_t>(ids[j]) * K;
       for (std::size_t c = 0; c < K; ++c) acc[c] = std::fma(static_cast<double>(a[c]), h, acc[c]);
     });
-    for (std::size_t c = 0; c < K; ++c) f[c] = static_cast<float>(acc[c] * inv_sqrt_m_);
+    for (std::size_t c = 0; c < K; ++c) f[c] = static_cast<T>(acc[c] * output_scale_);
     return fired;
   }
 
@@ -241,7 +247,7 @@ class ShiftedReLUNet {
         for (int t = 0; t < d_; ++t) grad_W[r * d_ + t] = static_cast<float>(c * x[t]);
       }
       if (grad_A) {
-        const double h = static_cast<double>(z[j] - b_) * inv_sqrt_m_;
+        const double h = static_cast<double>(z[j] - b_) * output_scale_;
         for (int k = 0; k < K_; ++k) grad_A[r * K_ + k] = static_cast<float>(h * g[k]);
       }
     }
@@ -255,7 +261,7 @@ class ShiftedReLUNet {
   double output_coefficient(const float* a_r, const G* g) const {
     double c = 0.0;
     for (int k = 0; k < K_; ++k) c = std::fma(static_cast<double>(a_r[k]), static_cast<double>(g[k]), c);
-    return c * inv_sqrt_m_;
+    return c * output_scale_;
   }
 
   std::size_t memory_bytes() const { return index_.memory_bytes() + A_.size() * sizeof(float); }
@@ -285,7 +291,9 @@ class ShiftedReLUNet {
     const double b = std::isnan(options.threshold) ? default_threshold(m_) : options.threshold;
     if (!std::isfinite(b)) throw std::invalid_argument("hsrnet: the threshold must be finite");
     b_ = float_threshold(b);  // z > b_ exactly when z > b, for every float z
-    inv_sqrt_m_ = 1.0 / std::sqrt(static_cast<double>(m_));
+    output_scale_ = std::isnan(options.output_scale) ? 1.0 / std::sqrt(static_cast<double>(m_)) : options.output_scale;
+    if (!(output_scale_ > 0.0) || !std::isfinite(output_scale_))
+      throw std::invalid_argument("hsrnet: the output scale must be finite and > 0");
     A_.resize(m_ * static_cast<std::size_t>(K_));
     if (A) {
       std::copy(A, A + A_.size(), A_.begin());
@@ -318,7 +326,7 @@ class ShiftedReLUNet {
   std::uint64_t seed_;
   std::uint64_t uid_;
   float b_ = 0.0f;
-  double inv_sqrt_m_ = 1.0;
+  double output_scale_ = 1.0;
   HalfSpaceIndex index_;
   std::vector<float> A_;
 };

@@ -20,7 +20,7 @@
 #include <vector>
 
 #include "hsrnet/config.hpp"
-#include "hsrnet/row_store.hpp"
+#include "hsrnet/index/row_store.hpp"
 
 namespace hsrnet {
 

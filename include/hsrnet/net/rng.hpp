@@ -14,7 +14,7 @@
 #include <cstdint>
 #include <utility>
 
-#include "hsrnet/portable_math.hpp"
+#include "hsrnet/kernels/portable_math.hpp"
 
 namespace hsrnet {
 

@@ -9,7 +9,7 @@
 #include <immintrin.h>
 
 #include "hsrnet/config.hpp"
-#include "hsrnet/dot_kernel.hpp"
+#include "hsrnet/kernels/dot_kernel.hpp"
 
 namespace hsrnet {
 

@@ -19,8 +19,8 @@
 #include <numeric>
 #include <vector>
 
-#include "hsrnet/row_store.hpp"
-#include "hsrnet/scan_backend.hpp"
+#include "hsrnet/index/row_store.hpp"
+#include "hsrnet/index/scan_backend.hpp"
 
 namespace hsrnet {
 

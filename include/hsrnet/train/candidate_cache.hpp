@@ -41,11 +41,11 @@
 #include <utility>
 #include <vector>
 
-#include "hsrnet/dot_kernel.hpp"
-#include "hsrnet/half_space_index.hpp"
-#include "hsrnet/multi_dot.hpp"
-#include "hsrnet/neuron_major.hpp"
-#include "hsrnet/row_store.hpp"
+#include "hsrnet/index/half_space_index.hpp"
+#include "hsrnet/index/row_store.hpp"
+#include "hsrnet/kernels/dot_kernel.hpp"
+#include "hsrnet/kernels/multi_dot.hpp"
+#include "hsrnet/train/neuron_major.hpp"
 
 namespace hsrnet {
 

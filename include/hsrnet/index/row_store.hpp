@@ -19,9 +19,9 @@
 #include <stdexcept>
 #include <vector>
 
-#include "hsrnet/aligned_buffer.hpp"
 #include "hsrnet/config.hpp"
-#include "hsrnet/dot_kernel.hpp"
+#include "hsrnet/kernels/aligned_buffer.hpp"
+#include "hsrnet/kernels/dot_kernel.hpp"
 
 namespace hsrnet {
 

@@ -14,8 +14,9 @@
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
-#include "hsrnet/portable_math.hpp"
+#include "hsrnet/kernels/portable_math.hpp"
 
 namespace hsrnet {
 
@@ -85,6 +86,22 @@ inline double loss_and_gradient(Loss loss, const F* f, int K, const Targets& t, 
       grad[k] = static_cast<G>(k == label ? p - 1.0 : p);
     }
   return portable::log(sum) - (static_cast<double>(f[label]) - mx);
+}
+
+/// The trainer's loss gradient for a batch whose outputs were summed outside it (neuron-sharded training,
+/// SgdTrainer::begin_step / finish_step): F holds nb x K output sums in double (the shards' partial outputs
+/// added in a fixed order), rounded here to float as the network's outputs are; sample q's targets are
+/// sample q of `t`. Writes the per-sample losses (nb; if not null) and dL/df (nb x K, double), per sample:
+/// the mean's 1/nb is applied by finish_step, exactly where a whole step applies it.
+inline void batch_loss_gradient(Loss loss, const double* F, std::size_t nb, int K, const Targets& t, double* losses,
+                                double* G) {
+  std::vector<float> f(static_cast<std::size_t>(K));
+  for (std::size_t q = 0; q < nb; ++q) {
+    const std::size_t o = q * static_cast<std::size_t>(K);
+    for (int k = 0; k < K; ++k) f[static_cast<std::size_t>(k)] = static_cast<float>(F[o + static_cast<std::size_t>(k)]);
+    const double l = loss_and_gradient(loss, f.data(), K, t, q, G + o);
+    if (losses) losses[q] = l;
+  }
 }
 
 /// Loss only.

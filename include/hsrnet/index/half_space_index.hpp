@@ -23,12 +23,12 @@
 #include <utility>
 #include <vector>
 
-#include "hsrnet/cost_model.hpp"
-#include "hsrnet/gemm_backend.hpp"
-#include "hsrnet/kd_tree.hpp"
-#include "hsrnet/query_result.hpp"
-#include "hsrnet/row_store.hpp"
-#include "hsrnet/scan_backend.hpp"
+#include "hsrnet/index/cost_model.hpp"
+#include "hsrnet/index/gemm_backend.hpp"
+#include "hsrnet/index/kd_tree.hpp"
+#include "hsrnet/index/query_result.hpp"
+#include "hsrnet/index/row_store.hpp"
+#include "hsrnet/index/scan_backend.hpp"
 
 namespace hsrnet {
 

@@ -17,10 +17,10 @@
 #include <cstdint>
 #include <vector>
 
-#include "hsrnet/dot_kernel.hpp"
-#include "hsrnet/gemm_backend.hpp"
-#include "hsrnet/query_result.hpp"
-#include "hsrnet/row_store.hpp"
+#include "hsrnet/index/gemm_backend.hpp"
+#include "hsrnet/index/query_result.hpp"
+#include "hsrnet/index/row_store.hpp"
+#include "hsrnet/kernels/dot_kernel.hpp"
 
 namespace hsrnet {
 

@@ -1,0 +1,3 @@
+// Old include path, forwarding to hsrnet/index/cost_model.hpp; it goes after one release.
+#pragma once
+#include "hsrnet/index/cost_model.hpp"

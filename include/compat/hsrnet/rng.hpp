@@ -1,0 +1,3 @@
+// Old include path, forwarding to hsrnet/net/rng.hpp; it goes after one release.
+#pragma once
+#include "hsrnet/net/rng.hpp"

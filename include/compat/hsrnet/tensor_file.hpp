@@ -1,0 +1,3 @@
+// Old include path, forwarding to hsrnet/io/tensor_file.hpp; it goes after one release.
+#pragma once
+#include "hsrnet/io/tensor_file.hpp"

@@ -1,0 +1,3 @@
+// Old include path, forwarding to hsrnet/train/train_strategy.hpp; it goes after one release.
+#pragma once
+#include "hsrnet/train/train_strategy.hpp"
