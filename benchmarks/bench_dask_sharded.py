@@ -163,7 +163,7 @@ def memory(m, limit_mb, n_steps=4, B=64):
                 from concurrent.futures import ThreadPoolExecutor
 
                 with ThreadPoolExecutor(1) as pool:
-                    pool.submit(est.partial_fit, X, y, np.arange(10)).result(timeout=240)
+                    pool.submit(est.partial_fit, X, y, np.arange(10)).result(timeout=150)
                 outcome = f"trained {n_steps} steps in {time.perf_counter() - start:.1f} s"
                 from hsrnet.dask._sharded import _call
 
