@@ -162,7 +162,17 @@ def main():
         ]
         for r in records
     ]
-    header = ["rows", "X", "data MB", "map s", "epoch s", "samples/s", "peak anon RSS MB", "peak file RSS MB", "VmHWM MB"]
+    header = [
+        "rows",
+        "X",
+        "data MB",
+        "map s",
+        "epoch s",
+        "samples/s",
+        "peak anon RSS MB",
+        "peak file RSS MB",
+        "VmHWM MB",
+    ]
     print(md_table(header + ["test acc.", "load"], rows))
     if args.out:
         with open(args.out, "w") as f:

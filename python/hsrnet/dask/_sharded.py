@@ -50,6 +50,7 @@ __all__ = ["ShardedHSRClassifier", "ShardedHSRRegressor", "load_sharded"]
 MANIFEST = "manifest.json"
 FORMAT = "hsrnet-sharded"
 FORMAT_VERSION = 1
+PREDICT_BLOCK_ROWS = 65536  # rows of mapped inputs sent to the shards per prediction call
 _OPTIMIZER_ARRAYS = ("hidden1", "hidden2", "out1", "out2")
 _STAT_TIMINGS = {k: v for k, v in TIMING_KEYS.items() if k != "total"}
 
@@ -383,7 +384,7 @@ class _ShardedMixin:
                 self._learning_rate = self._initial_learning_rate() / (self.t_ + 1) ** float(self.power_t)
             try:
                 stats = self._sharded_epoch(T)
-            except (ValueError, RuntimeError) as e:
+            except ValueError as e:  # a non-finite output or gradient (a lost worker raises RuntimeError)
                 self._release_shards()
                 raise ValueError(
                     f"training diverged in epoch {self.n_iter_ + 1} ({e}); lower learning_rate_init "
@@ -427,10 +428,13 @@ class _ShardedMixin:
         """The shards' float32 outputs summed in shard order in float64 (to_local().predict sums the neurons
         in one pass: equal up to rounding)."""
         Z = self._validate_X_predict(X)
-        parts = _call(self.shards_, "predict", Z)
-        F = parts[0].astype(np.float64)
-        for part in parts[1:]:
-            F += part
+        F = np.empty((Z.shape[0], self._n_outputs()), dtype=np.float64)
+        for s in range(0, Z.shape[0], PREDICT_BLOCK_ROWS):  # bounded messages and memory on every worker
+            parts = _call(self.shards_, "predict", Z[s : s + PREDICT_BLOCK_ROWS])
+            block = parts[0].astype(np.float64)
+            for part in parts[1:]:
+                block += part
+            F[s : s + PREDICT_BLOCK_ROWS] = block
         return F
 
     # ------------------------------------------------------------------------------------------ conversion
