@@ -8,7 +8,8 @@ Three measurements, each on a LocalCluster of 2 worker processes x 1 thread on t
 --steps       per-step time of ShardedHSRClassifier (2 shards on 2 workers) on MNIST mapped to 65 inputs,
               at B in {32, 256} and m in {2^16, 2^20}: wall time per step, the shards' busy time (the
               slower shard's), the driver's (sum and loss gradient) and the rest (communication and waiting),
-              with one shard in-process (no communication) as the compute reference; and the projection for P
+              with one shard in-process (no communication; of width m, and of width m/2: one of the 2 shards' work
+              alone) as the compute reference; and the projection for P
               machines: t(P) = compute(m / P) + communication(P).
 --memory      a model larger than one worker's memory_limit: m neurons with Adagrad (W, A and their
               accumulators); 1 shard (the whole model on one worker) against 2 shards (half on each).
@@ -103,14 +104,14 @@ def steps(client, ms, Bs, n_steps):
         for B in Bs:
             imap, X, y = mnist_mapped(B * n_steps)
             common = dict(n_neurons=m, max_iter=1, batch_size=B, input_map=imap, random_state=0, shuffle=False)
-            out = {}
-            for where in ("in-process, 1 shard", "2 workers, 2 shards"):
+            for where in ("in-process, 1 shard", "in-process, 1 shard of m/2", "2 workers, 2 shards"):
                 est = ShardedHSRClassifier(n_shards=1 if where.startswith("in") else 2, **common)
+                if where.endswith("m/2"):
+                    est.set_params(n_neurons=m // 2)  # the compute of one of the 2 shards, alone
                 est._in_process = where.startswith("in")
                 est.partial_fit(X[:B], y[:B], classes=np.arange(10))  # shards built, first (slow) step done
                 est.partial_fit(X, y)
                 t = {k: est.timings_[k][-1] for k in ("total", "shard_busy", "driver", "communication")}
-                out[where] = t
                 rows.append(
                     {
                         "m": m,

@@ -110,14 +110,22 @@ class _Shard:
         self.Z = np.ascontiguousarray(Z, dtype=np.float32)
         return self.Z.shape
 
-    def begin_epoch(self, learning_rate: float):
+    def begin_epoch(self, learning_rate: float, settings: dict):
+        """Opens an epoch at `learning_rate`; the trainer is rebuilt when the estimator's settings changed
+        (set_params between warm starts), keeping the optimizer's state when the optimizer stayed the same."""
         start = time.perf_counter()
         self.busy_s = 0.0
+        settings = dict(settings, n_threads=self.n_threads, shuffle=False)
+        if self.trainer is not None and settings != self.settings:
+            self.pending_state = self.trainer.optimizer_state(self.net)
+            self.trainer = None
+        self.settings = settings
         if self.trainer is None:
             self.trainer = SGDTrainer(learning_rate=learning_rate, schedule="constant", seed=0, **self.settings)
-            if self.pending_state is not None:
-                self.trainer.restore_optimizer_state(self.net, self.pending_state)
-                self.pending_state = None
+            state = self.pending_state
+            if state is not None and self.trainer.accepts_optimizer_state(state):  # else: a new solver starts afresh
+                self.trainer.restore_optimizer_state(self.net, state)
+            self.pending_state = None
         self.trainer.set_learning_rate(learning_rate)
         self.trainer.begin_epoch(self.net, self.Z)
         self.busy_s += time.perf_counter() - start
@@ -348,7 +356,7 @@ class _ShardedMixin:
         """One pass over the bound data: the step loop of the module docstring."""
         shards, n, B = self.shards_, T.shape[0], int(self.batch_size)
         start = time.perf_counter()
-        _call(shards, "begin_epoch", float(self._learning_rate))
+        _call(shards, "begin_epoch", float(self._learning_rate), self._shard_settings())
         order = self._epoch_order(n)
         G = losses = None
         driver_s = 0.0
