@@ -141,3 +141,16 @@ def test_fitted_sharded_models_are_not_pickled_and_need_a_client(blobs):
     pickle.loads(pickle.dumps(clone(est)))  # unfitted: parameters only
     with pytest.raises(ValueError, match="early_stopping"):
         ShardedHSRClassifier(early_stopping=True).fit(X, y)
+
+
+def test_sharded_training_streamed_in_blocks(dask_client, blobs):
+    """Data larger than memory and a network wider than one worker together: partial_fit per block."""
+    from hsrnet.dask import fit_input_map, partial_fit_blocks
+
+    X, y = blobs
+    est = ShardedHSRClassifier(n_neurons=32, n_shards=2, batch_size=8, solver="adam", n_components=4, random_state=6)
+    fit_input_map(est, X, block_rows=40)
+    ref = partial_fit_blocks(_in_process(est), X, y, classes=[0, 1, 2], epochs=2, block_rows=40)
+    partial_fit_blocks(est, X, y, classes=[0, 1, 2], epochs=2, block_rows=40)
+    assert est.n_iter_ == ref.n_iter_ == 6
+    _assert_same_shards(ref, est)

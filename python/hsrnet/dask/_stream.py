@@ -70,9 +70,9 @@ def iter_blocks(X, y=None, block_rows: int = DEFAULT_BLOCK_ROWS, prefetch: bool 
                 y = da.from_array(np.asarray(y), chunks=(X.chunks[0],) + tuple((s,) for s in np.shape(y)[1:]))
             else:
                 y = y.rechunk({0: X.chunks[0]})
-            pairs = zip(_row_blocks(X, block_rows), _row_blocks(y, block_rows))
-        else:
-            pairs = zip(_row_blocks(X, block_rows), _row_blocks(y, block_rows))
+        elif _is_dask_collection(y):
+            y = y.compute()  # labels are small beside X; cut as X is
+        pairs = zip(_row_blocks(X, block_rows), _row_blocks(y, block_rows))
         source = ((_materialise(a), _materialise(b)) for a, b in pairs)
     elif hasattr(X, "shape"):
         source = (_materialise(a) for a in _row_blocks(X, block_rows))
