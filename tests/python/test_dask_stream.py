@@ -133,3 +133,18 @@ def test_dask_ml_incremental_trains_the_same_weights(dask_client, data):
     inc = wrappers.Incremental(est, shuffle_blocks=False).fit(dX, dy, classes=[10, 20, 30, 40])
     _assert_same_weights(ref, inc.estimator_)
     np.testing.assert_array_equal(inc.predict(dX).compute(), ref.predict(X))
+
+
+def test_hsrnet_dask_imports_dask_lazily():
+    """import hsrnet.dask (and streaming from numpy) never imports Dask: the extra stays optional."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, numpy as np, hsrnet, hsrnet.dask\n"
+        "from hsrnet.dask import fit_input_map\n"
+        "fit_input_map('pca', np.random.default_rng(0).normal(size=(50, 4)), n_components=2)\n"
+        "print(sorted(m for m in ('dask', 'distributed', 'dask_ml') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
