@@ -4,6 +4,8 @@ on the same blocks held in memory."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from hsrnet import HSRClassifier, HSRRegressor
@@ -86,6 +88,14 @@ def test_streamed_training_from_a_memmap_equals_partial_fit_in_memory(data):
     # the map is the one fitted beforehand, not refitted on the first block
     np.testing.assert_array_equal(streamed.input_map_.components_, est.input_map.components_)
     assert streamed.score(X, y) > 0.9
+    # a model whose input_map parameter is a fitted InputMap saves (the parameter as its kind) and loads
+    import hsrnet
+
+    path = Path(mm.filename).with_name("model.hsrnet")
+    streamed.save(path)
+    loaded = hsrnet.load(path)
+    assert loaded.get_params()["input_map"] == "pca"
+    np.testing.assert_array_equal(loaded.predict_proba(X), streamed.predict_proba(X))
 
 
 def test_a_map_fitted_on_the_first_block_alone_differs(data):
