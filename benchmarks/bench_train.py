@@ -307,12 +307,12 @@ def other_bench_processes():
 
 def make_net(hs, d, m, K, seed, index_backend="auto"):
     t0 = time.perf_counter()
-    net = hs.ShiftedReLUNetwork(d, m, K, seed=seed, index_backend=index_backend, n_threads=THREADS)
+    net = hs.ShiftedReLUNet(d, m, K, seed=seed, index_backend=index_backend, n_threads=THREADS)
     return net, time.perf_counter() - t0
 
 
 def make_trainer(hs, args, strategy, lr, batch, loss="squared_error", train_output_layer=False):
-    return hs.SGDTrainer(
+    return hs.SgdTrainer(
         batch_size=batch,
         learning_rate=lr,
         strategy=strategy,
@@ -343,15 +343,14 @@ def import_hsrnet():
 # ----------------------------------------------------------------------------------------------- 1. paper
 
 PAPER_STRATEGIES = ("dense", "tree", "auto", "cache")
-AUTO_TREE_MAX_DIM = 16  # IndexOptions::tree_max_dim: below it the network's index keeps a k-d tree
 
 
 def strategy_variants(d, sparse):
     """(label, strategy, index_backend): the dense strategy on the default network (whose index keeps a tree
-    up to d = 16, maintained during dense training too) and, where that tree exists, on a network with a
-    scan index (no tree upkeep): the faster of the two is the baseline of the ratios."""
+    up to d = TREE_MAX_DIM, maintained during dense training too) and, where that tree exists, on a network with
+    a scan index (no tree upkeep): the faster of the two is the baseline of the ratios."""
     out = [("dense", "dense", "auto")]
-    if d <= AUTO_TREE_MAX_DIM:
+    if d <= import_hsrnet()._core.TREE_MAX_DIM:  # the library's limit (tree_limits.hpp)
         out.append(("dense, scan index", "dense", "scan"))
     out += [(s, s, "auto") for s in sparse]
     return out
@@ -943,8 +942,8 @@ def child_main(cfg):
         X = np.load(cfg["X"])
         y = np.load(cfg["y"])
         d, m, K = X.shape[1], cfg["m"], cfg["K"]
-        net = hs.ShiftedReLUNetwork(d, m, K, seed=cfg["seed"], n_threads=THREADS)
-        tr = hs.SGDTrainer(
+        net = hs.ShiftedReLUNet(d, m, K, seed=cfg["seed"], n_threads=THREADS)
+        tr = hs.SgdTrainer(
             batch_size=cfg["B"],
             learning_rate=cfg["lr"],
             strategy=cfg["strategy"],

@@ -14,7 +14,7 @@ Stages (each writes JSON lines to --out; --stage picks one or all):
           over max_iter for free.
   curve   the chosen setting on the full data, score and time after every epoch: picks max_iter.
   target  does standardising the regression targets help? California, same network, raw vs standardised y
-          (the low-level ShiftedReLUNetwork + SGDTrainer, since the estimator always standardises).
+          (the low-level ShiftedReLUNet + SgdTrainer, since the estimator always standardises).
   final   the estimators with every parameter at its default, fitted once on each full data set:
           what a user who changes nothing gets (score, fit time, epochs, firing fraction).
 
@@ -276,8 +276,8 @@ def stage_target(args):
     ):
         y = ytr * unit
         target = (y - mu * unit) / (sd * unit) if scale_y else y
-        net = hsrnet.ShiftedReLUNetwork(Ztr.shape[1], p["n_neurons"], 1, seed=1, n_threads=1)
-        tr = hsrnet.SGDTrainer(
+        net = hsrnet.ShiftedReLUNet(Ztr.shape[1], p["n_neurons"], 1, seed=1, n_threads=1)
+        tr = hsrnet.SgdTrainer(
             batch_size=p["batch_size"],
             learning_rate=p["learning_rate_init"],
             train_output_layer=p["train_output_layer"],

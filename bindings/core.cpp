@@ -127,6 +127,33 @@ NB_MODULE(_core, m) {
   m.def("dot_error_coefficient", &hsrnet::dot_error_coefficient, "d"_a);
   m.def("padded_stride", &hsrnet::padded_stride, "d"_a);
   m.def("max_threads", []() { return omp_get_max_threads(); });
+  // The accepted names, in the order the Python package lists them, from the C++ enums' own name functions.
+  {
+    using hsrnet::Backend;
+    using hsrnet::Strategy;
+    nb::list strategies, backends, optimizers, losses, schedules;
+    for (Strategy v :
+         {Strategy::Auto, Strategy::Dense, Strategy::Scan, Strategy::Gemm, Strategy::Tree, Strategy::Cache})
+      strategies.append(hsrnet::strategy_name(v));
+    for (Backend v : {Backend::Auto, Backend::Scan, Backend::Gemm, Backend::Tree})
+      backends.append(hsrnet::backend_name(v));
+    for (hsrnet::Optimizer v : {hsrnet::Optimizer::SGD, hsrnet::Optimizer::Adagrad, hsrnet::Optimizer::RowwiseAdagrad,
+                                hsrnet::Optimizer::Adam})
+      optimizers.append(hsrnet::optimizer_name(v));
+    for (hsrnet::Loss v : {hsrnet::Loss::SquaredError, hsrnet::Loss::SoftmaxCrossEntropy})
+      losses.append(hsrnet::loss_name(v));
+    for (hsrnet::Schedule v :
+         {hsrnet::Schedule::Constant, hsrnet::Schedule::InvScaling, hsrnet::Schedule::SklearnInvScaling})
+      schedules.append(hsrnet::schedule_name(v));
+    m.attr("STRATEGIES") = nb::tuple(strategies);
+    m.attr("BACKENDS") = nb::tuple(backends);
+    m.attr("OPTIMIZERS") = nb::tuple(optimizers);
+    m.attr("LOSSES") = nb::tuple(losses);
+    m.attr("SCHEDULES") = nb::tuple(schedules);
+    m.attr("TREE_MAX_DIM") = hsrnet::kTreeMaxDim;
+  }
+  // The real b = sqrt(0.4 ln m); a network compares against float_threshold of it.
+  m.def("default_threshold", &hsrnet::ShiftedReLUNet::default_threshold_real, "m"_a);
   // In a child created by fork() after the parent ran OpenMP, libgomp's thread pool is gone and a parallel
   // region with 2+ threads hangs: no level of parallelism may be active there (every region runs on 1 thread,
   // whatever its num_threads clause says).
@@ -351,6 +378,9 @@ NB_MODULE(_core, m) {
           "shuffle"_a, "cache_budget_bytes"_a, "n_threads"_a, "optimizer"_a = "sgd", "momentum"_a = 0.0,
           "beta1"_a = 0.9, "beta2"_a = 0.999, "epsilon"_a = -1.0)
       .def("set_learning_rate", &hsrnet::SgdTrainer::set_learning_rate, "lr"_a)
+      .def("set_progress", &hsrnet::SgdTrainer::set_progress, "steps_done"_a, "samples_seen"_a)
+      .def_prop_ro("next_learning_rate", &hsrnet::SgdTrainer::next_learning_rate)
+      .def_prop_ro("samples_seen", &hsrnet::SgdTrainer::samples_seen)
       .def("reseed", &hsrnet::SgdTrainer::reseed, "seed"_a)
       .def(
           "optimizer_state",

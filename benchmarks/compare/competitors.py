@@ -99,7 +99,7 @@ COMPETITORS = {
             "hsrnet_sgd:run",
             SPHERE,
             {"strategy": "tree"},
-            "hsrnet SGDTrainer, strategy 'tree' (paper setting)",
+            "hsrnet SgdTrainer, strategy 'tree' (paper setting)",
         ),
         Competitor(
             "hsrnet-sgd-auto",
@@ -107,7 +107,7 @@ COMPETITORS = {
             "hsrnet_sgd:run",
             SPHERE,
             {"strategy": "auto"},
-            "hsrnet SGDTrainer, strategy 'auto' (paper setting)",
+            "hsrnet SgdTrainer, strategy 'auto' (paper setting)",
         ),
         Competitor(
             "torch-same-sphere",

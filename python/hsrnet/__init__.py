@@ -45,7 +45,7 @@ if hasattr(_os, "register_at_fork"):
     _os.register_at_fork(after_in_child=_after_fork_in_child)
 
 from .index import BACKENDS, HalfSpaceIndex, reference_dot  # noqa: E402
-from .network import STRATEGIES, SGDTrainer, ShiftedReLUNetwork, default_threshold, loss_gradient  # noqa: E402
+from .network import STRATEGIES, SgdTrainer, ShiftedReLUNet, default_threshold, loss_gradient  # noqa: E402
 
 __version__: str = _core.__version__  # written once, in include/hsrnet/config.hpp
 __all__ = [
@@ -54,8 +54,8 @@ __all__ = [
     "HSRClassifier",
     "HSRRegressor",
     "HalfSpaceIndex",
-    "SGDTrainer",
-    "ShiftedReLUNetwork",
+    "SgdTrainer",
+    "ShiftedReLUNet",
     "default_threshold",
     "load",
     "loss_gradient",
@@ -71,7 +71,19 @@ _LAZY = {
 }
 
 
+from .network import _RENAMED  # noqa: E402  (old Python names of the network and the trainer)
+
+
 def __getattr__(name):
+    if name in _RENAMED:
+        import warnings
+
+        warnings.warn(
+            f"hsrnet.{name} is now hsrnet.{_RENAMED[name]} (the C++ name); the old name goes in the next release",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return globals()[_RENAMED[name]]
     if name in _LAZY:
         import importlib
 

@@ -102,7 +102,7 @@ def run(
     quiet=False,
     out=None,
 ) -> int:
-    from . import SGDTrainer, ShiftedReLUNetwork, default_threshold
+    from . import SgdTrainer, ShiftedReLUNet, default_threshold
 
     out = out or sys.stdout
     m = 1 << log2m
@@ -137,17 +137,17 @@ def run(
     t0 = time.perf_counter()
     # The dense reference never queries the index: a plain scan layout spares it the tree's upkeep.
     nets = {
-        name: ShiftedReLUNetwork(
+        name: ShiftedReLUNet(
             D, m, 1, seed=net_seed, n_threads=threads, index_backend="auto" if name == "sparse" else "scan"
         )
         for name in ("sparse", "dense")
     }
     setup_s = time.perf_counter() - t0
     trainers = {
-        "sparse": SGDTrainer(
+        "sparse": SgdTrainer(
             batch_size=1, learning_rate=LEARNING_RATE, strategy=strategy, seed=sgd_seed, n_threads=threads
         ),
-        "dense": SGDTrainer(
+        "dense": SgdTrainer(
             batch_size=1, learning_rate=LEARNING_RATE, strategy="dense", seed=sgd_seed, n_threads=threads
         ),
     }

@@ -49,7 +49,7 @@ from . import model_io
 from ._core import max_threads as _max_threads
 from .input_map import INPUT_MAPS, InputMap
 from .model_io import load  # noqa: F401  (hsrnet.load: importing it here registers the kinds below)
-from .network import OPTIMIZERS, STRATEGIES, TIMING_KEYS, SGDTrainer, ShiftedReLUNetwork
+from .network import OPTIMIZERS, STRATEGIES, TIMING_KEYS, SgdTrainer, ShiftedReLUNet, checked_epoch_data
 
 __all__ = ["HSRClassifier", "HSRRegressor"]
 
@@ -314,7 +314,7 @@ class _BaseHSR(BaseEstimator):
             self._learning_rate = self._initial_learning_rate()
             with self._blas_threads():
                 Z = self.input_map_.transform(X)
-            self.network_ = ShiftedReLUNetwork(
+            self.network_ = ShiftedReLUNet(
                 Z.shape[1],
                 int(self.n_neurons),
                 self._n_outputs(),
@@ -413,8 +413,14 @@ class _BaseHSR(BaseEstimator):
         return X, X_val, np.ascontiguousarray(T), T_val, y, y_val
 
     def _trainer_settings(self) -> dict:
-        """What the C++ trainer is built from (besides the learning rate and the shuffling seed)."""
+        """What the C++ trainer is built from (besides the learning rate and the shuffling seed).
+
+        "invscaling" is the trainer's own schedule (lr0 / (1 + samples seen before the epoch)^power_t, as
+        MLPClassifier); "adaptive" is a constant rate that the stopping rule below lowers.
+        """
         return dict(
+            schedule="sklearn_invscaling" if self.learning_rate == "invscaling" else "constant",
+            power=float(self.power_t),
             batch_size=int(self.batch_size),
             strategy=self.strategy,
             train_output_layer=bool(self.train_output_layer),
@@ -429,7 +435,12 @@ class _BaseHSR(BaseEstimator):
             epsilon=None if self.epsilon is None else float(self.epsilon),
         )
 
-    def _trainer_for_run(self) -> SGDTrainer:
+    def _base_learning_rate(self) -> float:
+        # invscaling's base is always learning_rate_init (models saved before the schedule moved into the
+        # trainer kept the decayed rate in _learning_rate); adaptive's is the rate the stopping rule left.
+        return self._initial_learning_rate() if self.learning_rate == "invscaling" else self._learning_rate
+
+    def _trainer_for_run(self) -> SgdTrainer:
         """The trainer for a run of epochs at one learning rate, its shuffling seeded from (trainer seed,
         epochs done): the model's future depends on its pickled state only.
 
@@ -443,25 +454,27 @@ class _BaseHSR(BaseEstimator):
             state = self.__dict__.pop("_optimizer_state", None)  # from a pickle
             if trainer is not None:
                 state = trainer.optimizer_state(self.network_)
-            trainer = SGDTrainer(learning_rate=self._learning_rate, schedule="constant", seed=0, **settings)
+            trainer = SgdTrainer(learning_rate=self._base_learning_rate(), seed=0, **settings)
             if state is not None and trainer.accepts_optimizer_state(state):  # else: a new solver starts afresh
                 trainer.restore_optimizer_state(self.network_, state)
             self._trainer, self._trainer_key = trainer, settings
-        trainer.set_learning_rate(self._learning_rate)
+        trainer.set_learning_rate(self._base_learning_rate())
+        trainer.set_progress(trainer.steps_done, self.t_)  # the schedule goes on from the model's own count
         trainer.reseed(_seed_for(self._trainer_seed, self.n_iter_))
         return trainer
 
     def _run_epochs(self, Z, T, epochs, check_stop, Z_val=None, y_val=None) -> bool:
         """Epochs over (Z, T); True when a stopping rule ended them (converged), False at the epoch limit."""
         trainer, trainer_lr = None, None
+        checked = None  # (Z, T) validated once for all the epochs (finite inputs, targets that fit the loss)
         for _ in range(epochs):
-            if self.learning_rate == "invscaling":
-                self._learning_rate = self._initial_learning_rate() / (self.t_ + 1) ** float(self.power_t)
             if trainer is None or trainer_lr != self._learning_rate:
                 trainer, trainer_lr = self._trainer_for_run(), self._learning_rate
             start = time.perf_counter()
             try:
-                stats = trainer.fit_epoch(self.network_, Z, T)
+                if checked is None:
+                    checked = checked_epoch_data(self._loss, self.network_, Z, T)
+                stats = trainer._fit_epoch_checked(self.network_, *checked)
             except KeyboardInterrupt as e:
                 self._count_interrupted_epoch(getattr(e, "epoch_stats", None))
                 raise
@@ -548,7 +561,7 @@ class _BaseHSR(BaseEstimator):
             return
         line = (
             f"Iteration {self.n_iter_}, loss = {stats['mean_loss']:.8f}, firing = "
-            f"{100 * stats['firing_fraction']:.2f} %, lr = {self._learning_rate:.4g}, {seconds:.2f} s "
+            f"{100 * stats['firing_fraction']:.2f} %, lr = {stats['learning_rate']:.4g}, {seconds:.2f} s "
             f"({stats['strategy']})"
         )
         print(line)
@@ -556,10 +569,10 @@ class _BaseHSR(BaseEstimator):
             print(f"Validation score: {self.validation_scores_[-1]:f}")
         sys.stdout.flush()
 
-    def _rebuild_network(self, W, A, threshold, output_scale=None) -> ShiftedReLUNetwork:
+    def _rebuild_network(self, W, A, threshold, output_scale=None) -> ShiftedReLUNet:
         W = np.ascontiguousarray(W, dtype=np.float32)
         A = np.ascontiguousarray(A, dtype=np.float32)
-        return ShiftedReLUNetwork(
+        return ShiftedReLUNet(
             W.shape[1],
             W.shape[0],
             A.shape[1],
@@ -696,7 +709,7 @@ class HSRClassifier(ClassifierMixin, _BaseHSR):
     classes_ : ndarray of shape (n_classes,)
     n_features_in_ : int
     feature_names_in_ : ndarray of shape (n_features_in_,), only when X has string column names
-    network_ : ShiftedReLUNetwork
+    network_ : ShiftedReLUNet
     input_map_ : InputMap
     loss_curve_ : list of float, mean training cross-entropy per epoch (at the weights before each step)
     validation_scores_ : list of float, validation accuracy per epoch (early_stopping only, else None)

@@ -7,7 +7,7 @@ import numpy as np
 from . import _core
 from ._validation import as_float32_array, as_int, as_positive_real, as_row_ids, as_threshold
 
-BACKENDS = ("auto", "scan", "gemm", "tree")
+BACKENDS = _core.BACKENDS  # the names the C++ core accepts
 
 
 def _as_backend(backend, name="backend") -> str:
@@ -43,7 +43,9 @@ class HalfSpaceIndex:
     n_threads : int or None, OpenMP threads per call (None: OpenMP's default)
     """
 
-    def __init__(self, rows, backend="auto", *, leaf_size=64, tree_max_dim=16, rebuild_after=1.0, n_threads=None):
+    def __init__(
+        self, rows, backend="auto", *, leaf_size=64, tree_max_dim=_core.TREE_MAX_DIM, rebuild_after=1.0, n_threads=None
+    ):
         rows = as_float32_array(rows, "rows", 2)
         _as_backend(backend)
         leaf_size = as_int(leaf_size, "leaf_size", 8, 4096)

@@ -14,10 +14,11 @@ from . import _core
 from ._validation import as_float32_array, as_int, as_positive_real, as_threshold
 from .index import BACKENDS
 
-STRATEGIES = ("auto", "dense", "scan", "gemm", "tree", "cache")
-LOSSES = ("squared_error", "softmax_cross_entropy")
-SCHEDULES = ("constant", "invscaling", "sklearn_invscaling")
-OPTIMIZERS = ("sgd", "adagrad", "rowwise_adagrad", "adam")
+# The names the C++ core accepts (its enums' own lists).
+STRATEGIES = _core.STRATEGIES
+LOSSES = _core.LOSSES
+SCHEDULES = _core.SCHEDULES
+OPTIMIZERS = _core.OPTIMIZERS
 # The phases a training epoch is timed in: the estimators' timings_ keys -> the trainer's statistics keys.
 TIMING_KEYS = {
     "identify": "identify_s",
@@ -30,8 +31,8 @@ TIMING_KEYS = {
 
 
 def default_threshold(m: int) -> float:
-    """The paper's b = sqrt(0.4 ln m)."""
-    return math.sqrt(0.4 * math.log(m)) if m > 1 else 0.0
+    """The paper's b = sqrt(0.4 ln m) (0 for m <= 1), the value a network of width m uses by default."""
+    return _core.default_threshold(max(int(m), 1))
 
 
 def _choice(value, options, name):
@@ -44,7 +45,7 @@ def _threads(n_threads):
     return 0 if n_threads is None else as_int(n_threads, "n_threads", 1, 4096)
 
 
-class ShiftedReLUNetwork:
+class ShiftedReLUNet:
     """A width-m shifted-ReLU network over d inputs with K outputs; W lives in a HalfSpaceIndex.
 
     Parameters
@@ -109,7 +110,7 @@ class ShiftedReLUNetwork:
         self._net.n_threads = _threads(value)
 
     def __repr__(self):
-        return f"ShiftedReLUNetwork(d={self.d}, m={self.m}, n_outputs={self.n_outputs}, threshold={self.threshold:.4g})"
+        return f"ShiftedReLUNet(d={self.d}, m={self.m}, n_outputs={self.n_outputs}, threshold={self.threshold:.4g})"
 
     def hidden_weights(self) -> np.ndarray:
         """A copy of W, shape (m, d)."""
@@ -137,8 +138,8 @@ class ShiftedReLUNetwork:
         return self._net.firing(x)
 
 
-class SGDTrainer:
-    """Sparse SGD on a ShiftedReLUNetwork, exact to dense SGD.
+class SgdTrainer:
+    """Sparse SGD on a ShiftedReLUNet, exact to dense SGD.
 
     Parameters
     ----------
@@ -213,6 +214,15 @@ class SGDTrainer:
     steps_done = property(lambda self: self._trainer.steps_done)
     epochs_done = property(lambda self: self._trainer.epochs_done)
 
+    samples_seen = property(lambda self: self._trainer.samples_seen)
+    #: The rate of the next step: the schedule applied to the base rate.
+    next_learning_rate = property(lambda self: self._trainer.next_learning_rate)
+
+    def set_progress(self, steps_done, samples_seen):
+        """Sets where the schedule stands (steps taken, samples seen), e.g. for a saved model that continues:
+        "invscaling" and "sklearn_invscaling" then go on from there. Nothing else changes."""
+        self._trainer.set_progress(as_int(steps_done, "steps_done", 0), as_int(samples_seen, "samples_seen", 0))
+
     def set_learning_rate(self, learning_rate):
         """A new base rate for the following steps; optimizer state, cache and shuffling state are kept."""
         self._trainer.set_learning_rate(as_positive_real(learning_rate, "learning_rate"))
@@ -221,12 +231,12 @@ class SGDTrainer:
         """Restarts the shuffling from `seed` (the order of the following epochs); nothing else changes."""
         self._trainer.reseed(as_int(seed, "seed", 0, 2**64 - 1))
 
-    def optimizer_state(self, net: ShiftedReLUNetwork) -> dict:
+    def optimizer_state(self, net: ShiftedReLUNet) -> dict:
         """The optimizer's state for `net` as float32 arrays ("hidden1", "hidden2": (m, d), or (m,) for
         rowwise_adagrad; "out1", "out2": (m, n_outputs); those the optimizer uses) and "steps". Empty arrays
         are left out; plain SGD has none."""
-        if not isinstance(net, ShiftedReLUNetwork):
-            raise TypeError(f"net must be a ShiftedReLUNetwork, got {type(net).__name__}")
+        if not isinstance(net, ShiftedReLUNet):
+            raise TypeError(f"net must be a ShiftedReLUNet, got {type(net).__name__}")
         state = dict(self._trainer.optimizer_state(net._net))
         state["optimizer"], state["momentum"] = self.optimizer, self._momentum
         return state
@@ -236,10 +246,10 @@ class SGDTrainer:
         momentum is on), so restore_optimizer_state can take it."""
         return state.get("optimizer") == self.optimizer and (state.get("momentum", 0) > 0) == (self._momentum > 0)
 
-    def restore_optimizer_state(self, net: ShiftedReLUNetwork, state: dict):
+    def restore_optimizer_state(self, net: ShiftedReLUNet, state: dict):
         """Gives the trainer the state that optimizer_state returned, so training goes on as if never stopped."""
-        if not isinstance(net, ShiftedReLUNetwork):
-            raise TypeError(f"net must be a ShiftedReLUNetwork, got {type(net).__name__}")
+        if not isinstance(net, ShiftedReLUNet):
+            raise TypeError(f"net must be a ShiftedReLUNet, got {type(net).__name__}")
         if not self.accepts_optimizer_state(state):
             raise ValueError(
                 f"optimizer state made by optimizer={state.get('optimizer')!r} "
@@ -281,11 +291,13 @@ class SGDTrainer:
         """Forgets progress (schedule position, shuffling state) and the cache."""
         self._trainer.reset()
 
-    def fit_epoch(self, net: ShiftedReLUNetwork, X, y) -> dict:
+    def fit_epoch(self, net: ShiftedReLUNet, X, y) -> dict:
         """One pass over (X, y). Returns the epoch's statistics (mean loss, firing fraction, timings...)."""
         _check_net(net)
-        X = net._check_X(X)
-        targets = _check_targets(self.loss, y, X.shape[0], net.n_outputs)
+        X, targets = checked_epoch_data(self.loss, net, X, y)
+        return self._fit_epoch_checked(net, X, targets)
+
+    def _fit_epoch_checked(self, net, X, targets) -> dict:
         if self.loss == "squared_error":
             return self._trainer.fit_epoch_regression(net._net, X, targets)
         return self._trainer.fit_epoch_classification(net._net, X, targets)
@@ -295,7 +307,7 @@ class SGDTrainer:
     # the others added), losses, G = loss_gradient(sum, y_batch, loss), then finish_step(net, G, losses) on every
     # shard. With one shard this trains exactly as fit_epoch over the same batches.
 
-    def begin_epoch(self, net: ShiftedReLUNetwork, X):
+    def begin_epoch(self, net: ShiftedReLUNet, X):
         """Binds the training set X for the following begin_step calls (strategy choice, cache build), as
         fit_epoch does for its epoch; X must not change until end_epoch. An open epoch is closed first."""
         _check_net(net)
@@ -305,7 +317,7 @@ class SGDTrainer:
         self._trainer.begin_epoch(net._net, Xc)
         self._bound = (net, X, Xc)  # keeps the bound array alive
 
-    def begin_step(self, net: ShiftedReLUNetwork, X, indices=None) -> np.ndarray:
+    def begin_step(self, net: ShiftedReLUNet, X, indices=None) -> np.ndarray:
         """Phase 1 of a step on the rows `indices` of X (None: every row, X is the batch): identification and
         forward pass over this network's neurons. Returns their partial outputs, float64 (batch, n_outputs): the
         output sum before its rounding to float32. When X is not the array bound by begin_epoch, it is bound
@@ -326,7 +338,7 @@ class SGDTrainer:
             idx = np.ascontiguousarray(idx, dtype=np.int64)
         return self._trainer.begin_step(net._net, idx)
 
-    def finish_step(self, net: ShiftedReLUNetwork, G, losses=None):
+    def finish_step(self, net: ShiftedReLUNet, G, losses=None):
         """Phase 2: backward pass, update and index upkeep of the step begin_step opened, from
         G = dL/df per sample (float64 (batch, n_outputs), from loss_gradient: the batch mean's 1/batch is
         applied here). `losses` (batch,) only feed the epoch's mean loss."""
@@ -345,7 +357,7 @@ class SGDTrainer:
                 raise ValueError(f"losses must have shape ({nb},), got {losses.shape}")
         self._trainer.finish_step(net._net, np.ascontiguousarray(G), losses)
 
-    def end_epoch(self, net: ShiftedReLUNetwork) -> dict:
+    def end_epoch(self, net: ShiftedReLUNet) -> dict:
         """Closes the epoch of begin_epoch (counted in epochs_done) and returns its statistics (mean_loss is
         NaN unless finish_step was given the losses)."""
         _check_net(net)
@@ -373,9 +385,16 @@ def loss_gradient(outputs, y, loss="squared_error"):
     return _core.loss_gradient_classification(F, targets)
 
 
+def checked_epoch_data(loss, net, X, y):
+    """(X, targets) as the core takes them, validated (finite X, targets that fit the loss): once per run of
+    epochs over the same data (the estimators check once, then call SgdTrainer._fit_epoch_checked per epoch)."""
+    X = net._check_X(X)
+    return X, _check_targets(loss, y, X.shape[0], net.n_outputs)
+
+
 def _check_net(net):
-    if not isinstance(net, ShiftedReLUNetwork):
-        raise TypeError(f"net must be a ShiftedReLUNetwork, got {type(net).__name__}")
+    if not isinstance(net, ShiftedReLUNet):
+        raise TypeError(f"net must be a ShiftedReLUNet, got {type(net).__name__}")
 
 
 def _check_targets(loss, y, n, K):
@@ -393,6 +412,8 @@ def _check_targets(loss, y, n, K):
         return np.ascontiguousarray(Y)
     if K < 2:
         raise ValueError("softmax_cross_entropy needs a network with n_outputs >= 2 (2 for binary labels)")
+    # Checked here, before the cast to int32 (a label of 2**40 would wrap into range); the C++ trainer checks
+    # again for its own callers (O(n) integer compares per epoch).
     labels = np.asarray(y)
     if labels.shape != (n,) or not np.issubdtype(labels.dtype, np.integer):
         raise ValueError(f"y must be {n} integer class labels, got shape {labels.shape} dtype {labels.dtype}")
@@ -415,3 +436,20 @@ def _nonneg(v, name):
     if not (v >= 0 and np.isfinite(v)):
         raise ValueError(f"{name} must be a finite number >= 0, got {v}")
     return v
+
+
+# Names the Python API used before it took the C++ library's (one name per concept); they go after one release.
+_RENAMED = {"ShiftedReLUNetwork": "ShiftedReLUNet", "SGDTrainer": "SgdTrainer"}
+
+
+def __getattr__(name):
+    if name in _RENAMED:
+        import warnings
+
+        warnings.warn(
+            f"hsrnet.network.{name} is now {_RENAMED[name]} (the C++ name); the old name goes in the next release",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return globals()[_RENAMED[name]]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

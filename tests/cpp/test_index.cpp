@@ -109,9 +109,9 @@ TEST_P(IndexExactness, MatchesBruteForce) {
   }
 }
 
-std::string exact_name(const ::testing::TestParamInfo<ExactParam>& info) {
-  return hsrtest::backend_label(std::get<0>(info.param)) + "_d" + std::to_string(std::get<1>(info.param)) + "_m" +
-         std::to_string(std::get<2>(info.param));
+std::string exact_name(const ::testing::TestParamInfo<ExactParam>& param) {
+  return hsrtest::backend_label(std::get<0>(param.param)) + "_d" + std::to_string(std::get<1>(param.param)) + "_m" +
+         std::to_string(std::get<2>(param.param));
 }
 
 INSTANTIATE_TEST_SUITE_P(All, IndexExactness,
@@ -162,9 +162,9 @@ TEST_P(IndexTies, StrictlyGreaterThanB) {
 INSTANTIATE_TEST_SUITE_P(All, IndexTies,
                          ::testing::Combine(::testing::ValuesIn(hsrtest::kAllBackends),
                                             ::testing::Values(1, 2, 3, 4, 5, 7, 8, 9, 16, 32, 100)),
-                         [](const ::testing::TestParamInfo<TieParam>& info) {
-                           return hsrtest::backend_label(std::get<0>(info.param)) + "_d" +
-                                  std::to_string(std::get<1>(info.param));
+                         [](const ::testing::TestParamInfo<TieParam>& param) {
+                           return hsrtest::backend_label(std::get<0>(param.param)) + "_d" +
+                                  std::to_string(std::get<1>(param.param));
                          });
 
 // ---------------------------------------------------------------------------------------------------------
@@ -241,7 +241,7 @@ TEST_P(GemmBand, ThresholdsBetweenGemmAndReference) {
 }
 
 INSTANTIATE_TEST_SUITE_P(All, GemmBand, ::testing::Values(3, 5, 16, 100, 784),
-                         [](const ::testing::TestParamInfo<int>& info) { return "d" + std::to_string(info.param); });
+                         [](const ::testing::TestParamInfo<int>& param) { return "d" + std::to_string(param.param); });
 
 // ---------------------------------------------------------------------------------------------------------
 // Special thresholds and queries.

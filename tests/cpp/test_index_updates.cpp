@@ -102,10 +102,10 @@ INSTANTIATE_TEST_SUITE_P(All, IndexUpdates,
                          ::testing::Combine(::testing::ValuesIn(hsrtest::kAllBackends),
                                             ::testing::Values(1, 2, 3, 9, 20),
                                             ::testing::Values(Rebuild::Often, Rebuild::Never)),
-                         [](const ::testing::TestParamInfo<UpdateParam>& info) {
-                           return hsrtest::backend_label(std::get<0>(info.param)) + "_d" +
-                                  std::to_string(std::get<1>(info.param)) +
-                                  (std::get<2>(info.param) == Rebuild::Often ? "_rebuild" : "_loosen");
+                         [](const ::testing::TestParamInfo<UpdateParam>& param) {
+                           return hsrtest::backend_label(std::get<0>(param.param)) + "_d" +
+                                  std::to_string(std::get<1>(param.param)) +
+                                  (std::get<2>(param.param) == Rebuild::Often ? "_rebuild" : "_loosen");
                          });
 
 // Rows moved far beyond every box (in the query's direction) must be found, and rows moved away from a box

@@ -306,11 +306,11 @@ INSTANTIATE_TEST_SUITE_P(Matrix, OptimizersMatchDense,
                          ::testing::Combine(::testing::Values(3, 32, 785), ::testing::Values(1, 64),
                                             ::testing::Values(Loss::SquaredError, Loss::SoftmaxCrossEntropy),
                                             ::testing::Values(0, 1, 2, 3)),
-                         [](const ::testing::TestParamInfo<OptimizersMatchDense::ParamType>& info) {
-                           return optimizer_label(kOptimizers[std::get<3>(info.param)]) + "_d" +
-                                  std::to_string(std::get<0>(info.param)) + "_B" +
-                                  std::to_string(std::get<1>(info.param)) + "_" +
-                                  (std::get<2>(info.param) == Loss::SquaredError ? "squared" : "softmax");
+                         [](const ::testing::TestParamInfo<OptimizersMatchDense::ParamType>& param) {
+                           return optimizer_label(kOptimizers[std::get<3>(param.param)]) + "_d" +
+                                  std::to_string(std::get<0>(param.param)) + "_B" +
+                                  std::to_string(std::get<1>(param.param)) + "_" +
+                                  (std::get<2>(param.param) == Loss::SquaredError ? "squared" : "softmax");
                          });
 
 }  // namespace

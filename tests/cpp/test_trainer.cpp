@@ -78,10 +78,10 @@ TEST_P(StrategiesMatchDense, SameFiringSetsAndWeights) {
 INSTANTIATE_TEST_SUITE_P(Matrix, StrategiesMatchDense,
                          ::testing::Combine(::testing::Values(3, 32, 784), ::testing::Values(1, 64),
                                             ::testing::Values(Loss::SquaredError, Loss::SoftmaxCrossEntropy)),
-                         [](const ::testing::TestParamInfo<StrategiesMatchDense::ParamType>& info) {
-                           return "d" + std::to_string(std::get<0>(info.param)) + "_B" +
-                                  std::to_string(std::get<1>(info.param)) + "_" +
-                                  (std::get<2>(info.param) == Loss::SquaredError ? "squared" : "softmax");
+                         [](const ::testing::TestParamInfo<StrategiesMatchDense::ParamType>& param) {
+                           return "d" + std::to_string(std::get<0>(param.param)) + "_B" +
+                                  std::to_string(std::get<1>(param.param)) + "_" +
+                                  (std::get<2>(param.param) == Loss::SquaredError ? "squared" : "softmax");
                          });
 
 // ---------------------------------------------------------------------------------------------------------
@@ -97,7 +97,7 @@ TEST(SgdTrainer, CacheOverBudgetFallsBackToTheIndex) {
   const TrainingRun run = train(data, 2048, net_options(1), opt, 2);
   expect_same_training(ref, run, "cache over budget");
   EXPECT_TRUE(run.stats[0].cache_fallback);
-  EXPECT_NE(run.stats[0].strategy, Strategy::Cache);
+  EXPECT_NE(run.stats[0].strategy, ResolvedStrategy::Cache);
 }
 
 TEST(SgdTrainer, CacheNoticesWeightsChangedOutsideTheTrainer) {
@@ -255,18 +255,18 @@ TEST(SgdTrainer, AutoChoosesByDimensionAndCost) {
   {
     const Data data(64, 4, 1, 9);
     const TrainingRun r = train(data, 2048, net_options(1), opt, 1);
-    EXPECT_EQ(r.stats[0].strategy, Strategy::Tree);
+    EXPECT_EQ(r.stats[0].strategy, ResolvedStrategy::Tree);
   }
   {
     const Data data(64, 32, 1, 9);
     const TrainingRun r = train(data, 2048, net_options(1), opt, 1);
-    EXPECT_EQ(r.stats[0].strategy, Strategy::Cache);  // fits, neurons barely move
+    EXPECT_EQ(r.stats[0].strategy, ResolvedStrategy::Cache);  // fits, neurons barely move
   }
   {
     const Data data(64, 32, 1, 9);
     opt.lr = 15.0;  // neurons move far each epoch: a cache would be rebuilt constantly
     const TrainingRun r = train(data, 2048, net_options(1), opt, 1);
-    EXPECT_EQ(r.stats[0].strategy, Strategy::Auto);
+    EXPECT_EQ(r.stats[0].strategy, ResolvedStrategy::Index);
     EXPECT_NE(r.stats[0].index_backend, Backend::Auto);
   }
 }

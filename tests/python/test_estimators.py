@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import re
 import warnings
 
 import joblib
@@ -414,9 +415,13 @@ def test_convergence_warning_and_stopping(clf_data):
 
 def test_learning_rate_schedules(reg_data, capsys):
     X, Y = reg_data
-    inv = fit_quiet(HSRRegressor(**{**SMALL, "learning_rate": "invscaling", "power_t": 0.5}), X, Y)
-    # the rate of the last of 8 epochs: learning_rate_init / (1 + samples seen before it) ** power_t
-    assert inv._learning_rate == pytest.approx(SMALL["learning_rate_init"] / (1 + 7 * len(X)) ** 0.5)
+    inv = HSRRegressor(**{**SMALL, "learning_rate": "invscaling", "power_t": 0.5, "verbose": True})
+    fit_quiet(inv, X, Y)
+    # each epoch's rate: learning_rate_init / (1 + samples seen before it) ** power_t (the trainer's schedule)
+    rates = [float(v) for v in re.findall(r"lr = ([0-9.e+-]+),", capsys.readouterr().out)]
+    expected = [SMALL["learning_rate_init"] / (1 + e * len(X)) ** 0.5 for e in range(inv.n_iter_)]
+    assert rates == pytest.approx(expected, rel=1e-3)
+    assert inv._trainer.next_learning_rate == pytest.approx(SMALL["learning_rate_init"] / (1 + inv.t_) ** 0.5)
     const = fit_quiet(HSRRegressor(**SMALL), X, Y)
     assert not np.array_equal(weights(inv)[0], weights(const)[0])
     ada = HSRRegressor(
@@ -425,6 +430,21 @@ def test_learning_rate_schedules(reg_data, capsys):
     fit_quiet(ada, X, Y)
     assert ada._learning_rate == pytest.approx(SMALL["learning_rate_init"] / 25)
     assert "Setting learning rate to" in capsys.readouterr().out
+
+
+def test_invscaling_continues_after_pickle_and_model_file(reg_data, tmp_path):
+    # The schedule lives in the trainer; a model rebuilt from a pickle or a file must go on from its own t_,
+    # not from a fresh trainer's zero.
+    X, Y = reg_data
+    params = {**SMALL, "learning_rate": "invscaling", "power_t": 0.5, "max_iter": 2, "warm_start": True}
+    straight = fit_quiet(HSRRegressor(**params), X, Y)
+    fit_quiet(straight, X, Y)
+    first = fit_quiet(HSRRegressor(**params), X, Y)
+    first.save(tmp_path / "m.hsr")
+    for resumed in (pickle.loads(pickle.dumps(first)), hsrnet.load(tmp_path / "m.hsr")):
+        fit_quiet(resumed, X, Y)
+        for a, b in zip(weights(resumed), weights(straight)):
+            np.testing.assert_array_equal(a, b)
 
 
 def test_verbose_prints(clf_data, capsys):

@@ -1,4 +1,4 @@
-"""ShiftedReLUNetwork: the paper's initialisation, given weights, firing sets and predict() against references.
+"""ShiftedReLUNet: the paper's initialisation, given weights, firing sets and predict() against references.
 
 f(x) = (1/sqrt m) sum_r a_r max(<w_r, x> - b, 0); neuron r fires on x iff reference_dot(w_r, x) > b.
 References are computed from hidden_weights()/output_weights() only (the public API), in two ways:
@@ -20,7 +20,7 @@ import hsrnet
 import numpy as np
 import pytest
 from conftest import assert_same_ids, brute_force, check_ids, dyadic, exact_answer
-from hsrnet import ShiftedReLUNetwork, default_threshold, reference_dot
+from hsrnet import ShiftedReLUNet, default_threshold, reference_dot
 
 
 def unit_rows(rng: np.random.Generator, n: int, d: int) -> np.ndarray:
@@ -81,7 +81,7 @@ def replica_outputs(W, A, b, X):
 
 def test_paper_initialisation_statistics():
     m, d, K = 8192, 8, 3
-    net = ShiftedReLUNetwork(d, m, K, seed=11)
+    net = ShiftedReLUNet(d, m, K, seed=11)
     assert (net.d, net.m, net.n_outputs) == (d, m, K)
     W, A = net.hidden_weights(), net.output_weights()
     assert W.shape == (m, d) and W.dtype == np.float32
@@ -104,14 +104,14 @@ def test_paper_initialisation_statistics():
 def test_default_threshold_is_sqrt_0_4_ln_m(m):
     expected = math.sqrt(0.4 * math.log(m))
     assert default_threshold(m) == pytest.approx(expected, rel=1e-15, abs=0.0)
-    net = ShiftedReLUNetwork(2, m)
+    net = ShiftedReLUNet(2, m)
     assert net.threshold == float_threshold(expected)
     assert net.threshold <= expected < float(np.nextafter(np.float32(net.threshold), np.float32(np.inf)))
 
 
 @pytest.mark.parametrize("b", [0.0, 0.5, -0.75, 1.25, 0.1, -0.3, 1e-30, 3.0, 1e6])
 def test_given_threshold_is_honoured(b):
-    net = ShiftedReLUNetwork(4, 64, threshold=b, seed=1)
+    net = ShiftedReLUNet(4, 64, threshold=b, seed=1)
     assert net.threshold == float_threshold(b)
     assert net.threshold <= b
     # ...and it is the threshold actually used: firing equals the brute-force set at b.
@@ -122,20 +122,20 @@ def test_given_threshold_is_honoured(b):
 
 @pytest.mark.parametrize("b", [np.float32(0.75), np.float64(-0.5), 2, np.int64(-1)])
 def test_threshold_accepts_numpy_and_integer_scalars(b):
-    net = ShiftedReLUNetwork(3, 16, threshold=b)
+    net = ShiftedReLUNet(3, 16, threshold=b)
     assert net.threshold == float_threshold(float(b))
 
 
 def test_threshold_auto_equals_default():
-    a = ShiftedReLUNetwork(3, 500, threshold="auto", seed=2)
-    b = ShiftedReLUNetwork(3, 500, threshold=default_threshold(500), seed=2)
+    a = ShiftedReLUNet(3, 500, threshold="auto", seed=2)
+    b = ShiftedReLUNet(3, 500, threshold=default_threshold(500), seed=2)
     assert a.threshold == b.threshold
-    assert a.threshold != ShiftedReLUNetwork(3, 501, seed=2).threshold
+    assert a.threshold != ShiftedReLUNet(3, 501, seed=2).threshold
 
 
 def test_repr_and_memory():
-    net = ShiftedReLUNetwork(5, 300, 2, seed=0)
-    assert repr(net).startswith("ShiftedReLUNetwork(d=5, m=300, n_outputs=2, threshold=")
+    net = ShiftedReLUNet(5, 300, 2, seed=0)
+    assert repr(net).startswith("ShiftedReLUNet(d=5, m=300, n_outputs=2, threshold=")
     # At least W and A themselves.
     assert net.memory_bytes >= 300 * 5 * 4 + 300 * 2 * 4
 
@@ -145,8 +145,8 @@ def test_repr_and_memory():
 
 @pytest.mark.parametrize("d,m,K", [(3, 256, 1), (32, 3000, 4), (784, 300, 2)])
 def test_same_seed_same_weights_bit_for_bit(d, m, K):
-    a = ShiftedReLUNetwork(d, m, K, seed=123)
-    b = ShiftedReLUNetwork(d, m, K, seed=123)
+    a = ShiftedReLUNet(d, m, K, seed=123)
+    b = ShiftedReLUNet(d, m, K, seed=123)
     np.testing.assert_array_equal(a.hidden_weights().view(np.uint32), b.hidden_weights().view(np.uint32))
     np.testing.assert_array_equal(a.output_weights().view(np.uint32), b.output_weights().view(np.uint32))
 
@@ -156,7 +156,7 @@ def test_different_seeds_give_different_weights(seeds):
     # d > 16: rows in draw order (at d <= 16 both networks number their rows in k-d tree order, so the same
     # position holds rows from the same region of space in both: correlated by design).
     d, m, K = 17, 2048, 2
-    a, b = (ShiftedReLUNetwork(d, m, K, seed=s) for s in seeds)
+    a, b = (ShiftedReLUNet(d, m, K, seed=s) for s in seeds)
     Wa, Wb = a.hidden_weights(), b.hidden_weights()
     # Not merely different somewhere: essentially independent draws, in every block of rows.
     assert np.mean(Wa == Wb) < 0.01
@@ -169,17 +169,17 @@ def test_different_seeds_give_different_weights(seeds):
 
 def test_rows_are_not_repeated_across_blocks():
     """Rows are drawn from one random stream per block of rows: blocks must not repeat one another."""
-    W = ShiftedReLUNetwork(4, 4096, seed=5).hidden_weights()
+    W = ShiftedReLUNet(4, 4096, seed=5).hidden_weights()
     assert np.unique(W, axis=0).shape[0] == 4096
     assert np.unique(W.ravel()).size > 0.99 * W.size
 
 
 def test_initialisation_does_not_depend_on_thread_count():
     """W is drawn per block of rows in parallel: OMP_NUM_THREADS=1 in a fresh process gives the same bits."""
-    net = ShiftedReLUNetwork(16, 5000, 3, seed=99)
+    net = ShiftedReLUNet(16, 5000, 3, seed=99)
     code = (
         "import sys, numpy as np, hsrnet\n"
-        "net = hsrnet.ShiftedReLUNetwork(16, 5000, 3, seed=99)\n"
+        "net = hsrnet.ShiftedReLUNet(16, 5000, 3, seed=99)\n"
         "sys.stdout.write(net.hidden_weights().tobytes().hex() + ' ' + net.output_weights().tobytes().hex())\n"
     )
     env = dict(os.environ, OMP_NUM_THREADS="1")
@@ -201,7 +201,7 @@ def test_given_weights_round_trip(d, m, K):
     W[0, 0] = np.float32(1e-40)  # subnormal
     W[-1, -1] = np.float32(-3e38)
     W_copy, A_copy = W.copy(), A.copy()
-    net = ShiftedReLUNetwork(d, m, K, W=W, A=A)
+    net = ShiftedReLUNet(d, m, K, W=W, A=A)
     Wg, Ag = net.hidden_weights(), net.output_weights()
     np.testing.assert_array_equal(Wg.view(np.uint32), W.view(np.uint32))
     np.testing.assert_array_equal(Ag.view(np.uint32), A.view(np.uint32))
@@ -218,9 +218,9 @@ def test_given_weights_round_trip(d, m, K):
 def test_given_W_without_A_draws_random_signs():
     m, d = 2000, 3
     W = np.ones((m, d), np.float32)
-    a = ShiftedReLUNetwork(d, m, 2, W=W, seed=4).output_weights()
-    b = ShiftedReLUNetwork(d, m, 2, W=W, seed=4).output_weights()
-    c = ShiftedReLUNetwork(d, m, 2, W=W, seed=5).output_weights()
+    a = ShiftedReLUNet(d, m, 2, W=W, seed=4).output_weights()
+    b = ShiftedReLUNet(d, m, 2, W=W, seed=4).output_weights()
+    c = ShiftedReLUNet(d, m, 2, W=W, seed=5).output_weights()
     assert set(np.unique(a).tolist()) == {-1.0, 1.0}
     assert abs(np.mean(a > 0) - 0.5) < 0.05
     np.testing.assert_array_equal(a, b)
@@ -234,7 +234,7 @@ def test_given_W_without_A_draws_random_signs():
 @pytest.mark.parametrize("d", [1, 3, 32, 784])
 def test_firing_equals_reference_dot_rule(d, backend):
     m = 300 if d == 784 else 1000
-    net = ShiftedReLUNetwork(d, m, seed=d, index_backend=backend)
+    net = ShiftedReLUNet(d, m, seed=d, index_backend=backend)
     W = net.hidden_weights()
     rng = np.random.default_rng(d)
     b = net.threshold
@@ -251,7 +251,7 @@ def test_firing_is_strict_at_the_threshold():
     rng = np.random.default_rng(8)
     m, d, b = 2000, 6, 0.5
     W = dyadic(rng, (m, d), max_abs=1.0)
-    net = ShiftedReLUNetwork(d, m, 2, threshold=b, W=W)
+    net = ShiftedReLUNet(d, m, 2, threshold=b, W=W)
     ties = 0
     for _ in range(10):
         x = dyadic(rng, d, max_abs=1.0)
@@ -269,7 +269,7 @@ def test_firing_is_strict_at_the_threshold():
 def test_firing_fraction_at_initialisation(d):
     """On unit-sphere inputs <w_r, x> ~ N(0, 1), so a neuron fires with probability P(N(0,1) > b)."""
     m = 8192
-    net = ShiftedReLUNetwork(d, m, seed=100 + d)
+    net = ShiftedReLUNet(d, m, seed=100 + d)
     b = net.threshold
     p = normal_tail(b)
     X = unit_rows(np.random.default_rng(d), 40, d)
@@ -279,16 +279,16 @@ def test_firing_fraction_at_initialisation(d):
     assert abs(counts.mean() - m * p) < 5 * sd
     assert np.all(np.abs(counts - m * p) < 7 * sd)
     # The firing rule does depend on the threshold: b = 0 fires on half.
-    half = ShiftedReLUNetwork(d, m, seed=100 + d, threshold=0.0)
+    half = ShiftedReLUNet(d, m, seed=100 + d, threshold=0.0)
     assert abs(np.mean([half.firing(x).size for x in X[:10]]) / m - 0.5) < 0.05
 
 
 def test_firing_on_the_zero_input():
     """<w, 0> = 0: nothing fires when b >= 0, everything fires when b < 0."""
     x = np.zeros(7, np.float32)
-    assert ShiftedReLUNetwork(7, 100, threshold=0.0).firing(x).size == 0
-    assert ShiftedReLUNetwork(7, 100).firing(x).size == 0
-    np.testing.assert_array_equal(ShiftedReLUNetwork(7, 100, threshold=-1e-30).firing(x), np.arange(100))
+    assert ShiftedReLUNet(7, 100, threshold=0.0).firing(x).size == 0
+    assert ShiftedReLUNet(7, 100).firing(x).size == 0
+    np.testing.assert_array_equal(ShiftedReLUNet(7, 100, threshold=-1e-30).firing(x), np.arange(100))
 
 
 # ---------------------------------------------------------------------------------------------- predict
@@ -296,7 +296,7 @@ def test_firing_on_the_zero_input():
 
 @pytest.mark.parametrize("d,m,K", [(3, 512, 1), (3, 512, 3), (32, 2048, 1), (32, 1024, 4), (784, 256, 2)])
 def test_predict_matches_float64_reference(d, m, K):
-    net = ShiftedReLUNetwork(d, m, K, seed=d + K)
+    net = ShiftedReLUNet(d, m, K, seed=d + K)
     W, A = net.hidden_weights(), net.output_weights()
     X = unit_rows(np.random.default_rng(1), 30, d)
     X[0] *= 3.0  # not only unit inputs
@@ -310,7 +310,7 @@ def test_predict_matches_float64_reference(d, m, K):
 @pytest.mark.parametrize("backend", hsrnet.BACKENDS)
 @pytest.mark.parametrize("d,m,K", [(3, 512, 1), (9, 700, 3), (64, 1500, 2), (784, 200, 1)])
 def test_predict_equals_the_documented_arithmetic_bit_for_bit(d, m, K, backend):
-    net = ShiftedReLUNetwork(d, m, K, seed=3 * d, index_backend=backend)
+    net = ShiftedReLUNet(d, m, K, seed=3 * d, index_backend=backend)
     W, A = net.hidden_weights(), net.output_weights()
     X = unit_rows(np.random.default_rng(d), 12, d)
     f = net.predict(X)
@@ -322,7 +322,7 @@ def test_predict_given_weights_small_example_by_hand():
     # m = 4, b = 0.5: z = (1, 0.5, 2, -1) on x = e0 -> neurons 0 and 2 fire, h = (0.5, 1.5).
     W = np.array([[1, 0], [0.5, 3], [2, 2], [-1, 0]], np.float32)
     A = np.array([[1, 10], [100, 1000], [-1, 2], [5, 5]], np.float32)
-    net = ShiftedReLUNetwork(2, 4, 2, threshold=0.5, W=W, A=A)
+    net = ShiftedReLUNet(2, 4, 2, threshold=0.5, W=W, A=A)
     x = np.array([[1, 0]], np.float32)
     np.testing.assert_array_equal(net.firing(x[0]), [0, 2])
     expected = np.array([[0.5 * 1 + 1.5 * -1, 0.5 * 10 + 1.5 * 2]]) / 2.0
@@ -330,7 +330,7 @@ def test_predict_given_weights_small_example_by_hand():
 
 
 def test_predict_batch_equals_row_by_row():
-    net = ShiftedReLUNetwork(16, 3000, 3, seed=6)
+    net = ShiftedReLUNet(16, 3000, 3, seed=6)
     X = unit_rows(np.random.default_rng(2), 1200, 16)  # more than one internal chunk of 512
     f = net.predict(X)
     for q in (0, 1, 511, 512, 513, 1199):
@@ -338,8 +338,8 @@ def test_predict_batch_equals_row_by_row():
 
 
 def test_predict_and_firing_do_not_depend_on_threads():
-    net1 = ShiftedReLUNetwork(32, 8192, 2, seed=8, n_threads=1)
-    net2 = ShiftedReLUNetwork(32, 8192, 2, seed=8, n_threads=2)
+    net1 = ShiftedReLUNet(32, 8192, 2, seed=8, n_threads=1)
+    net2 = ShiftedReLUNet(32, 8192, 2, seed=8, n_threads=2)
     assert net1.n_threads == 1 and net2.n_threads == 2
     X = unit_rows(np.random.default_rng(9), 600, 32)
     np.testing.assert_array_equal(net1.predict(X).view(np.uint32), net2.predict(X).view(np.uint32))
@@ -350,7 +350,7 @@ def test_predict_and_firing_do_not_depend_on_threads():
 
 
 def test_predict_does_not_modify_inputs_or_weights():
-    net = ShiftedReLUNetwork(8, 500, 2, seed=1)
+    net = ShiftedReLUNet(8, 500, 2, seed=1)
     W, A = net.hidden_weights(), net.output_weights()
     X = unit_rows(np.random.default_rng(0), 20, 8)
     X0 = X.copy()
@@ -455,7 +455,7 @@ def test_bad_constructor_arguments(kwargs, exc, message):
     args.update(kwargs)
     d, m, n_outputs = args.pop("d"), args.pop("m"), args.pop("n_outputs")
     with pytest.raises(exc, match=message):
-        ShiftedReLUNetwork(d, m, n_outputs, **args)
+        ShiftedReLUNet(d, m, n_outputs, **args)
 
 
 def test_valid_constructor_edges():
@@ -470,14 +470,14 @@ def test_valid_constructor_edges():
         dict(W=good_W()),
         dict(W=good_W(), A=good_A()),
     ):
-        net = ShiftedReLUNetwork(D, M, K, **kwargs)
+        net = ShiftedReLUNet(D, M, K, **kwargs)
         assert net.predict(np.ones((2, D), np.float32)).shape == (2, K)
-    assert ShiftedReLUNetwork(1, 1).predict(np.ones((1, 1), np.float32)).shape == (1, 1)
+    assert ShiftedReLUNet(1, 1).predict(np.ones((1, 1), np.float32)).shape == (1, 1)
 
 
 @pytest.fixture
 def net():
-    return ShiftedReLUNetwork(D, M, K, seed=0)
+    return ShiftedReLUNet(D, M, K, seed=0)
 
 
 BAD_X = [

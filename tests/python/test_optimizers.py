@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from hsrnet import HSRClassifier, HSRRegressor
 from hsrnet.input_map import InputMap
-from hsrnet.network import OPTIMIZERS, SGDTrainer, ShiftedReLUNetwork
+from hsrnet.network import OPTIMIZERS, SgdTrainer, ShiftedReLUNet
 from sklearn.datasets import make_classification
 from sklearn.exceptions import ConvergenceWarning
 
@@ -88,9 +88,9 @@ def test_rules_match_a_numpy_reference(sphere_data, solver, momentum):
     # noise, a different one in float32 and in float64.
     W0 = rng.standard_normal((m, X.shape[1])).astype(np.float32)
     A0 = rng.standard_normal((m, K)).astype(np.float32)
-    net = ShiftedReLUNetwork(X.shape[1], m, K, W=W0, A=A0)
+    net = ShiftedReLUNet(X.shape[1], m, K, W=W0, A=A0)
     lr = 0.5 if (solver == "sgd" and momentum) else RATES[solver]
-    trainer = SGDTrainer(
+    trainer = SgdTrainer(
         batch_size=X.shape[0],
         learning_rate=lr,
         strategy="dense",
@@ -202,15 +202,15 @@ def test_bad_solver_settings():
         with pytest.raises(ValueError):
             HSRClassifier(**bad).fit(X, y)
     with pytest.raises(ValueError, match="optimizer"):
-        SGDTrainer(optimizer="lbfgs")
+        SgdTrainer(optimizer="lbfgs")
     with pytest.raises(ValueError, match="momentum"):
-        SGDTrainer(optimizer="adagrad", momentum=0.9)
+        SgdTrainer(optimizer="adagrad", momentum=0.9)
 
 
 def test_trainer_state_round_trip_and_validation(sphere_data):
     X, y = sphere_data
-    net = ShiftedReLUNetwork(X.shape[1], 128, 3, seed=1)
-    tr = SGDTrainer(
+    net = ShiftedReLUNet(X.shape[1], 128, 3, seed=1)
+    tr = SgdTrainer(
         batch_size=8, learning_rate=0.05, loss="softmax_cross_entropy", train_output_layer=True, optimizer="adam"
     )
     assert tr.optimizer_state(net)["steps"] == 0
@@ -219,7 +219,7 @@ def test_trainer_state_round_trip_and_validation(sphere_data):
     assert set(state) == {"steps", "hidden1", "hidden2", "out1", "out2", "optimizer", "momentum"}
     assert state["hidden1"].shape == (128, X.shape[1]) and state["out2"].shape == (128, 3)
     assert state["steps"] == 12 and (state["hidden2"] >= 0).all()
-    other = SGDTrainer(batch_size=8, learning_rate=0.05, loss="softmax_cross_entropy", optimizer="adam")
+    other = SgdTrainer(batch_size=8, learning_rate=0.05, loss="softmax_cross_entropy", optimizer="adam")
     other.restore_optimizer_state(net, state)
     again = other.optimizer_state(net)
     for k in ("hidden1", "hidden2", "out1", "out2"):
@@ -230,7 +230,7 @@ def test_trainer_state_round_trip_and_validation(sphere_data):
     with pytest.raises(ValueError, match="shape"):
         other.restore_optimizer_state(net, dict(state, out1=state["out1"][:5]))
     with pytest.raises(ValueError, match="adagrad|adam"):
-        SGDTrainer(optimizer="adagrad").restore_optimizer_state(net, state)
+        SgdTrainer(optimizer="adagrad").restore_optimizer_state(net, state)
     with pytest.raises(ValueError, match="incomplete"):
         other.restore_optimizer_state(net, {k: v for k, v in state.items() if k != "out2"})
 

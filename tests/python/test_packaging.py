@@ -6,6 +6,7 @@ import pathlib
 import re
 
 import hsrnet
+import pytest
 from hsrnet import _core
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -35,3 +36,11 @@ def test_package_is_typed_and_stubs_cover_the_compiled_module():
     }
     public = {name for name in dir(_core) if not name.startswith("_")}
     assert public <= declared, f"_core.pyi lacks {sorted(public - declared)}"
+
+
+@pytest.mark.parametrize("module", ["hsrnet", "hsrnet.network"])
+@pytest.mark.parametrize("old,new", [("ShiftedReLUNetwork", "ShiftedReLUNet"), ("SGDTrainer", "SgdTrainer")])
+def test_old_python_names_still_work_with_a_warning(module, old, new):
+    mod = importlib.import_module(module)
+    with pytest.warns(DeprecationWarning, match=new):
+        assert getattr(mod, old) is getattr(mod, new)

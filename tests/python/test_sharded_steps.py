@@ -1,4 +1,4 @@
-"""Two-phase steps for neuron-sharded training (SGDTrainer.begin_step / loss_gradient / finish_step): one shard
+"""Two-phase steps for neuron-sharded training (SgdTrainer.begin_step / loss_gradient / finish_step): one shard
 trains exactly as fit_epoch, two shards (output_scale 1/sqrt(m_total)) train identically under every strategy and
 optimizer; the output scale travels through pickles and model files; bad calls raise clear errors."""
 
@@ -10,7 +10,7 @@ import pickle
 import hsrnet
 import numpy as np
 import pytest
-from hsrnet import SGDTrainer, ShiftedReLUNetwork, loss_gradient
+from hsrnet import SgdTrainer, ShiftedReLUNet, loss_gradient
 
 OPTIMIZERS = [
     ("sgd", 0.0, 4.0),
@@ -29,12 +29,12 @@ def problem(loss):
     X = np.ascontiguousarray(X / np.linalg.norm(X, axis=1, keepdims=True), dtype=np.float32)
     K = 2 if loss == "squared_error" else 3
     y = rng.standard_normal((N, K)).astype(np.float32) if loss == "squared_error" else rng.integers(0, K, N)
-    net = ShiftedReLUNetwork(D, M, K, seed=3)
+    net = ShiftedReLUNet(D, M, K, seed=3)
     return X, y, K, net.hidden_weights(), net.output_weights(), float(net.threshold)
 
 
 def trainer(loss, strategy, optimizer, momentum, lr):
-    return SGDTrainer(
+    return SgdTrainer(
         batch_size=B,
         learning_rate=lr,
         strategy=strategy,
@@ -47,7 +47,7 @@ def trainer(loss, strategy, optimizer, momentum, lr):
 
 
 def train_whole(X, y, K, W, A, b, make, epochs=2):
-    net = ShiftedReLUNetwork(D, M, K, threshold=b, W=W, A=A)
+    net = ShiftedReLUNet(D, M, K, threshold=b, W=W, A=A)
     t = make()
     losses = [t.fit_epoch(net, X, y)["mean_loss"] for _ in range(epochs)]
     return net.hidden_weights(), net.output_weights(), losses
@@ -55,7 +55,7 @@ def train_whole(X, y, K, W, A, b, make, epochs=2):
 
 def train_sharded(X, y, K, W, A, b, make, loss, P, epochs=2):
     parts = np.array_split(np.arange(M), P)
-    nets = [ShiftedReLUNetwork(D, len(r), K, threshold=b, W=W[r], A=A[r], output_scale=1 / math.sqrt(M)) for r in parts]
+    nets = [ShiftedReLUNet(D, len(r), K, threshold=b, W=W[r], A=A[r], output_scale=1 / math.sqrt(M)) for r in parts]
     trainers = [make() for _ in range(P)]
     mean_losses = []
     for _ in range(epochs):
@@ -101,7 +101,7 @@ def test_one_shard_is_fit_epoch_and_two_shards_agree(loss, optimizer, momentum, 
 def test_begin_step_on_a_batch_array_is_a_step_of_fit_epoch():
     X, y, K, W, A, b = problem("squared_error")
     whole = train_whole(X, y, K, W, A, b, lambda: trainer("squared_error", "gemm", "sgd", 0.0, 4.0), epochs=1)
-    net = ShiftedReLUNetwork(D, M, K, threshold=b, W=W, A=A)
+    net = ShiftedReLUNet(D, M, K, threshold=b, W=W, A=A)
     t = trainer("squared_error", "gemm", "sgd", 0.0, 4.0)
     for i0 in range(0, N, B):
         Xb, yb = X[i0 : i0 + B], y[i0 : i0 + B]  # a new array per step: bound as its own epoch
@@ -113,7 +113,7 @@ def test_begin_step_on_a_batch_array_is_a_step_of_fit_epoch():
 
 def test_partial_outputs_are_the_network_output():
     X, y, K, W, A, b = problem("squared_error")
-    net = ShiftedReLUNetwork(D, M, K, threshold=b, W=W, A=A)
+    net = ShiftedReLUNet(D, M, K, threshold=b, W=W, A=A)
     t = trainer("squared_error", "scan", "sgd", 0.0, 1.0)
     part = t.begin_step(net, X, np.arange(5))
     assert part.dtype == np.float64 and part.shape == (5, K)
@@ -136,7 +136,7 @@ def test_loss_gradient_matches_the_formulas():
 
 def test_bad_calls_are_rejected():
     X, y, K, W, A, b = problem("squared_error")
-    net = ShiftedReLUNetwork(D, M, K, threshold=b, W=W, A=A)
+    net = ShiftedReLUNet(D, M, K, threshold=b, W=W, A=A)
     t = trainer("squared_error", "scan", "sgd", 0.0, 1.0)
     with pytest.raises(RuntimeError, match="without begin_step"):
         t.finish_step(net, np.zeros((2, K)))
@@ -167,14 +167,14 @@ def test_bad_calls_are_rejected():
 @pytest.mark.parametrize("bad", [0.0, -1.0, math.inf, math.nan])
 def test_output_scale_is_validated(bad):
     with pytest.raises(ValueError):
-        ShiftedReLUNetwork(4, 16, output_scale=bad)
+        ShiftedReLUNet(4, 16, output_scale=bad)
 
 
 def test_output_scale_scales_the_output():
     X, _, K, W, A, b = problem("squared_error")
-    plain = ShiftedReLUNetwork(D, M, K, threshold=b, W=W, A=A)
+    plain = ShiftedReLUNet(D, M, K, threshold=b, W=W, A=A)
     assert plain.output_scale == 1 / math.sqrt(M)
-    scaled = ShiftedReLUNetwork(D, M, K, threshold=b, W=W, A=A, output_scale=0.5)
+    scaled = ShiftedReLUNet(D, M, K, threshold=b, W=W, A=A, output_scale=0.5)
     assert scaled.output_scale == 0.5
     np.testing.assert_allclose(scaled.predict(X), plain.predict(X) * 0.5 * math.sqrt(M), rtol=1e-5, atol=1e-6)
 

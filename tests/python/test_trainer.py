@@ -1,4 +1,4 @@
-"""SGDTrainer from Python: every strategy trains exactly as dense SGD, the step is the documented gradient step,
+"""SgdTrainer from Python: every strategy trains exactly as dense SGD, the step is the documented gradient step,
 runs reproduce bit for bit, statistics make sense, and bad input or diverging training raise clear exceptions.
 
 Sizes are small (m <= 8192, n <= 256): the whole module runs in a few seconds on two cores.
@@ -13,7 +13,7 @@ import hsrnet
 import numpy as np
 import pytest
 from conftest import assert_same_ids, brute_force
-from hsrnet import SGDTrainer, ShiftedReLUNetwork, reference_dot
+from hsrnet import SgdTrainer, ShiftedReLUNet, reference_dot
 
 STRATEGIES = hsrnet.STRATEGIES
 SPARSE = tuple(s for s in STRATEGIES if s != "dense")
@@ -76,15 +76,15 @@ def paper_data(n: int, d: int, seed: int = 0):
 
 
 def Trainer(**args):
-    """SGDTrainer with one thread unless told otherwise: the suite shares two (busy) cores, where OpenMP
+    """SgdTrainer with one thread unless told otherwise: the suite shares two (busy) cores, where OpenMP
     barriers of tiny steps cost far more than they save. Thread counts are tested on their own."""
     args.setdefault("n_threads", 1)
-    return SGDTrainer(**args)
+    return SgdTrainer(**args)
 
 
 def train(d, m, K, X, y, *, epochs=1, net_seed=7, **trainer_args):
     """A fresh network trained for `epochs` epochs: (W, A, [stats per epoch], network, trainer)."""
-    net = ShiftedReLUNetwork(d, m, K, seed=net_seed)
+    net = ShiftedReLUNet(d, m, K, seed=net_seed)
     trainer = Trainer(**trainer_args)
     stats = [trainer.fit_epoch(net, X, y) for _ in range(epochs)]
     return net.hidden_weights(), net.output_weights(), stats, net, trainer
@@ -128,7 +128,7 @@ def test_every_strategy_trains_exactly_as_dense(d, batch_size, loss, K, train_ou
         seed=5,
     )
     W_ref, A_ref, st_ref, net_ref, _ = train(d, m, K, X, y, epochs=2, strategy="dense", **args)
-    init = ShiftedReLUNetwork(d, m, K, seed=7)
+    init = ShiftedReLUNet(d, m, K, seed=7)
     # Training did something, so the comparison below is not vacuous: W moved, A moved iff trained, and
     # the firing sets changed (neurons entered or left them).
     assert not np.array_equal(W_ref, init.hidden_weights())
@@ -173,7 +173,7 @@ def test_exact_with_ties_at_the_threshold():
     assert ties > 100
     results = {}
     for strategy in STRATEGIES:
-        net = ShiftedReLUNetwork(d, m, threshold=b, W=W0, seed=1)
+        net = ShiftedReLUNet(d, m, threshold=b, W=W0, seed=1)
         tr = Trainer(batch_size=8, learning_rate=0.5, strategy=strategy, shuffle=False)
         tr.fit_epoch(net, X, y)
         results[strategy] = net.hidden_weights()
@@ -202,7 +202,7 @@ def test_cache_stays_exact_when_network_or_data_change_between_epochs():
     nets, trainers = {}, {}
     for strategy in ("dense", "cache"):
         X = X0.copy()
-        net = ShiftedReLUNetwork(d, m, seed=3)
+        net = ShiftedReLUNet(d, m, seed=3)
         tr = Trainer(batch_size=4, learning_rate=2.0, strategy=strategy, seed=1)
         other = Trainer(batch_size=16, learning_rate=2.0, strategy="dense", seed=9)
         stats = [tr.fit_epoch(net, X, y0)]
@@ -251,7 +251,7 @@ def test_cache_handles_a_finite_row_whose_norm_overflows_float():
     W0[5] = [-3e38, -3e38]  # finite; norm 4.2e38 > FLT_MAX
     results = {}
     for strategy in STRATEGIES:
-        net = ShiftedReLUNetwork(d, m, W=W0, seed=1)
+        net = ShiftedReLUNet(d, m, W=W0, seed=1)
         Trainer(learning_rate=0.05, strategy=strategy).fit_epoch(net, X, y)
         results[strategy] = net.hidden_weights()
     for strategy in SPARSE:
@@ -265,7 +265,7 @@ def expected_step(W, A, b, X, y, loss, lr):
     """One full-batch SGD step in float64 from the public weights: (W', A', mean loss)."""
     m, K = A.shape
     n = X.shape[0]
-    net = ShiftedReLUNetwork(W.shape[1], m, K, threshold=float(b), W=W, A=A)
+    net = ShiftedReLUNet(W.shape[1], m, K, threshold=float(b), W=W, A=A)
     f = net.predict(X).astype(np.float64)
     if loss == "squared_error":
         g = f - y.reshape(n, K)
@@ -298,7 +298,7 @@ def test_one_step_is_the_gradient_step(strategy, n, loss, K):
     """batch_size = n: one step with the mean gradient of the documented loss, W and A from the old weights."""
     d, m, lr = 8, 1024, 3.0
     X, y = data(n, d, loss, K, seed=2)
-    net = ShiftedReLUNetwork(d, m, K, seed=12)
+    net = ShiftedReLUNet(d, m, K, seed=12)
     W0, A0 = net.hidden_weights(), net.output_weights()
     st = Trainer(
         batch_size=n, learning_rate=lr, strategy=strategy, train_output_layer=True, loss=loss, shuffle=False
@@ -324,7 +324,7 @@ def test_one_step_is_the_gradient_step(strategy, n, loss, K):
 def test_output_layer_is_fixed_unless_trained():
     d, m, n = 8, 1024, 64
     X, y = data(n, d, "squared_error", 3)
-    net = ShiftedReLUNetwork(d, m, 3, seed=1)
+    net = ShiftedReLUNet(d, m, 3, seed=1)
     A0 = net.output_weights()
     Trainer(batch_size=4, learning_rate=1.0).fit_epoch(net, X, y)
     np.testing.assert_array_equal(net.output_weights(), A0)
@@ -362,7 +362,7 @@ def test_classification_training_reduces_the_loss():
     rng = np.random.default_rng(3)
     X = unit_rows(rng, n, d)
     labels = np.argmax(X[:, :K], axis=1).astype(np.int32)  # a learnable rule
-    f0 = ShiftedReLUNetwork(d, m, K, seed=7).predict(X).astype(np.float64)
+    f0 = ShiftedReLUNet(d, m, K, seed=7).predict(X).astype(np.float64)
     loss0 = np.mean(np.log(np.exp(f0).sum(axis=1)) - f0[np.arange(n), labels])
     assert loss0 == pytest.approx(math.log(K), rel=0.1)  # near-zero outputs at the start
     _, _, stats, net, _ = train(
@@ -451,17 +451,17 @@ def test_reset_then_refit_reproduces_a_fresh_first_epoch(strategy):
     args = dict(strategy=strategy, batch_size=3, learning_rate=2.0, schedule="invscaling", seed=8)
     _, _, fresh_stats, fresh_net, _ = train(d, m, 1, X, y, **args)
     trainer = Trainer(**args)
-    used = ShiftedReLUNetwork(d, m, seed=7)
+    used = ShiftedReLUNet(d, m, seed=7)
     for _ in range(2):
         trainer.fit_epoch(used, X, y)
     assert (trainer.steps_done, trainer.epochs_done) == (2 * 34, 2)
     # Without reset, a further epoch on a fresh network differs (schedule position and shuffle moved on).
-    other = ShiftedReLUNetwork(d, m, seed=7)
+    other = ShiftedReLUNet(d, m, seed=7)
     trainer.fit_epoch(other, X, y)
     assert not np.array_equal(other.hidden_weights(), fresh_net.hidden_weights())
     trainer.reset()
     assert (trainer.steps_done, trainer.epochs_done) == (0, 0)
-    net = ShiftedReLUNetwork(d, m, seed=7)
+    net = ShiftedReLUNet(d, m, seed=7)
     st = trainer.fit_epoch(net, X, y)
     assert_bit_identical(net.hidden_weights(), fresh_net.hidden_weights(), "after reset")
     for key in ("mean_loss", "learning_rate", "epoch", "steps", "firing_fraction"):
@@ -512,7 +512,7 @@ def test_regression_targets_one_dimensional_for_one_output():
 def test_epoch_statistics(strategy):
     d, m, n, B, lr0, power = 32, 2048, 100, 8, 0.5, 0.5
     X, y = data(n, d, "squared_error", 1)
-    net = ShiftedReLUNetwork(d, m, seed=2)
+    net = ShiftedReLUNet(d, m, seed=2)
     trainer = Trainer(batch_size=B, learning_rate=lr0, schedule="invscaling", power=power, strategy=strategy)
     steps = math.ceil(n / B)
     p = 0.5 * math.erfc(net.threshold / math.sqrt(2))
@@ -551,7 +551,7 @@ def test_epoch_statistics(strategy):
 
 def test_auto_strategy_in_low_dimension_is_a_tree():
     X, y = data(50, 3, "squared_error", 1)
-    st = Trainer(strategy="auto").fit_epoch(ShiftedReLUNetwork(3, 512), X, y)
+    st = Trainer(strategy="auto").fit_epoch(ShiftedReLUNet(3, 512), X, y)
     assert st["strategy"] == "tree" and st["index_backend"] == "tree"
 
 
@@ -559,7 +559,7 @@ def test_auto_strategy_in_low_dimension_is_a_tree():
 def test_learning_rate_in_statistics(schedule):
     n, B, lr0, power = 30, 4, 0.3, 0.75
     X, y = data(n, 4, "squared_error", 1)
-    net = ShiftedReLUNetwork(4, 256)
+    net = ShiftedReLUNet(4, 256)
     trainer = Trainer(batch_size=B, learning_rate=lr0, schedule=schedule, power=power)
     for epoch in range(3):
         st = trainer.fit_epoch(net, X, y)
@@ -569,7 +569,7 @@ def test_learning_rate_in_statistics(schedule):
 
 def test_batch_larger_than_data_is_one_step():
     X, y = data(30, 4, "squared_error", 1)
-    st = Trainer(batch_size=2**31 - 1).fit_epoch(ShiftedReLUNetwork(4, 256), X, y)
+    st = Trainer(batch_size=2**31 - 1).fit_epoch(ShiftedReLUNet(4, 256), X, y)
     assert st["steps"] == 1 and st["samples"] == 30
 
 
@@ -583,8 +583,8 @@ def reg():
     """(network, trainer, X, Y) for squared error with K outputs."""
     rng = np.random.default_rng(0)
     return (
-        ShiftedReLUNetwork(D, M, K, seed=1),
-        SGDTrainer(),
+        ShiftedReLUNet(D, M, K, seed=1),
+        SgdTrainer(),
         unit_rows(rng, 10, D),
         rng.standard_normal((10, K)).astype(np.float32),
     )
@@ -595,8 +595,8 @@ def cls():
     """(network, trainer, X, labels) for softmax cross-entropy with K classes."""
     rng = np.random.default_rng(1)
     return (
-        ShiftedReLUNetwork(D, M, K, seed=1),
-        SGDTrainer(loss="softmax_cross_entropy"),
+        ShiftedReLUNet(D, M, K, seed=1),
+        SgdTrainer(loss="softmax_cross_entropy"),
         unit_rows(rng, 10, D),
         rng.integers(0, K, 10).astype(np.int32),
     )
@@ -664,7 +664,7 @@ BAD_TRAINER = [
 )
 def test_bad_trainer_arguments(kwargs, exc, message):
     with pytest.raises(exc, match=message):
-        SGDTrainer(**kwargs)
+        SgdTrainer(**kwargs)
 
 
 def test_valid_trainer_edges():
@@ -679,7 +679,7 @@ def test_valid_trainer_edges():
         dict(n_threads=np.int64(1)),
         dict(batch_size=np.int32(3)),
     ):
-        st = SGDTrainer(**kwargs).fit_epoch(ShiftedReLUNetwork(4, 128), X, y)
+        st = SgdTrainer(**kwargs).fit_epoch(ShiftedReLUNet(4, 128), X, y)
         assert st["samples"] == 20
 
 
@@ -740,7 +740,7 @@ def test_bad_regression_targets(reg, make, exc, message):
 def test_one_dimensional_targets_of_the_wrong_length(length):
     """K = 1 accepts y of shape (n,); a length other than n must be a clear error naming y (not numpy's
     "cannot reshape array of size ...")."""
-    net, trainer = ShiftedReLUNetwork(D, M, 1), SGDTrainer()
+    net, trainer = ShiftedReLUNet(D, M, 1), SgdTrainer()
     X = unit_rows(np.random.default_rng(0), N, D)
     expect_error_and_nothing_changed(net, trainer, X, np.ones(length, np.float32), ValueError, r"\by\b")
 
@@ -779,7 +779,7 @@ def test_bad_class_labels(cls, make, exc, message):
 
 
 def test_softmax_needs_two_outputs():
-    net, trainer = ShiftedReLUNetwork(D, M, 1), SGDTrainer(loss="softmax_cross_entropy")
+    net, trainer = ShiftedReLUNet(D, M, 1), SgdTrainer(loss="softmax_cross_entropy")
     X = unit_rows(np.random.default_rng(0), N, D)
     expect_error_and_nothing_changed(
         net, trainer, X, np.zeros(N, np.int32), ValueError, r"softmax_cross_entropy needs a network with n_outputs >= 2"
@@ -789,7 +789,7 @@ def test_softmax_needs_two_outputs():
 def test_softmax_with_one_output_and_binary_labels_names_the_real_problem():
     """The common mistake -- binary labels {0, 1} with a one-output network -- must be reported as the network
     having too few outputs, not as labels outside [0, 1) (which sends the user to fix correct labels)."""
-    net, trainer = ShiftedReLUNetwork(D, M, 1), SGDTrainer(loss="softmax_cross_entropy")
+    net, trainer = ShiftedReLUNet(D, M, 1), SgdTrainer(loss="softmax_cross_entropy")
     X = unit_rows(np.random.default_rng(0), N, D)
     labels = (np.arange(N) % 2).astype(np.int32)
     expect_error_and_nothing_changed(net, trainer, X, labels, ValueError, r"n_outputs >= 2")
@@ -813,7 +813,7 @@ def test_targets_of_the_other_loss(reg, cls, task):
 def test_net_must_be_a_network(reg, bad_net):
     net, trainer, X, Y = reg
     value = {"core": net._net, "index": hsrnet.HalfSpaceIndex(net.hidden_weights())}.get(bad_net, bad_net)
-    with pytest.raises(TypeError, match=r"net must be a ShiftedReLUNetwork, got "):
+    with pytest.raises(TypeError, match=r"net must be a ShiftedReLUNet, got "):
         trainer.fit_epoch(value, X, Y)
     assert trainer.steps_done == 0
 
@@ -821,7 +821,7 @@ def test_net_must_be_a_network(reg, bad_net):
 def test_read_only_inputs_are_accepted_and_not_modified():
     X, y = data(40, 4, "squared_error", 2)  # read-only arrays
     X0, y0 = X.copy(), y.copy()
-    SGDTrainer(batch_size=3, learning_rate=1.0).fit_epoch(ShiftedReLUNetwork(4, 512, 2), X, y)
+    SgdTrainer(batch_size=3, learning_rate=1.0).fit_epoch(ShiftedReLUNet(4, 512, 2), X, y)
     np.testing.assert_array_equal(X, X0)
     np.testing.assert_array_equal(y, y0)
 
@@ -841,12 +841,12 @@ def test_diverging_training_raises(strategy, loss, K, lr):
     X, y = data(n, d, loss, K)
     if loss == "squared_error":
         y = y * np.float32(1000)
-    net = ShiftedReLUNetwork(d, m, K, seed=1)
+    net = ShiftedReLUNet(d, m, K, seed=1)
     trainer = Trainer(learning_rate=lr, strategy=strategy, loss=loss, seed=3)
     with pytest.raises(ValueError, match=r"row \d+ contains NaN or infinity") as info:
         trainer.fit_epoch(net, X, y)
     # Every strategy fails at the same step, on the same row, as dense does.
-    ref_net = ShiftedReLUNetwork(d, m, K, seed=1)
+    ref_net = ShiftedReLUNet(d, m, K, seed=1)
     ref = Trainer(learning_rate=lr, strategy="dense", loss=loss, seed=3)
     with pytest.raises(ValueError) as ref_info:
         ref.fit_epoch(ref_net, X, y)
@@ -855,7 +855,7 @@ def test_diverging_training_raises(strategy, loss, K, lr):
     assert not np.isfinite(net.hidden_weights()).all()  # documented: the weights of the failed step
     # reset(): a fresh network then trains as with a fresh trainer (here: until the same failure).
     trainer.reset()
-    fresh = ShiftedReLUNetwork(d, m, K, seed=1)
+    fresh = ShiftedReLUNet(d, m, K, seed=1)
     with pytest.raises(ValueError, match=r"row \d+ contains NaN or infinity") as again:
         trainer.fit_epoch(fresh, X, y)
     assert str(again.value) == str(info.value) and trainer.steps_done == ref.steps_done
@@ -867,7 +867,7 @@ def test_training_a_diverged_network_again_names_the_non_finite_weights(strategy
     the non-finite weights, whichever strategy (not with a message about something the user did not do)."""
     d, m, n = 3, 256, 50
     X, y = data(n, d, "squared_error", 1)
-    net = ShiftedReLUNetwork(d, m, seed=1)
+    net = ShiftedReLUNet(d, m, seed=1)
     with pytest.raises(ValueError):
         Trainer(learning_rate=1e10, strategy="dense").fit_epoch(net, X, y * np.float32(1000))
     with pytest.raises(ValueError, match=r"NaN or infinity"):
@@ -878,7 +878,7 @@ def test_large_but_stable_learning_rate_keeps_weights_finite():
     """Softmax gradients are bounded: a large learning rate moves weights far but they stay finite."""
     d, m, n, K = 3, 256, 50, 4
     X, y = data(n, d, "softmax_cross_entropy", K)
-    net = ShiftedReLUNetwork(d, m, K, seed=1)
+    net = ShiftedReLUNet(d, m, K, seed=1)
     st = Trainer(learning_rate=1e10, loss="softmax_cross_entropy").fit_epoch(net, X, y)
     assert np.isfinite(net.hidden_weights()).all()
     assert math.isfinite(st["mean_loss"])

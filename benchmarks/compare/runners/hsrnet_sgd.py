@@ -1,4 +1,4 @@
-"""hsrnet's low-level SGDTrainer on the sphere (the paper's setting): inputs already on the unit sphere,
+"""hsrnet's low-level SgdTrainer on the sphere (the paper's setting): inputs already on the unit sphere,
 squared error, the output layer fixed at random signs (as in the paper), one trainer for the whole run.
 
 Network and trainer construction (the k-d tree build included) run on the clock, before the first epoch.
@@ -32,9 +32,9 @@ def sphere_config(params: dict) -> dict:
     return {**DEFAULTS, **params}
 
 
-def initial_network(ds, cfg, threads) -> hsrnet.ShiftedReLUNetwork:
+def initial_network(ds, cfg, threads) -> hsrnet.ShiftedReLUNet:
     """The seeded paper initialisation (w_r ~ N(0, I), a_r = +-1); torch_same copies it for the same start."""
-    return hsrnet.ShiftedReLUNetwork(
+    return hsrnet.ShiftedReLUNet(
         ds.X_train.shape[1], cfg["n_neurons"], 1, threshold=cfg["threshold"], seed=cfg["seed"], n_threads=threads
     )
 
@@ -49,7 +49,7 @@ def run(ds, params, threads, max_epochs, time_budget_s):
 
     def setup():
         state["net"] = initial_network(ds, cfg, threads)
-        state["trainer"] = hsrnet.SGDTrainer(
+        state["trainer"] = hsrnet.SgdTrainer(
             batch_size=cfg["batch_size"],
             learning_rate=cfg["learning_rate"],
             strategy=cfg["strategy"],

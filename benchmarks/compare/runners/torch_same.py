@@ -56,19 +56,19 @@ SOLVERS = {
 EVAL_FLOATS = 1 << 24  # hidden activations held at once while evaluating (64 MB): m = 2^20 takes 16 rows
 
 
-def estimator_initial_network(cfg, d, n_outputs) -> hsrnet.ShiftedReLUNetwork:
+def estimator_initial_network(cfg, d, n_outputs) -> hsrnet.ShiftedReLUNet:
     """The network HSRClassifier/HSRRegressor.fit builds first: seed = the first of three int32 draws from
     check_random_state(random_state) (estimators.py, _fit). Mirrors that line; the shuffle=False test fails
     if the estimator's derivation changes."""
     rs = check_random_state(cfg["random_state"])
     net_seed = int(rs.randint(0, np.iinfo(np.int32).max, size=3)[0])
-    return hsrnet.ShiftedReLUNetwork(
+    return hsrnet.ShiftedReLUNet(
         d, int(cfg["n_neurons"]), n_outputs, threshold=cfg["threshold"], seed=net_seed, n_threads=1
     )
 
 
 class SameModel(torch.nn.Module):
-    def __init__(self, net: hsrnet.ShiftedReLUNetwork, train_output_layer: bool):
+    def __init__(self, net: hsrnet.ShiftedReLUNet, train_output_layer: bool):
         super().__init__()
         self.W = torch.nn.Parameter(torch.from_numpy(net.hidden_weights()))
         self.A = torch.nn.Parameter(torch.from_numpy(net.output_weights()), requires_grad=train_output_layer)

@@ -25,50 +25,13 @@
 
 #include "hsrnet/index/cost_model.hpp"
 #include "hsrnet/index/gemm_backend.hpp"
+#include "hsrnet/index/index_options.hpp"
 #include "hsrnet/index/kd_tree.hpp"
 #include "hsrnet/index/query_result.hpp"
 #include "hsrnet/index/row_store.hpp"
 #include "hsrnet/index/scan_backend.hpp"
 
 namespace hsrnet {
-
-enum class Backend { Auto, Scan, Gemm, Tree };
-
-inline const char* backend_name(Backend b) {
-  switch (b) {
-    case Backend::Auto: return "auto";
-    case Backend::Scan: return "scan";
-    case Backend::Gemm: return "gemm";
-    case Backend::Tree: return "tree";
-  }
-  return "?";
-}
-
-inline Backend parse_backend(const std::string& name) {
-  if (name == "auto") return Backend::Auto;
-  if (name == "scan") return Backend::Scan;
-  if (name == "gemm") return Backend::Gemm;
-  if (name == "tree") return Backend::Tree;
-  throw std::invalid_argument("hsrnet: unknown backend '" + name + "' (expected auto, scan, gemm or tree)");
-}
-
-struct IndexOptions {
-  Backend backend = Backend::Auto;  // default for calls that do not name one
-  int leaf_size = 64;               // rows per tree leaf (8..4096)
-  int tree_max_dim = 16;            // auto builds a tree only up to this d (trees stop paying above ~8)
-  double rebuild_after = 1.0;       // rebuild the tree once this many row updates, as a fraction of m, piled up
-  int n_threads = 0;                // 0: OpenMP's default
-};
-
-struct IndexStats {
-  std::size_t queries = 0;
-  std::size_t scan_calls = 0, gemm_calls = 0, tree_calls = 0;
-  std::size_t rows_updated = 0;
-  std::size_t tree_builds = 0;
-  std::size_t tree_refits = 0;
-  std::size_t rounding_checks = 0;  // GEMM entries inside the rounding band, settled by reference_dot
-  Backend last_backend = Backend::Auto;
-};
 
 class HalfSpaceIndex {
  public:

@@ -39,7 +39,7 @@ namespace hsrnet {
 /// The index options a network uses unless told otherwise: IndexOptions' defaults, except that the index
 /// does not rebuild its tree by itself after m row updates. A training step moves thousands of rows, so that
 /// rule would rebuild every few hundred steps (at m = 2^20 a rebuild costs ~0.3 s); the trainer rebuilds when
-/// loosened boxes have cost as much query time as a rebuild takes (sgd_trainer.hpp).
+/// loosened boxes have cost as much query time as a rebuild takes (tree_upkeep.hpp).
 inline IndexOptions default_net_index_options() {
   IndexOptions o;
   o.rebuild_after = 1e12;
@@ -65,7 +65,7 @@ class ShiftedReLUNet {
   static constexpr std::size_t kInitBlockRows = 1024;
 
   /// Up to this input dimension a fresh network numbers its neurons in k-d tree order (see below).
-  static constexpr int kTreeOrderMaxDim = 16;
+  static constexpr int kTreeOrderMaxDim = kTreeMaxDim;
 
   /// Paper initialisation: w_r ~ N(0, I_d), a_r entries uniform in {-1, +1}, b = sqrt(0.4 ln m).
   /// The m rows are drawn straight into the index (no temporary copy). For d <= kTreeOrderMaxDim they are
@@ -95,10 +95,12 @@ class ShiftedReLUNet {
     init_output(A, options);
   }
 
-  /// sqrt(0.4 ln m) as a float threshold (portable log: the same threshold on every platform).
-  static float default_threshold(std::size_t m) {
-    return float_threshold(std::sqrt(0.4 * portable::log(static_cast<double>(std::max<std::size_t>(m, 1)))));
+  /// The paper's b = sqrt(0.4 ln m) as a real (portable log: the same value on every platform).
+  static double default_threshold_real(std::size_t m) {
+    return std::sqrt(0.4 * portable::log(static_cast<double>(std::max<std::size_t>(m, 1))));
   }
+  /// default_threshold_real(m) as the float threshold the network compares against.
+  static float default_threshold(std::size_t m) { return float_threshold(default_threshold_real(m)); }
 
   /// The paper's rows for (d, m, seed) in draw order, row-major m x d (the first constructor draws the same
   /// rows and, for d <= kTreeOrderMaxDim, renumbers them).

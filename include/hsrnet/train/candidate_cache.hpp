@@ -207,9 +207,9 @@ class CandidateCache {
     for (std::int64_t p = p0; p < p1; ++p) {
       const row_id r = ids[p];
       while (m < me && *m < r) out.push_back(*m++);
-      const std::uint16_t q = allow[p];
+      const std::uint16_t allowance = allow[p];
       // A neuron of the moved set comes from there, in order.
-      if (!flag[r] && (q == 0 || mv[r] > q * unit)) out.push_back(r);
+      if (!flag[r] && (allowance == 0 || mv[r] > allowance * unit)) out.push_back(r);
     }
     out.insert(out.end(), m, me);
   }
