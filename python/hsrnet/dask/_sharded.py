@@ -1,14 +1,14 @@
 """A network wider than one machine: the m neurons split into P shards held by Dask actors.
 
-Shard p holds rows [offset_p, offset_p + m_p) of W and A as its own ShiftedReLUNetwork (output scale
-1/sqrt(m), the whole network's threshold) and its own SGDTrainer (the optimizer's state of its rows). One
+Shard p holds rows [offset_p, offset_p + m_p) of W and A as its own ShiftedReLUNet (output scale
+1/sqrt(m), the whole network's threshold) and its own SgdTrainer (the optimizer's state of its rows). One
 training step (docs/dask.md):
 
 1. the driver sends every shard the batch's row numbers (the mapped training data was sent once per fit);
-   every shard returns its partial outputs, float64 (B, K) (``SGDTrainer.begin_step``);
+   every shard returns its partial outputs, float64 (B, K) (``SgdTrainer.begin_step``);
 2. the driver sums them in shard order (the first copied, the others added) and computes the per-sample
    loss gradient G = dL/df (``hsrnet.loss_gradient``);
-3. every shard applies G to its rows (``SGDTrainer.finish_step``).
+3. every shard applies G to its rows (``SgdTrainer.finish_step``).
 
 Step 3 of one step travels in the same message as step 1 of the next (``_Shard.step(G, losses, indices)``),
 so a step costs one round trip to every shard. The weights never pass through the driver: shards are
@@ -43,7 +43,7 @@ from ..estimators import (
     _seed_for,
 )
 from ..input_map import InputMap
-from ..network import TIMING_KEYS, SGDTrainer, ShiftedReLUNetwork, default_threshold, loss_gradient
+from ..network import TIMING_KEYS, SgdTrainer, ShiftedReLUNet, default_threshold, loss_gradient
 
 __all__ = ["ShardedHSRClassifier", "ShardedHSRRegressor", "load_sharded"]
 
@@ -76,7 +76,7 @@ class _Shard:
         from ..estimators import HSRClassifier as _Threads
 
         self.n_threads = _Threads(n_jobs=spec.get("n_jobs"))._n_threads()  # Dask's fair share for n_jobs < 0
-        self.net = ShiftedReLUNetwork(
+        self.net = ShiftedReLUNet(
             spec["d"],
             spec["m"],
             spec["n_outputs"],
@@ -121,7 +121,7 @@ class _Shard:
             self.trainer = None
         self.settings = settings
         if self.trainer is None:
-            self.trainer = SGDTrainer(learning_rate=learning_rate, schedule="constant", seed=0, **self.settings)
+            self.trainer = SgdTrainer(learning_rate=learning_rate, schedule="constant", seed=0, **self.settings)
             state = self.pending_state
             if state is not None and self.trainer.accepts_optimizer_state(state):  # else: a new solver starts afresh
                 self.trainer.restore_optimizer_state(self.net, state)
@@ -252,9 +252,11 @@ class _ShardedMixin:
         self.threshold_ = b
 
     def _shard_settings(self) -> dict:
+        """The shards' trainer settings: the estimator's, with the learning rate set by the driver per epoch
+        (schedule "constant"; invscaling's lr0 / (1 + t_)^power_t computed by the driver)."""
         s = self._trainer_settings()
-        s.pop("n_threads", None)
-        s.pop("shuffle", None)
+        for name in ("n_threads", "shuffle", "schedule", "power"):
+            s.pop(name, None)
         return s
 
     def _open_shards(self, specs, client, workers, files=None):
@@ -456,7 +458,7 @@ class _ShardedMixin:
         weights = _call(self.shards_, "weights")
         W = np.concatenate([w for w, _ in weights])
         A = np.concatenate([a for _, a in weights])
-        est.network_ = ShiftedReLUNetwork(
+        est.network_ = ShiftedReLUNet(
             W.shape[1], W.shape[0], A.shape[1], threshold=float(self.threshold_), W=W, A=A, n_threads=None
         )
         for name in _FITTED:
