@@ -4,8 +4,9 @@
 #   2. install the headers + CMake package and build examples/cpp against the installed copy, then run it;
 #   3. Python: pytest against the installed package.
 set -euo pipefail
-# The bench extra brings the competitors (torch, the local CPU wheel) so their runners are tested too.
-export HSRNET_NEED_GTEST=1 HSRNET_EXTRAS=${HSRNET_EXTRAS:-test,bench}
+# The bench extra brings the competitors (torch, the local CPU wheel) so their runners are tested too; the dask
+# extra brings Dask distributed and dask-ml for tests/python/test_dask_*.py.
+export HSRNET_NEED_GTEST=1 HSRNET_EXTRAS=${HSRNET_EXTRAS:-test,bench,dask}
 source "$(dirname "${BASH_SOURCE[0]}")/bootstrap.sh"
 cd "$ROOT"
 JOBS=${JOBS:-$(nproc)}

@@ -19,12 +19,15 @@ trained on gives the same weights as one that was never saved.
 
 Threads: ``n_jobs=None`` trains and predicts with 1 thread (safe inside ``GridSearchCV(n_jobs=k)`` and other
 process pools: OpenMP's default of one thread per core in every worker oversubscribes the machine);
-``n_jobs=-1`` uses OpenMP's maximum (``OMP_NUM_THREADS`` or all cores), ``n_jobs=k`` k threads, ``-k`` all
-but k - 1. Results are bit-identical for every thread count.
+``n_jobs=-1`` uses OpenMP's maximum (``OMP_NUM_THREADS`` or all cores; in a Dask task at most the host's cores
+divided by the threads of the Dask workers on that host), ``n_jobs=k`` k threads, ``-k`` all but k - 1. Results are bit-identical
+for every thread count.
 """
 
 from __future__ import annotations
 
+import copy
+import os
 import sys
 import time
 import warnings
@@ -77,6 +80,46 @@ def _seed_for(base: int, epoch: int) -> int:
     return int(np.random.SeedSequence([int(base), int(epoch)]).generate_state(1, np.uint64)[0] >> np.uint64(1))
 
 
+def _dask_task_threads() -> int | None:
+    """In a Dask task: this task's share of its host's cores (the cores divided by the threads of every Dask
+    worker on the host, from the scheduler, cached for a minute per worker); None outside Dask tasks.
+
+    n_jobs=-1 is capped by it: OpenMP's maximum in every task of every worker oversubscribes the host
+    (docs/dask.md: 2-thread worker, n_jobs=-1 took 36.8 s against 7.8 s at one thread per task)."""
+    distributed = sys.modules.get("distributed")
+    if distributed is None:
+        return None
+    try:
+        worker = distributed.get_worker()
+    except ValueError:  # not in a Dask task
+        return None
+    cached = getattr(worker, "_hsrnet_task_threads", None)
+    if cached is not None and time.monotonic() - cached[1] < 60:
+        return cached[0]
+    host = worker.address.rsplit(":", 1)[0]
+    try:
+        workers = distributed.get_client().scheduler_info()["workers"]
+        host_threads = sum(int(w["nthreads"]) for a, w in workers.items() if a.rsplit(":", 1)[0] == host)
+    except Exception:  # no scheduler reachable: this worker's threads only
+        host_threads = 0
+    host_threads = max(host_threads, int(worker.state.nthreads), 1)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    threads = max(1, cores // host_threads)
+    worker._hsrnet_task_threads = (threads, time.monotonic())
+    return threads
+
+
+def _fitted_copy(input_map: InputMap, n_features: int) -> InputMap:
+    """A copy of a fitted InputMap given as the input_map parameter, checked against the data's features."""
+    if input_map.kind != "none" and input_map.mean_ is None:
+        raise ValueError(
+            "input_map is an InputMap that has not been fitted; fit it first (InputMap.fit, InputMap.fit_chunks "
+            "or hsrnet.dask.fit_input_map) or pass its kind as a string"
+        )
+    input_map.check(n_features)
+    return copy.deepcopy(input_map)
+
+
 class _BaseHSR(BaseEstimator):
     """Shared parameters, training loop, pickling and model files of HSRClassifier and HSRRegressor."""
 
@@ -100,7 +143,7 @@ class _BaseHSR(BaseEstimator):
         "epsilon": [Interval(Real, 0, None, closed="neither"), None],
         "strategy": [StrOptions(set(STRATEGIES))],
         "cache_memory_budget": [Interval(Integral, 0, None, closed="left")],
-        "input_map": [StrOptions(set(INPUT_MAPS))],
+        "input_map": [StrOptions(set(INPUT_MAPS)), InputMap],
         "n_components": [Interval(Integral, 1, None, closed="left")],
         "shuffle": ["boolean"],
         "random_state": ["random_state"],
@@ -204,7 +247,11 @@ class _BaseHSR(BaseEstimator):
             )
         if n_jobs > 0:
             return n_jobs
-        return max(1, _max_threads() + 1 + n_jobs)
+        available = _max_threads()
+        in_dask = _dask_task_threads()
+        if in_dask is not None:
+            available = min(available, in_dask)
+        return max(1, available + 1 + n_jobs)
 
     def _validate_X_predict(self, X):
         check_is_fitted(self)
@@ -258,8 +305,11 @@ class _BaseHSR(BaseEstimator):
             X, X_val, T, T_val, y, y_val = self._split_validation(X, T, y, split_seed)
 
         if first:
-            with self._blas_threads():
-                self.input_map_ = InputMap(self.input_map, int(self.n_components)).fit(X)
+            if isinstance(self.input_map, InputMap):  # fitted beforehand (hsrnet.dask.fit_input_map): used as is
+                self.input_map_ = _fitted_copy(self.input_map, X.shape[1])
+            else:
+                with self._blas_threads():
+                    self.input_map_ = InputMap(self.input_map, int(self.n_components)).fit(X)
             self._trainer_seed = trainer_seed
             self._learning_rate = self._initial_learning_rate()
             with self._blas_threads():
@@ -629,12 +679,15 @@ class HSRClassifier(ClassifierMixin, _BaseHSR):
         Bytes the "cache" strategy may use: its per-sample candidate lists plus the estimated scratch of
         building them (the build works on chunks of samples sized to keep that scratch small). When the
         cache would not fit, training falls back to index queries (same model, other speed).
-    input_map : {"standardize", "pca", "none"}, default="pca"
+    input_map : {"standardize", "pca", "none"} or a fitted InputMap, default="pca"
         "standardize": per-feature standardisation, a constant coordinate sqrt(n_features) appended, rows
         scaled to unit norm (the network sees n_features + 1 inputs). "pca": the top n_components principal
         directions, whitened, then the same constant and normalisation (the network sees
         min(n_components, n_features) + 1 inputs: cheaper steps on wide data). "none": rows used as given
-        (finite; they should have unit norm, as the threshold rule assumes).
+        (finite; they should have unit norm, as the threshold rule assumes). A fitted
+        :class:`hsrnet.input_map.InputMap` is used as given, not refitted (n_components is then ignored): for
+        partial_fit on data streamed in chunks, fit it on a pass or a sample first
+        (``hsrnet.dask.fit_input_map``); otherwise the first partial_fit call fits the map on its batch alone.
     n_components : int, default=64
         Principal directions kept by input_map="pca" (all of them when the data has fewer features).
     shuffle : bool, default=True
@@ -646,7 +699,8 @@ class HSRClassifier(ClassifierMixin, _BaseHSR):
         n_neurons/threshold of the first fit are kept) instead of starting over.
     n_jobs : int or None, default=None
         Threads: None -> 1 (safe in process pools such as GridSearchCV(n_jobs=k)); -1 -> all (OpenMP's
-        maximum); results are identical for every count.
+        maximum; in a Dask task at most the host's cores divided by the Dask worker threads on the host);
+        results are identical for every count.
     verbose : bool or int, default=False
         Print one line per epoch.
 
@@ -709,7 +763,8 @@ class HSRClassifier(ClassifierMixin, _BaseHSR):
     def partial_fit(self, X, y, classes=None):
         """One epoch over (X, y) from the current weights; classes (all labels) is required on the first call.
 
-        The input map (and nothing else) is fitted on the first batch.
+        The input map (and nothing else) is fitted on the first batch, unless input_map is a fitted InputMap
+        (for data streamed in chunks: ``hsrnet.dask.fit_input_map``).
         """
         if not hasattr(self, "network_") and classes is None:
             raise ValueError("classes must be passed on the first call to partial_fit.")

@@ -53,12 +53,18 @@ class InputMap:
         return self
 
     def _fit_pca(self, X: np.ndarray) -> None:
-        n, d = X.shape
+        n = X.shape[0]
+        # no float64 copy of X
+        self._pca_from(X.mean(axis=0, dtype=np.float64), X[:: max(1, -(-n // PCA_FIT_ROWS))])
+
+    def _pca_from(self, mean: np.ndarray, sample: np.ndarray) -> None:
+        """Principal directions of `sample` (rows) about `mean` (the mean of all rows)."""
+        d = mean.shape[0]
         k = min(self.n_components, d)
-        self.mean_ = X.mean(axis=0, dtype=np.float64)  # no float64 copy of X
+        self.mean_ = mean
         # The covariance of the centred sample in float32 (half the work of float64; the directions only
         # need to be good, not exact: the map is whatever was fitted, applied identically ever after).
-        rows = np.asarray(X[:: max(1, -(-n // PCA_FIT_ROWS))] - self.mean_, dtype=np.float32)
+        rows = np.asarray(sample - self.mean_, dtype=np.float32)
         cov = (rows.T @ rows).astype(np.float64) / max(1, rows.shape[0])
         values, vectors = np.linalg.eigh(cov)  # ascending
         order = np.argsort(values)[::-1][:k]
@@ -70,6 +76,58 @@ class InputMap:
         std = np.sqrt(np.maximum(values[order], 0.0))
         self.scale_ = np.where(std > 1e-12 * max(1.0, float(std[0]) if k else 1.0), std, 1.0)
         self.constant_ = float(np.sqrt(k))
+
+    def fit_chunks(self, chunks, n_rows: int | None = None, seed: int = 0) -> InputMap:
+        """Fits the map in one pass over `chunks`, an iterable of 2-D row blocks (numpy arrays, or anything
+        np.asarray takes), holding one block and the sample at a time: for data that does not fit in memory.
+
+        "standardize": exact mean and standard deviation of all rows (merged per block in float64).
+        "pca": the mean of all rows and the directions of a sample of at most PCA_FIT_ROWS rows: with
+        `n_rows` (the total, known for arrays and dask arrays) the evenly spaced rows that :meth:`fit` on
+        the whole array would take, so the map equals fit's up to the rounding of the mean; without it a
+        uniform reservoir sample drawn with `seed`.
+        """
+        if self.kind == "none":
+            return self
+        count, mean, m2, d = 0, None, None, None
+        stride = None if n_rows is None else max(1, -(-int(n_rows) // PCA_FIT_ROWS))
+        sample, filled = None, 0  # pca: sampled rows (float64), rows in the reservoir
+        rng = np.random.default_rng(seed)
+        for block in chunks:
+            block = np.asarray(block)
+            if block.ndim != 2 or (d is not None and block.shape[1] != d):
+                raise ValueError(f"every chunk must be 2-D with the same number of columns, got shape {block.shape}")
+            if d is None:
+                d = block.shape[1]
+                mean, m2 = np.zeros(d), np.zeros(d)
+                sample = np.empty((0, d)) if stride is not None else np.empty((PCA_FIT_ROWS, d))
+            nb = block.shape[0]
+            if nb == 0:
+                continue
+            # Chan et al.'s merge of (count, mean, sum of squared deviations)
+            b_mean = block.mean(axis=0, dtype=np.float64)
+            total = count + nb
+            delta = b_mean - mean
+            if self.kind == "standardize":
+                b_m2 = ((np.asarray(block, dtype=np.float64) - b_mean) ** 2).sum(axis=0)
+                m2 += b_m2 + delta**2 * (count * nb / total)
+            mean = mean + delta * (nb / total)
+            if self.kind == "pca":
+                if stride is not None:
+                    first = (-count) % stride  # the block's first row whose global index is a multiple of stride
+                    sample = np.concatenate([sample, np.asarray(block[first::stride], dtype=np.float64)])
+                else:
+                    sample, filled = _reservoir(sample, filled, count, block, rng)
+            count = total
+        if count == 0:
+            raise ValueError("fit_chunks needs at least one row")
+        if self.kind == "standardize":
+            self.mean_ = mean
+            self.scale_ = _safe_scale(np.sqrt(m2 / count), mean)
+            self.constant_ = float(np.sqrt(d))
+        else:
+            self._pca_from(mean, sample if stride is not None else sample[:filled])
+        return self
 
     def output_dim(self, n_features: int) -> int:
         """Network inputs for n_features user features."""
@@ -144,6 +202,22 @@ class InputMap:
         if m.kind == "pca":
             m.components_ = t["input_map/components"]
         return m
+
+
+def _reservoir(sample, filled, seen, block, rng):
+    """Algorithm R over one block: `sample` holds a uniform sample of the `seen` rows before it (`filled` rows)."""
+    k = sample.shape[0]
+    take = min(k - filled, block.shape[0])
+    sample[filled : filled + take] = block[:take]
+    filled += take
+    rest = block.shape[0] - take
+    if rest > 0:
+        # row i (global index g) replaces a random slot with probability k / (g + 1)
+        g = seen + take + np.arange(rest)
+        slots = rng.integers(0, g + 1)
+        for i in np.flatnonzero(slots < k):
+            sample[slots[i]] = block[take + i]
+    return sample, filled
 
 
 def _safe_scale(std: np.ndarray, mean: np.ndarray) -> np.ndarray:

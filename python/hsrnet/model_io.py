@@ -50,6 +50,8 @@ def _param_value(name, value):
         value = value.item()
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
+    if name == "input_map" and hasattr(value, "kind"):
+        return value.kind  # a fitted InputMap: its arrays are stored as the model's input_map_ (input_map/*)
     if name == "random_state":
         return None  # a RandomState instance: only its seeds matter, and they are stored in fit/seeds
     raise TypeError(f"cannot store parameter {name}={value!r} ({type(value).__name__}) in a model file")

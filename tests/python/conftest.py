@@ -134,3 +134,17 @@ def below(b) -> np.float32:
 def above(b) -> np.float32:
     """The smallest float32 strictly above float32(b)."""
     return np.nextafter(np.float32(b), np.float32(np.inf))
+
+
+@pytest.fixture(scope="session")
+def dask_client():
+    """A Dask distributed Client on a LocalCluster of 2 worker processes (spawned), 1 thread each, shared by
+    the tests/python/test_dask_*.py files; skipped when the dask extra is not installed."""
+    distributed = pytest.importorskip(
+        "distributed", reason="Dask distributed is not installed (the dask extra: pip install 'hsrnet[dask]')"
+    )
+    cluster = distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, memory_limit="2GiB"
+    )
+    with cluster, distributed.Client(cluster) as client:
+        yield client
