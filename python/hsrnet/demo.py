@@ -183,6 +183,16 @@ def run(
     finally:
         bar.close()
 
+    W_diff, label = _summary(out, nets, X_test, y_test, init_mse, clock, firing, steps, m, chosen, same_losses, setup_s)
+    if plot:
+        where = _plot(curve, label, plot, m, steps, clock)
+        if where:
+            print(f"plot of loss against wall-clock time written to {where}", file=out)
+    return 0 if W_diff <= 1e-5 else 1
+
+
+def _summary(out, nets, X_test, y_test, init_mse, clock, firing, steps, m, chosen, same_losses, setup_s):
+    """Prints the table and the exactness lines; returns max |W_sparse - W_dense| and the runs' labels."""
     W_diff = float(np.max(np.abs(nets["sparse"].hidden_weights() - nets["dense"].hidden_weights())))
     test_mse = {name: float(np.mean((nets[name].predict(X_test)[:, 0] - y_test) ** 2)) for name in nets}
     label = {"sparse": f"hsrnet ({chosen})", "dense": "dense reference"}
@@ -215,11 +225,7 @@ def run(
         file=out,
     )
 
-    if plot:
-        where = _plot(curve, label, plot, m, steps, clock)
-        if where:
-            print(f"plot of loss against wall-clock time written to {where}", file=out)
-    return 0 if W_diff <= 1e-5 else 1
+    return W_diff, label
 
 
 def _plot(curve, label, path, m, steps, clock):

@@ -14,7 +14,7 @@ import os
 import sys
 
 from ..input_map import INPUT_MAPS
-from ..network import OPTIMIZERS
+from ..network import OPTIMIZERS, STRATEGIES
 from .common import (
     EXIT_DATA,
     EXIT_FAILURE,
@@ -117,7 +117,23 @@ def build_parser():
 
     parser.add_argument("--version", action="version", version=f"hsrnet {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
+    _add_demo(sub)
+    _add_train(sub)
+    _add_predict(sub)
 
+    p = sub.add_parser("info", help="describe a model file (and verify its checksum)")
+    p.add_argument("model", metavar="MODEL")
+    p.set_defaults(func=info)
+
+    p = sub.add_parser("index-demo", help="exact half-space reporting on generated data, timed against numpy")
+    p.add_argument("--log2m", type=int, default=20, help="log2 of the number of rows (default 20)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=None, help="OpenMP threads (default: all cores)")
+    p.set_defaults(func=index_demo)
+    return parser
+
+
+def _add_demo(sub):
     p = sub.add_parser(
         "demo",
         help="exact sparse SGD against dense SGD on the unit sphere, timed and plotted",
@@ -150,12 +166,14 @@ def build_parser():
     )
     p.add_argument(
         "--strategy",
-        choices=("auto", "scan", "gemm", "tree", "cache"),
+        choices=tuple(s for s in STRATEGIES if s != "dense"),  # dense is what the demo compares against
         default="auto",
         help="hsrnet's way of finding the firing neurons (default auto)",
     )
     p.set_defaults(func=demo)
 
+
+def _add_train(sub):
     p = sub.add_parser(
         "train",
         help="train a classifier or regressor on a data file and save it",
@@ -186,7 +204,7 @@ def build_parser():
     )
     p.add_argument(
         "--strategy",
-        choices=("auto", "dense", "scan", "gemm", "tree", "cache"),
+        choices=STRATEGIES,
         help="how firing neurons are found (same model for every choice; default auto)",
     )
     p.add_argument(
@@ -221,6 +239,8 @@ def build_parser():
     p.add_argument("--verbose", action="store_true", help="one line per epoch from the estimator")
     p.set_defaults(func=train)
 
+
+def _add_predict(sub):
     p = sub.add_parser(
         "predict",
         help="predict with a saved model; CSV out",
@@ -234,17 +254,6 @@ def build_parser():
     p.add_argument("-o", "--output", metavar="CSV", help="write predictions here (default, or '-': stdout)")
     p.add_argument("--proba", action="store_true", help="classifier: add class probability columns")
     p.set_defaults(func=predict)
-
-    p = sub.add_parser("info", help="describe a model file (and verify its checksum)")
-    p.add_argument("model", metavar="MODEL")
-    p.set_defaults(func=info)
-
-    p = sub.add_parser("index-demo", help="exact half-space reporting on generated data, timed against numpy")
-    p.add_argument("--log2m", type=int, default=20, help="log2 of the number of rows (default 20)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=None, help="OpenMP threads (default: all cores)")
-    p.set_defaults(func=index_demo)
-    return parser
 
 
 def main(argv=None) -> int:
