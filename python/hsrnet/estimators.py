@@ -27,7 +27,6 @@ for every thread count.
 from __future__ import annotations
 
 import copy
-import os
 import sys
 import time
 import warnings
@@ -47,6 +46,7 @@ from threadpoolctl import threadpool_limits
 
 from . import model_io
 from ._core import max_threads as _max_threads
+from ._dask_threads import dask_task_threads
 from .input_map import INPUT_MAPS, InputMap
 from .model_io import load  # noqa: F401  (hsrnet.load: importing it here registers the kinds below)
 from .network import OPTIMIZERS, STRATEGIES, TIMING_KEYS, SgdTrainer, ShiftedReLUNet, checked_epoch_data
@@ -78,35 +78,6 @@ DEFAULT_N_COMPONENTS = 64
 def _seed_for(base: int, epoch: int) -> int:
     """A 63-bit trainer seed for the run of epochs that starts after `epoch` epochs."""
     return int(np.random.SeedSequence([int(base), int(epoch)]).generate_state(1, np.uint64)[0] >> np.uint64(1))
-
-
-def _dask_task_threads() -> int | None:
-    """In a Dask task: this task's share of its host's cores (the cores divided by the threads of every Dask
-    worker on the host, from the scheduler, cached for a minute per worker); None outside Dask tasks.
-
-    n_jobs=-1 is capped by it: OpenMP's maximum in every task of every worker oversubscribes the host
-    (docs/dask.md: 2-thread worker, n_jobs=-1 took 36.8 s against 7.8 s at one thread per task)."""
-    distributed = sys.modules.get("distributed")
-    if distributed is None:
-        return None
-    try:
-        worker = distributed.get_worker()
-    except ValueError:  # not in a Dask task
-        return None
-    cached = getattr(worker, "_hsrnet_task_threads", None)
-    if cached is not None and time.monotonic() - cached[1] < 60:
-        return cached[0]
-    host = worker.address.rsplit(":", 1)[0]
-    try:
-        workers = distributed.get_client().scheduler_info()["workers"]
-        host_threads = sum(int(w["nthreads"]) for a, w in workers.items() if a.rsplit(":", 1)[0] == host)
-    except Exception:  # no scheduler reachable: this worker's threads only
-        host_threads = 0
-    host_threads = max(host_threads, int(worker.state.nthreads), 1)
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    threads = max(1, cores // host_threads)
-    worker._hsrnet_task_threads = (threads, time.monotonic())
-    return threads
 
 
 def _fitted_copy(input_map: InputMap, n_features: int) -> InputMap:
@@ -248,7 +219,7 @@ class _BaseHSR(BaseEstimator):
         if n_jobs > 0:
             return n_jobs
         available = _max_threads()
-        in_dask = _dask_task_threads()
+        in_dask = dask_task_threads()
         if in_dask is not None:
             available = min(available, in_dask)
         return max(1, available + 1 + n_jobs)
