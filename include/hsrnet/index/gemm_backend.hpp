@@ -23,6 +23,14 @@
 
 namespace hsrnet {
 
+/// Threads worth splitting m rows across for `queries` queries at once: at least 4096 rows per thread for
+/// one query (a parallel region costs what a few thousand dot products do), proportionally fewer for a
+/// batch, down to 512.
+inline int row_split_threads(std::size_t rows, std::size_t queries, int threads) {
+  const std::size_t min_rows = std::max<std::size_t>(512, 4096 / std::max<std::size_t>(queries, 1));
+  return std::max(1, std::min(threads, static_cast<int>((rows + min_rows - 1) / min_rows)));
+}
+
 struct GemmTiling {
   int rows_per_tile = 1024;     // rows of W per product tile (1024 x 256 queries: the product stays in L2)
   int queries_per_block = 256;  // queries per product tile

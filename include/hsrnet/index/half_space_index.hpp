@@ -158,7 +158,7 @@ class HalfSpaceIndex {
     const float b = float_threshold(b_real);
     const float* Q = prepare_queries(X, n, static_cast<std::size_t>(dim()));
     std::size_t verified = 0;
-    for_row_chunks([&](int t, row_id begin, row_id end) {
+    for_row_chunks(n, [&](int t, row_id begin, row_id end) {
       const std::size_t v =
           gemm_threshold_visit(store_, Q, qnorms_.data(), static_cast<int>(n), b, begin, end,
                                [&](int q, row_id s, float z) { emit(t, static_cast<std::size_t>(q), s, z); });
@@ -442,15 +442,15 @@ class HalfSpaceIndex {
     return {static_cast<row_id>(std::min(m, b0 * 8)), static_cast<row_id>(std::min(m, b1 * 8))};
   }
 
-  // Threads for splitting the rows: at most one per 4096 rows.
-  int row_chunk_threads() const { return std::max(1, std::min(threads(), static_cast<int>((rows() + 4095) / 4096))); }
+  // Threads for splitting the rows among, for `queries` queries at once (row_split_threads).
+  int row_chunk_threads(std::size_t queries) const { return row_split_threads(rows(), queries, threads()); }
 
   // fn(t, begin, end) on a team of row_chunk_threads(), thread t on rows chunk(t, T) (ranges ascending with
   // t). Inside the region the team size for nested regions is set to 1: a one-thread region is not an
   // "active" level, so Eigen's GEMM would otherwise open its own team and ignore n_threads.
   template <class Fn>
-  void for_row_chunks(Fn&& fn) {
-#pragma omp parallel num_threads(row_chunk_threads())
+  void for_row_chunks(std::size_t queries, Fn&& fn) {
+#pragma omp parallel num_threads(row_chunk_threads(queries))
     {
       omp_set_num_threads(1);
       const int t = omp_get_thread_num();
@@ -462,13 +462,13 @@ class HalfSpaceIndex {
   // Splits the rows across threads; thread t's hits for query q go to parts[t][q], merged in order.
   template <class Fn>
   void over_row_chunks(std::size_t n, std::vector<std::vector<row_id>>& lists, Fn&& fn) {
-    const int T = row_chunk_threads();
+    const int T = row_chunk_threads(n);
     if (T == 1) {
-      for_row_chunks([&](int, row_id begin, row_id end) { fn(begin, end, lists); });
+      for_row_chunks(n, [&](int, row_id begin, row_id end) { fn(begin, end, lists); });
       return;
     }
     std::vector<std::vector<std::vector<row_id>>> parts(T, std::vector<std::vector<row_id>>(n));
-    for_row_chunks([&](int t, row_id begin, row_id end) { fn(begin, end, parts[t]); });
+    for_row_chunks(n, [&](int t, row_id begin, row_id end) { fn(begin, end, parts[t]); });
     for (std::size_t q = 0; q < n; ++q) {
       std::size_t total = 0;
       for (int t = 0; t < T; ++t) total += parts[t][q].size();

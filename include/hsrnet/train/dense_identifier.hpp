@@ -37,7 +37,7 @@ class DenseIdentifier {
   void identify(const RowStore& store, const float* Xb, const float* xnorms, std::size_t B, float b, int threads,
                 std::vector<std::int64_t>& offsets, std::vector<row_id>& ids) {
     const std::size_t m = store.rows();
-    const int T = std::max(1, std::min(threads, static_cast<int>((m + 4095) / 4096)));
+    const int T = row_split_threads(m, B, threads);
     if (parts_.size() < static_cast<std::size_t>(T)) parts_.resize(T);
     for (int t = 0; t < T; ++t) {
       if (parts_[t].size() < B) parts_[t].resize(B);
