@@ -213,6 +213,40 @@ class _ShardedMixin:
     #: True: shards live in this process (the single-process reference of tests/python/test_dask_sharded.py)
     _in_process = False
 
+    # One __init__ for both sharded estimators (scikit-learn reads the parameters from its signature): the
+    # estimators' parameters plus n_shards.
+    def __init__(
+        self,
+        n_neurons=DEFAULT_N_NEURONS,
+        threshold="auto",
+        max_iter=DEFAULT_MAX_ITER,
+        batch_size=DEFAULT_BATCH_SIZE,
+        learning_rate="constant",
+        learning_rate_init="auto",
+        power_t=0.5,
+        tol=1e-4,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=DEFAULT_N_ITER_NO_CHANGE,
+        train_output_layer=DEFAULT_TRAIN_OUTPUT_LAYER,
+        solver=DEFAULT_SOLVER,
+        momentum=0.0,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=None,
+        strategy="auto",
+        cache_memory_budget=2**30,
+        input_map=DEFAULT_INPUT_MAP,
+        n_components=DEFAULT_N_COMPONENTS,
+        shuffle=True,
+        random_state=None,
+        warm_start=False,
+        n_jobs=None,
+        verbose=False,
+        n_shards=None,
+    ):
+        _sharded_init(self, locals())
+
     # ------------------------------------------------------------------------------------------ checks
     def __sklearn_is_fitted__(self):
         return hasattr(self, "shards_")
@@ -672,38 +706,6 @@ class ShardedHSRClassifier(_ShardedMixin, HSRClassifier):
 
     _local_class = HSRClassifier
 
-    def __init__(
-        self,
-        n_neurons=DEFAULT_N_NEURONS,
-        threshold="auto",
-        max_iter=DEFAULT_MAX_ITER,
-        batch_size=DEFAULT_BATCH_SIZE,
-        learning_rate="constant",
-        learning_rate_init="auto",
-        power_t=0.5,
-        tol=1e-4,
-        early_stopping=False,
-        validation_fraction=0.1,
-        n_iter_no_change=DEFAULT_N_ITER_NO_CHANGE,
-        train_output_layer=DEFAULT_TRAIN_OUTPUT_LAYER,
-        solver=DEFAULT_SOLVER,
-        momentum=0.0,
-        beta_1=0.9,
-        beta_2=0.999,
-        epsilon=None,
-        strategy="auto",
-        cache_memory_budget=2**30,
-        input_map=DEFAULT_INPUT_MAP,
-        n_components=DEFAULT_N_COMPONENTS,
-        shuffle=True,
-        random_state=None,
-        warm_start=False,
-        n_jobs=None,
-        verbose=False,
-        n_shards=None,
-    ):
-        _sharded_init(self, locals())
-
     def partial_fit(self, X, y, classes=None):
         """One epoch over (X, y) from the current shards; classes (all labels) is required on the first call."""
         if not hasattr(self, "shards_") and classes is None:
@@ -717,38 +719,6 @@ class ShardedHSRRegressor(_ShardedMixin, HSRRegressor):
     :class:`ShardedHSRClassifier`."""
 
     _local_class = HSRRegressor
-
-    def __init__(
-        self,
-        n_neurons=DEFAULT_N_NEURONS,
-        threshold="auto",
-        max_iter=DEFAULT_MAX_ITER,
-        batch_size=DEFAULT_BATCH_SIZE,
-        learning_rate="constant",
-        learning_rate_init="auto",
-        power_t=0.5,
-        tol=1e-4,
-        early_stopping=False,
-        validation_fraction=0.1,
-        n_iter_no_change=DEFAULT_N_ITER_NO_CHANGE,
-        train_output_layer=DEFAULT_TRAIN_OUTPUT_LAYER,
-        solver=DEFAULT_SOLVER,
-        momentum=0.0,
-        beta_1=0.9,
-        beta_2=0.999,
-        epsilon=None,
-        strategy="auto",
-        cache_memory_budget=2**30,
-        input_map=DEFAULT_INPUT_MAP,
-        n_components=DEFAULT_N_COMPONENTS,
-        shuffle=True,
-        random_state=None,
-        warm_start=False,
-        n_jobs=None,
-        verbose=False,
-        n_shards=None,
-    ):
-        _sharded_init(self, locals())
 
     def partial_fit(self, X, y):
         """One epoch over (X, y) from the current shards (the first call also fits the input map, unless it
