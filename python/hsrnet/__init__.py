@@ -71,27 +71,12 @@ _LAZY = {
 }
 
 
+from ._module_attrs import module_getattr  # noqa: E402
 from .network import _RENAMED  # noqa: E402  (old Python names of the network and the trainer)
 
 
 def __getattr__(name):
-    if name in _RENAMED:
-        import warnings
-
-        warnings.warn(
-            f"hsrnet.{name} is now hsrnet.{_RENAMED[name]} (the C++ name); the old name goes in the next release",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        return globals()[_RENAMED[name]]
-    if name in _LAZY:
-        import importlib
-
-        module, attr = _LAZY[name]
-        value = getattr(importlib.import_module(f"{__name__}.{module}"), attr)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return module_getattr(__name__, globals(), name, lazy=_LAZY, renamed=_RENAMED)
 
 
 def __dir__():

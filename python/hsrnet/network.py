@@ -11,6 +11,7 @@ import math
 import numpy as np
 
 from . import _core
+from ._module_attrs import module_getattr
 from ._validation import as_float32_array, as_int, as_positive_real, as_threshold
 from .index import BACKENDS
 
@@ -443,13 +444,4 @@ _RENAMED = {"ShiftedReLUNetwork": "ShiftedReLUNet", "SGDTrainer": "SgdTrainer"}
 
 
 def __getattr__(name):
-    if name in _RENAMED:
-        import warnings
-
-        warnings.warn(
-            f"hsrnet.network.{name} is now {_RENAMED[name]} (the C++ name); the old name goes in the next release",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        return globals()[_RENAMED[name]]
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return module_getattr(__name__, globals(), name, renamed=_RENAMED)

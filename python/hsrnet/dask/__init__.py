@@ -28,6 +28,8 @@ __all__ = [
     "partial_fit_blocks",
 ]
 
+from .._module_attrs import module_getattr  # noqa: E402
+
 _LAZY = {
     "ShardedHSRClassifier": ("_sharded", "ShardedHSRClassifier"),
     "ShardedHSRRegressor": ("_sharded", "ShardedHSRRegressor"),
@@ -36,14 +38,7 @@ _LAZY = {
 
 
 def __getattr__(name):
-    if name in _LAZY:
-        import importlib
-
-        module, attr = _LAZY[name]
-        value = getattr(importlib.import_module(f"{__name__}.{module}"), attr)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return module_getattr(__name__, globals(), name, lazy=_LAZY)
 
 
 def __dir__():
